@@ -1,0 +1,73 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.activities import service
+from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
+from app.activities.service import ActivityListParams, to_public
+from app.db import SAFE_METHODS, SessionDep
+from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
+from app.http import check_if_match, json_response, page_response, require_json
+from app.lists import Page
+from app.records import get_record
+
+router = APIRouter(prefix="/activities", tags=["Activities"])
+
+
+def load_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Activity:
+    return get_record(session, Activity, activity_id, for_update=request.method not in SAFE_METHODS)
+
+
+ActivityDep = Annotated[Activity, Depends(load_activity)]
+
+
+@router.get("", response_model=Page[ActivityPublic], responses=LIST_ERRORS)
+def list_activities(request: Request, session: SessionDep, params: Annotated[ActivityListParams, Query()]) -> Response:
+    """List activities, filtered by objective, partner, country, status, dates and more."""
+    rows, next_cursor = service.list_activities(session, params)
+    page = Page[ActivityPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ActivityPublic,
+    responses=CREATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def create_activity(request: Request, session: SessionDep, body: ActivityCreate) -> Response:
+    """Create an activity with its participants, countries and monitored reports."""
+    activity = service.create_activity(session, body)
+    location = request.url_for("get_activity", activity_id=activity.id).path
+    return json_response(request, to_public(activity), status_code=201, headers={"Location": location})
+
+
+@router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
+def get_activity(request: Request, activity: ActivityDep) -> Response:
+    """Fetch one activity with its participants, countries and monitored reports."""
+    return json_response(request, to_public(activity))
+
+
+@router.patch(
+    "/{activity_id}",
+    response_model=ActivityPublic,
+    responses=UPDATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def update_activity(request: Request, session: SessionDep, activity: ActivityDep, body: ActivityUpdate) -> Response:
+    """Change an activity with a JSON Merge Patch; a list sent replaces the whole list."""
+    check_if_match(request, to_public(activity))
+    service.update_activity(session, activity, body)
+    return json_response(request, to_public(activity))
+
+
+@router.delete("/{activity_id}", status_code=204, responses=DELETE_ERRORS)
+def delete_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Response:
+    """Delete an activity; deleting it again is harmless."""
+    activity = get_record(session, Activity, activity_id, for_update=True, include_deleted=True)
+    if activity.deleted_at is None:
+        check_if_match(request, to_public(activity))
+        service.delete_activity(session, activity)
+    return Response(status_code=204)

@@ -1,0 +1,192 @@
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import exists
+from sqlmodel import Session, col, select
+
+from app.activities.models import (
+    Activity,
+    ActivityCountry,
+    ActivityCreate,
+    ActivityGovernmentReport,
+    ActivityParticipant,
+    ActivityPublic,
+    ActivityUpdate,
+)
+from app.lists import ListParams, paginate, where_in, where_range
+from app.objectives.models import Objective
+from app.partners.models import Partner
+from app.records import (
+    Code,
+    CountryCode,
+    Timestamp,
+    apply_changes,
+    column_values,
+    ensure_exist,
+    ensure_unique,
+    get_record,
+    mark_deleted,
+    merge_patch,
+)
+from app.reports.models import GovernmentReport
+from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
+
+SORTABLE = {
+    "id": Activity.id,
+    "code": Activity.code,
+    "title": Activity.title,
+    "status": Activity.status,
+    "planned_start": Activity.planned_start,
+    "planned_end": Activity.planned_end,
+    "actual_start": Activity.actual_start,
+    "actual_end": Activity.actual_end,
+    "created_at": Activity.created_at,
+    "updated_at": Activity.updated_at,
+}
+LINK_FIELDS = ("countries", "participants", "government_report_ids")
+
+
+class ActivityListParams(ListParams):
+    objective_id: list[uuid.UUID] = Field(default=[], description="Under one of these objectives.")
+    work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
+    code: list[Code] = Field(default=[], description="One of these codes.")
+    status: list[ActivityStatus] = Field(default=[], description="One of these statuses.")
+    type: list[ActivityType] = Field(default=[], description="One of these types.")
+    level: list[ActivityLevel] = Field(default=[], description="One of these levels.")
+    country: list[CountryCode] = Field(default=[], description="Concerning one of these countries.")
+    partner_id: list[uuid.UUID] = Field(default=[], description="With one of these partners taking part.")
+    role: list[ParticipantRole] = Field(
+        default=[], description="A participant has one of these roles (with partner_id: that partner)."
+    )
+    government_report_id: list[uuid.UUID] = Field(default=[], description="Monitoring one of these reports.")
+    planned_start_from: date | None = None
+    planned_start_to: date | None = None
+    planned_end_from: date | None = None
+    planned_end_to: date | None = None
+    actual_start_from: date | None = None
+    actual_start_to: date | None = None
+    actual_end_from: date | None = None
+    actual_end_to: date | None = None
+    updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
+
+
+def to_public(activity: Activity) -> ActivityPublic:
+    return ActivityPublic.model_validate(
+        {
+            **column_values(activity),
+            "countries": [row.country for row in activity.countries],
+            "participants": [{"partner_id": p.partner_id, "role": p.role} for p in activity.participants],
+            "government_report_ids": [row.government_report_id for row in activity.government_reports],
+        }
+    )
+
+
+def list_activities(session: Session, params: ActivityListParams) -> tuple[Sequence[Activity], str | None]:
+    statement = select(Activity).where(Activity.deleted_at.is_(None))  # type: ignore[union-attr]
+    statement = where_in(statement, Activity.objective_id, params.objective_id)
+    statement = where_in(statement, Activity.work_plan_id, params.work_plan_id)
+    statement = where_in(statement, Activity.code, params.code)
+    statement = where_in(statement, Activity.status, params.status)
+    statement = where_in(statement, Activity.type, params.type)
+    statement = where_in(statement, Activity.level, params.level)
+    if params.country:
+        statement = statement.where(
+            exists().where(
+                col(ActivityCountry.activity_id) == Activity.id, col(ActivityCountry.country).in_(params.country)
+            )
+        )
+    if params.partner_id or params.role:
+        participant = exists().where(col(ActivityParticipant.activity_id) == Activity.id)
+        if params.partner_id:
+            participant = participant.where(ActivityParticipant.partner_id.in_(params.partner_id))  # type: ignore[attr-defined]
+        if params.role:
+            participant = participant.where(ActivityParticipant.role.in_(params.role))  # type: ignore[attr-defined]
+        statement = statement.where(participant)
+    if params.government_report_id:
+        statement = statement.where(
+            exists().where(
+                col(ActivityGovernmentReport.activity_id) == Activity.id,
+                ActivityGovernmentReport.government_report_id.in_(params.government_report_id),  # type: ignore[attr-defined]
+            )
+        )
+    for name in ("planned_start", "planned_end", "actual_start", "actual_end"):
+        column = getattr(Activity, name)
+        statement = where_range(statement, column, getattr(params, f"{name}_from"), getattr(params, f"{name}_to"))
+    if params.updated_after is not None:
+        statement = statement.where(Activity.updated_at > params.updated_after)
+    return paginate(session, statement, params, SORTABLE, "code")
+
+
+def _check_references(session: Session, data: ActivityCreate) -> Objective:
+    ensure_exist(session, Objective, [data.objective_id], ["/objective_id"])
+    partner_ids = [p.partner_id for p in data.participants]
+    ensure_exist(session, Partner, partner_ids, [f"/participants/{i}/partner_id" for i in range(len(partner_ids))])
+    report_ids = data.government_report_ids
+    ensure_exist(session, GovernmentReport, report_ids, [f"/government_report_ids/{i}" for i in range(len(report_ids))])
+    return get_record(session, Objective, data.objective_id)
+
+
+def _ensure_code_free(session: Session, work_plan_id: uuid.UUID, code: str, exclude: Activity | None = None) -> None:
+    ensure_unique(
+        session,
+        Activity,
+        [Activity.work_plan_id == work_plan_id, Activity.code == code],
+        "/code",
+        f"Activity code '{code}' in this work plan",
+        exclude_id=exclude.id if exclude else None,
+    )
+
+
+def _links(activity: Activity) -> dict[str, Any]:
+    public = to_public(activity)
+    return {name: getattr(public, name) for name in LINK_FIELDS}
+
+
+def _set_links(activity: Activity, data: ActivityCreate) -> None:
+    activity.countries = [ActivityCountry(country=code) for code in data.countries]
+    activity.participants = [
+        ActivityParticipant(partner_id=p.partner_id, role=p.role.value, position=i)
+        for i, p in enumerate(data.participants)
+    ]
+    activity.government_reports = [
+        ActivityGovernmentReport(government_report_id=report_id) for report_id in data.government_report_ids
+    ]
+
+
+def create_activity(session: Session, data: ActivityCreate) -> Activity:
+    objective = _check_references(session, data)
+    _ensure_code_free(session, objective.work_plan_id, data.code)
+    activity = Activity.model_validate(
+        data.model_dump(exclude=set(LINK_FIELDS)), update={"work_plan_id": objective.work_plan_id}
+    )
+    _set_links(activity, data)
+    session.add(activity)
+    session.flush()
+    return activity
+
+
+def update_activity(session: Session, activity: Activity, patch: ActivityUpdate) -> Activity:
+    links = _links(activity)
+    current = {name: getattr(activity, name) for name in ActivityCreate.model_fields if name not in LINK_FIELDS}
+    merged = merge_patch({**current, **links}, patch, ActivityCreate)
+    objective = _check_references(session, merged)
+    if (objective.work_plan_id, merged.code) != (activity.work_plan_id, activity.code):
+        _ensure_code_free(session, objective.work_plan_id, merged.code, activity)
+    links_changed = any(getattr(merged, name) != links[name] for name in LINK_FIELDS)
+    if links_changed:
+        # Flush the removals first: a replaced list may hold the same keys again.
+        activity.countries, activity.participants, activity.government_reports = [], [], []
+        session.flush()
+        _set_links(activity, merged)
+    scalars = merged.model_dump(exclude=set(LINK_FIELDS)) | {"work_plan_id": objective.work_plan_id}
+    apply_changes(activity, scalars, children_changed=links_changed)
+    session.flush()
+    return activity
+
+
+def delete_activity(session: Session, activity: Activity) -> None:
+    mark_deleted(activity)
+    session.flush()

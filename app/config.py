@@ -1,0 +1,59 @@
+"""Settings, read from the environment with the WORKPLAN_ prefix (and from a .env file)."""
+
+import os
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKPLAN_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///workplan.db",
+        description="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user@host/db.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description=(
+            "Signs list cursors. Set it when several processes serve the same database; "
+            "unset, a key is generated once and kept in `secret_key_file`."
+        ),
+    )
+    secret_key_file: Path = Field(
+        default=Path(".workplan-secret"),
+        description="Where the generated signing key is kept when `secret_key` is unset.",
+    )
+    pool_size: int = Field(
+        default=40,
+        ge=1,
+        description="PostgreSQL connections per process; match the thread pool (40 by default).",
+    )
+    echo_sql: bool = Field(default=False, description="Log every SQL statement.")
+
+    def signing_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.secret_key_file
+        if not path.exists():
+            # Written aside then linked into place: of several workers starting together
+            # exactly one key wins, and no worker ever reads a half-written file.
+            fd, tmp = tempfile.mkstemp(dir=path.parent or ".")
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""The engine, and one session and one transaction per request."""
+
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+from app.config import get_settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from the sqlite3 module so that the "begin" hook
+    # below decides how each transaction starts (and SAVEPOINT works).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "foreign_keys = ON",
+        "journal_mode = WAL",
+        "synchronous = NORMAL",
+        "busy_timeout = 30000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    # A deferred transaction that later writes fails with "database is locked"
+    # when another writer got there first; IMMEDIATE queues for the lock up front.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_db_engine(url: str, *, pool_size: int = 40, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=0,
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=10,
+    )
+
+
+@lru_cache
+def get_engine() -> Engine:
+    settings = get_settings()
+    return create_db_engine(settings.database_url, pool_size=settings.pool_size, echo=settings.echo_sql)
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (and pool) whose transactions take the write lock at BEGIN on SQLite."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    engine = get_engine()
+    bind = engine if request.method in SAFE_METHODS else write_engine(engine)
+    with Session(bind, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+# scope="function": the commit happens before the response is sent, so a failed
+# commit becomes an error response instead of a 201 for data that was not saved.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

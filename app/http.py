@@ -1,0 +1,76 @@
+"""Representations with strong ETags, conditional requests, and list pages with Link headers."""
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from app.errors import PreconditionFailed, UnsupportedMediaType
+
+JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def etag_of(body: bytes) -> str:
+    # A hash of the bytes sent, so the tag is strong by construction: derived fields
+    # (such as is_overdue) change the tag even when the stored version does not.
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def none_match(request: Request, etag: str) -> bool:
+    """True when If-None-Match names this representation (weak comparison, RFC 9110 13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in _tags(header))
+
+
+def check_if_match(request: Request, current: BaseModel | None) -> None:
+    """Raise 412 unless If-Match (when sent) names the current representation; weak tags never match."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return
+    tags = _tags(header)
+    if current is not None and "*" in tags:
+        return
+    if current is not None and etag_of(current.model_dump_json().encode()) in tags:
+        return
+    raise PreconditionFailed("If-Match does not match the current version of the record; fetch it again.")
+
+
+def json_response(
+    request: Request,
+    model: BaseModel,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = model.model_dump_json().encode()
+    etag = etag_of(body)
+    all_headers = {"ETag": etag, **(headers or {})}
+    if status_code == 200 and none_match(request, etag):
+        return Response(status_code=304, headers=all_headers)
+    return Response(body, status_code=status_code, media_type="application/json", headers=all_headers)
+
+
+def page_response(request: Request, page: BaseModel, next_cursor: str | None) -> Response:
+    headers: dict[str, Any] = {}
+    if next_cursor is not None:
+        next_url = request.url.include_query_params(cursor=next_cursor)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response(request, page, headers=headers)
+
+
+def require_json(request: Request) -> None:
+    """Dependency for writes: the body must be JSON (or JSON Merge Patch)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"Send the body as {' or '.join(JSON_MEDIA_TYPES)}, not '{content_type or 'nothing'}'."
+        )

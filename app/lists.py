@@ -1,0 +1,207 @@
+"""Lists: typed filters, sort, and keyset pagination with signed cursors bound to their query."""
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import ColumnElement, Select, and_, false, or_, true
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel import Session
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.config import get_settings
+from app.errors import BadRequest
+
+ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
+StatementT = TypeVar("StatementT", bound=Select[Any])
+
+
+class ListParams(BaseModel):
+    """Query parameters every list takes; unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=200, description="Items per page, 1 to 200.")
+    cursor: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The `next_cursor` of the previous page; opaque, and valid only with the same filters and sort.",
+    )
+    sort: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Comma-separated fields, `-` for descending, e.g. `-updated_at,code`.",
+    )
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> "ListParams":
+        for name in type(self).model_fields:
+            if name.endswith("_from"):
+                end_name = name.removesuffix("_from") + "_to"
+                start, end = getattr(self, name), getattr(self, end_name, None)
+                if start is not None and end is not None and end < start:
+                    raise ValueError(f"{end_name} ({end}) is before {name} ({start})")
+        return self
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None = Field(default=None, description="Absent on the last page, and only there.")
+
+
+@dataclass(frozen=True)
+class SortKey:
+    name: str
+    column: InstrumentedAttribute[Any]
+    descending: bool
+    nullable: bool
+
+
+def parse_sort(sort: str | None, sortable: Mapping[str, InstrumentedAttribute[Any]], default: str) -> list[SortKey]:
+    keys: list[SortKey] = []
+    for part in (sort or default).split(","):
+        part = part.strip()
+        name = part.removeprefix("-")
+        if name not in sortable or name == "id":
+            raise BadRequest(
+                f"Cannot sort by '{name}'; sortable fields: {', '.join(k for k in sortable if k != 'id')}.",
+                code="INVALID_SORT",
+            )
+        if any(key.name == name for key in keys):
+            raise BadRequest(f"'{name}' appears twice in sort.", code="INVALID_SORT")
+        column = sortable[name]
+        keys.append(SortKey(name, column, part.startswith("-"), bool(column.property.columns[0].nullable)))
+    return keys
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _decode_value(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    if value is None:
+        return None
+    python_type = column.property.columns[0].type.python_type
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if python_type is date:
+        return date.fromisoformat(value)
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    return value
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(payload: bytes) -> str:
+    return _b64(hmac.new(get_settings().signing_key(), payload, hashlib.sha256).digest()[:16])
+
+
+def query_fingerprint(params: BaseModel) -> str:
+    """What a cursor is bound to: every parameter except the cursor and the page size."""
+    bound = params.model_dump(mode="json", exclude={"cursor", "limit"})
+    return hashlib.sha256(json.dumps(bound, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def encode_cursor(fingerprint: str, values: Sequence[Any]) -> str:
+    payload = json.dumps({"q": fingerprint, "k": [_encode_value(v) for v in values]}, separators=(",", ":"))
+    data = payload.encode()
+    return f"{_b64(data)}.{_sign(data)}"
+
+
+def decode_cursor(cursor: str, fingerprint: str, keys: Sequence[SortKey]) -> list[Any]:
+    try:
+        body, signature = cursor.split(".")
+        data = _unb64(body)
+        valid = hmac.compare_digest(signature, _sign(data))
+    except (ValueError, UnicodeEncodeError):
+        valid = False
+    if not valid:
+        raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR")
+    payload = json.loads(data)
+    if payload["q"] != fingerprint:
+        raise BadRequest(
+            "The cursor belongs to another query: keep the filters and sort it was issued with.",
+            code="CURSOR_MISMATCH",
+        )
+    columns = [key.column for key in keys]
+    return [_decode_value(v, c) for v, c in zip(payload["k"], columns, strict=True)]
+
+
+def _after(key: SortKey, value: Any) -> ColumnElement[bool]:
+    """Rows strictly after `value` in this key's order (NULLs always last)."""
+    column = key.column
+    if value is None:
+        return false()
+    beyond = column < value if key.descending else column > value
+    return or_(beyond, column.is_(None)) if key.nullable else beyond
+
+
+def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
+    return key.column.is_(None) if value is None else key.column == value
+
+
+def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    # (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...: lexicographic order over mixed directions.
+    clauses = []
+    prefix: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        clauses.append(and_(*prefix, _after(key, value)) if prefix else _after(key, value))
+        prefix.append(_equal(key, value))
+    return or_(*clauses) if clauses else true()
+
+
+def order_by(keys: Sequence[SortKey]) -> list[Any]:
+    return [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+
+
+def paginate(
+    session: Session,
+    statement: SelectOfScalar[RowT],
+    params: ListParams,
+    sortable: Mapping[str, Any],
+    default_sort: str,
+) -> tuple[Sequence[RowT], str | None]:
+    """Run one page of `statement`; return its rows and the cursor of the next page, if any."""
+    keys = parse_sort(params.sort, sortable, default_sort)
+    # The id breaks ties, in the direction of the last key, so the order is total.
+    keys.append(SortKey("id", sortable["id"], keys[-1].descending, False))
+    fingerprint = query_fingerprint(params)
+    if params.cursor is not None:
+        statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
+    rows = session.exec(statement.order_by(*order_by(keys)).limit(params.limit + 1)).all()
+    if len(rows) <= params.limit:
+        return rows, None
+    rows = rows[: params.limit]
+    last = rows[-1]
+    return rows, encode_cursor(fingerprint, [getattr(last, key.column.key) for key in keys])
+
+
+def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:
+    return statement.where(column.in_(values)) if values else statement
+
+
+def where_range(statement: StatementT, column: Any, start: Any, end: Any) -> StatementT:
+    if start is not None:
+        statement = statement.where(column >= start)
+    if end is not None:
+        statement = statement.where(column <= end)
+    return statement

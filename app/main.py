@@ -1,0 +1,151 @@
+"""create_app(): the service, its middleware, error handling and self-hosted docs."""
+
+import re
+import uuid
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import api_router
+from app.db import get_engine
+from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
+from app.migrations import head_revision
+
+DESCRIPTION = """
+The work plan of the NGO Group for the Convention on the Rights of the Child's subgroup against the
+sexual exploitation of children: its objectives, activities and partners, and the State party
+reports to the Committee on the Rights of the Child that its Focal Point monitors.
+
+**Conventions.** Lists answer `{"items": [...], "next_cursor": "..."}`; follow `next_cursor` (or the
+`Link: rel="next"` header) until it is absent. Filters are query parameters named after the field;
+repeating one means OR, `_from`/`_to` bound dates, `sort=-updated_at,code` orders. Every record has
+`id`, `version`, `created_at` and `updated_at`, and a strong `ETag`: send it back in `If-Match` to
+change only what you have seen, or in `If-None-Match` to skip an unchanged download. PATCH takes a
+JSON Merge Patch. Every error is `application/problem+json` with a stable `code`.
+"""
+
+TAGS = [
+    {"name": "Work plans", "description": "A year's plan of the subgroup."},
+    {"name": "Objectives", "description": "The headings of a plan, in its order."},
+    {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
+    {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
+    {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
+    {"name": "Service", "description": "Liveness and readiness."},
+]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Echo a well-formed X-Request-ID, or give the response a new one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class Health(BaseModel):
+    status: str
+    revision: str | None = None
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Errors are problem+json everywhere; PATCH also takes application/merge-patch+json."""
+    for operations in schema["paths"].values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("500", {"description": "The server failed; nothing was changed."})
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    response["content"] = _problem_content()
+                    if status == "422":
+                        response["description"] = "Validation failed; `errors` points at each faulty value."
+            body = operation.get("requestBody", {}).get("content", {})
+            if method == "patch" and "application/json" in body:
+                body["application/merge-patch+json"] = body["application/json"]
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def create_app() -> FastAPI:
+    app = FastAPIOffline(
+        title="workplan",
+        version="1.0.0",
+        summary="The subgroup against the sexual exploitation of children: its work plan and the reports it monitors.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(api_router)
+
+    @app.get("/healthz", tags=["Service"], response_model=Health)
+    def healthz() -> Health:
+        """The process is alive."""
+        return Health(status="ok")
+
+    @app.get("/readyz", tags=["Service"], response_model=Health, responses={503: {"description": "Not ready."}})
+    def readyz() -> Response:
+        """The database answers and its schema is at the latest migration."""
+        try:
+            with get_engine().connect() as connection:
+                connection.execute(text("SELECT 1"))
+                current = MigrationContext.configure(connection).get_current_revision()
+        except Exception:
+            return problem_response(
+                503, "DATABASE_UNAVAILABLE", "The database does not answer.", headers={"Retry-After": "5"}
+            )
+        if current != head_revision():
+            return problem_response(
+                503,
+                "SCHEMA_OUT_OF_DATE",
+                f"The schema is at {current}, not {head_revision()}: run `workplan db upgrade`.",
+            )
+        return Response(Health(status="ready", revision=current).model_dump_json(), media_type="application/json")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            app.openapi_schema = _finish_openapi(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

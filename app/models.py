@@ -1,0 +1,20 @@
+"""Every table, imported in one place so that Alembic and the tests see them all."""
+
+from app.activities.models import Activity, ActivityCountry, ActivityGovernmentReport, ActivityParticipant
+from app.objectives.models import Objective
+from app.partners.models import Partner
+from app.reports.models import GovernmentReport, ReportArticle, ReportMonitor
+from app.work_plans.models import WorkPlan
+
+__all__ = [
+    "Activity",
+    "ActivityCountry",
+    "ActivityGovernmentReport",
+    "ActivityParticipant",
+    "GovernmentReport",
+    "Objective",
+    "Partner",
+    "ReportArticle",
+    "ReportMonitor",
+    "WorkPlan",
+]

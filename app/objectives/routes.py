@@ -1,0 +1,73 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.db import SAFE_METHODS, SessionDep
+from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
+from app.http import check_if_match, json_response, page_response, require_json
+from app.lists import Page
+from app.objectives import service
+from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
+from app.objectives.service import ObjectiveListParams, to_public
+from app.records import get_record
+
+router = APIRouter(prefix="/objectives", tags=["Objectives"])
+
+
+def load_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Objective:
+    return get_record(session, Objective, objective_id, for_update=request.method not in SAFE_METHODS)
+
+
+ObjectiveDep = Annotated[Objective, Depends(load_objective)]
+
+
+@router.get("", response_model=Page[ObjectivePublic], responses=LIST_ERRORS)
+def list_objectives(request: Request, session: SessionDep, params: Annotated[ObjectiveListParams, Query()]) -> Response:
+    """List objectives, in plan order unless sorted otherwise."""
+    rows, next_cursor = service.list_objectives(session, params)
+    page = Page[ObjectivePublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ObjectivePublic,
+    responses=CREATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def create_objective(request: Request, session: SessionDep, body: ObjectiveCreate) -> Response:
+    """Create an objective in a work plan; its code must be unused in that plan."""
+    objective = service.create_objective(session, body)
+    location = request.url_for("get_objective", objective_id=objective.id).path
+    return json_response(request, to_public(objective), status_code=201, headers={"Location": location})
+
+
+@router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)
+def get_objective(request: Request, objective: ObjectiveDep) -> Response:
+    """Fetch one objective."""
+    return json_response(request, to_public(objective))
+
+
+@router.patch(
+    "/{objective_id}",
+    response_model=ObjectivePublic,
+    responses=UPDATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def update_objective(request: Request, session: SessionDep, objective: ObjectiveDep, body: ObjectiveUpdate) -> Response:
+    """Change an objective with a JSON Merge Patch."""
+    check_if_match(request, to_public(objective))
+    service.update_objective(session, objective, body)
+    return json_response(request, to_public(objective))
+
+
+@router.delete("/{objective_id}", status_code=204, responses=DELETE_ERRORS)
+def delete_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Response:
+    """Delete an objective that has no activities left; deleting it again is harmless."""
+    objective = get_record(session, Objective, objective_id, for_update=True, include_deleted=True)
+    if objective.deleted_at is None:
+        check_if_match(request, to_public(objective))
+        service.delete_objective(session, objective)
+    return Response(status_code=204)

@@ -1,0 +1,98 @@
+import uuid
+from collections.abc import Sequence
+
+from pydantic import Field
+from sqlmodel import Session, select
+
+from app.activities.models import Activity
+from app.errors import ErrorItem, ValidationFailed
+from app.lists import ListParams, paginate, where_in
+from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
+from app.records import (
+    Code,
+    Timestamp,
+    apply_changes,
+    ensure_exist,
+    ensure_unique,
+    ensure_unused,
+    mark_deleted,
+    merge_patch,
+)
+from app.work_plans.models import WorkPlan
+
+SORTABLE = {
+    "id": Objective.id,
+    "position": Objective.position,
+    "code": Objective.code,
+    "title": Objective.title,
+    "created_at": Objective.created_at,
+    "updated_at": Objective.updated_at,
+}
+
+
+class ObjectiveListParams(ListParams):
+    work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
+    code: list[Code] = Field(default=[], description="One of these codes.")
+    updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
+
+
+def to_public(objective: Objective) -> ObjectivePublic:
+    return ObjectivePublic.model_validate(objective)
+
+
+def list_objectives(session: Session, params: ObjectiveListParams) -> tuple[Sequence[Objective], str | None]:
+    statement = select(Objective).where(Objective.deleted_at.is_(None))  # type: ignore[union-attr]
+    statement = where_in(statement, Objective.work_plan_id, params.work_plan_id)
+    statement = where_in(statement, Objective.code, params.code)
+    if params.updated_after is not None:
+        statement = statement.where(Objective.updated_at > params.updated_after)
+    return paginate(session, statement, params, SORTABLE, "position,code")
+
+
+def _ensure_code_free(session: Session, data: ObjectiveCreate, exclude: Objective | None = None) -> None:
+    ensure_unique(
+        session,
+        Objective,
+        [Objective.work_plan_id == data.work_plan_id, Objective.code == data.code],
+        "/code",
+        f"Objective code '{data.code}' in this work plan",
+        exclude_id=exclude.id if exclude else None,
+    )
+
+
+def create_objective(session: Session, data: ObjectiveCreate) -> Objective:
+    ensure_exist(session, WorkPlan, [data.work_plan_id], ["/work_plan_id"])
+    _ensure_code_free(session, data)
+    objective = Objective.model_validate(data)
+    session.add(objective)
+    session.flush()
+    return objective
+
+
+def update_objective(session: Session, objective: Objective, patch: ObjectiveUpdate) -> Objective:
+    current = {name: getattr(objective, name) for name in ObjectiveCreate.model_fields}
+    merged = merge_patch(current, patch, ObjectiveCreate)
+    if merged.work_plan_id != objective.work_plan_id:
+        # Activity codes are unique per plan, so moving an objective could collide
+        # with the other plan's codes; create it in the other plan instead.
+        raise ValidationFailed(
+            "An objective cannot move to another work plan.",
+            errors=[
+                ErrorItem.model_validate({"in": "body", "pointer": "/work_plan_id", "message": "cannot be changed"})
+            ],
+        )
+    if merged.code != objective.code:
+        _ensure_code_free(session, merged, objective)
+    apply_changes(objective, merged.model_dump())
+    session.flush()
+    return objective
+
+
+def delete_objective(session: Session, objective: Objective) -> None:
+    live_activities = select(Activity.id).where(
+        Activity.objective_id == objective.id,
+        Activity.deleted_at.is_(None),  # type: ignore[union-attr]
+    )
+    ensure_unused(session, "This objective", [("activities", live_activities)])
+    mark_deleted(objective)
+    session.flush()

@@ -1,0 +1,100 @@
+from datetime import date
+from typing import Any
+
+from pydantic import EmailStr, ValidationInfo, field_validator
+from sqlalchemy import Index, String, text
+from sqlmodel import Field, SQLModel
+
+from app.records import CountryCode, InputModel, LongText, RecordPublic, RecordTable, ShortText, Title, check_order
+from app.vocabularies import PartnerKind
+
+EXAMPLE: dict[str, Any] = {
+    "name": "Special Rapporteur on the sale of children, child prostitution and child pornography",
+    "acronym": None,
+    "kind": "special_procedure",
+    "country": None,
+    "website": None,
+    "description": None,
+    "active_from": None,
+    "active_to": None,
+    "mandate_holder": "Dr. Juan Miguel Petit",
+}
+
+Website = ShortText
+
+
+class PartnerBase(SQLModel):
+    name: Title = Field(max_length=300, description="Unique among partners.")
+    acronym: ShortText | None = Field(default=None, max_length=40)
+    kind: PartnerKind = Field(sa_type=String(40))
+    country: CountryCode | None = Field(
+        default=None, max_length=3, description="ISO 3166-1 alpha-3, for national bodies."
+    )
+    website: Website | None = Field(default=None, max_length=300, description="An http(s) address.")
+    description: LongText | None = Field(default=None, max_length=20_000)
+    active_from: date | None = Field(default=None, description="When the body or mandate began.")
+    active_to: date | None = Field(default=None, description="When it ended (the Commission on Human Rights: 2006).")
+    mandate_holder: ShortText | None = Field(default=None, max_length=300, description="For a mandate: who holds it.")
+
+    @field_validator("website")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("active_to")
+    @classmethod
+    def _end_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        check_order(info.data.get("active_from"), value, "active_from")
+        return value
+
+
+class PartnerPrivate(SQLModel):
+    """Contact details and internal notes: stored, never in public responses."""
+
+    contact_name: ShortText | None = Field(default=None, max_length=300)
+    contact_email: EmailStr | None = Field(default=None, max_length=320)
+    notes: LongText | None = Field(default=None, max_length=20_000)
+
+
+class Partner(PartnerPrivate, PartnerBase, RecordTable, table=True):
+    __tablename__ = "partner"
+    __table_args__ = (
+        Index(
+            "uq_partner_name_live",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_partner_kind", "kind"),
+        Index("ix_partner_updated_at", "updated_at"),
+    )
+
+
+class PartnerCreate(PartnerPrivate, PartnerBase, InputModel):
+    model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
+
+
+class PartnerPublic(RecordPublic, PartnerBase):
+    pass
+
+
+class PartnerUpdate(InputModel):
+    """JSON Merge Patch: absent fields stay as they are, null clears an optional field."""
+
+    model_config = {"json_schema_extra": {"examples": [{"active_to": "2006-06-16"}]}}
+
+    name: Title | None = None
+    acronym: ShortText | None = Field(default=None, max_length=40)
+    kind: PartnerKind | None = None
+    country: CountryCode | None = None
+    website: Website | None = None
+    description: LongText | None = None
+    active_from: date | None = None
+    active_to: date | None = None
+    mandate_holder: ShortText | None = None
+    contact_name: ShortText | None = None
+    contact_email: EmailStr | None = Field(default=None, max_length=320)
+    notes: LongText | None = None

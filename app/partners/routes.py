@@ -1,0 +1,73 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.db import SAFE_METHODS, SessionDep
+from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
+from app.http import check_if_match, json_response, page_response, require_json
+from app.lists import Page
+from app.partners import service
+from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
+from app.partners.service import PartnerListParams, to_public
+from app.records import get_record
+
+router = APIRouter(prefix="/partners", tags=["Partners"])
+
+
+def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Partner:
+    return get_record(session, Partner, partner_id, for_update=request.method not in SAFE_METHODS)
+
+
+PartnerDep = Annotated[Partner, Depends(load_partner)]
+
+
+@router.get("", response_model=Page[PartnerPublic], responses=LIST_ERRORS)
+def list_partners(request: Request, session: SessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
+    """List partners: organisations, networks and UN bodies the subgroup works with."""
+    rows, next_cursor = service.list_partners(session, params)
+    page = Page[PartnerPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PartnerPublic,
+    responses=CREATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def create_partner(request: Request, session: SessionDep, body: PartnerCreate) -> Response:
+    """Create a partner; its name must be unused."""
+    partner = service.create_partner(session, body)
+    location = request.url_for("get_partner", partner_id=partner.id).path
+    return json_response(request, to_public(partner), status_code=201, headers={"Location": location})
+
+
+@router.get("/{partner_id}", response_model=PartnerPublic, responses=READ_ERRORS)
+def get_partner(request: Request, partner: PartnerDep) -> Response:
+    """Fetch one partner (public fields only)."""
+    return json_response(request, to_public(partner))
+
+
+@router.patch(
+    "/{partner_id}",
+    response_model=PartnerPublic,
+    responses=UPDATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def update_partner(request: Request, session: SessionDep, partner: PartnerDep, body: PartnerUpdate) -> Response:
+    """Change a partner with a JSON Merge Patch."""
+    check_if_match(request, to_public(partner))
+    service.update_partner(session, partner, body)
+    return json_response(request, to_public(partner))
+
+
+@router.delete("/{partner_id}", status_code=204, responses=DELETE_ERRORS)
+def delete_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Response:
+    """Delete a partner that no activity or report still names; deleting it again is harmless."""
+    partner = get_record(session, Partner, partner_id, for_update=True, include_deleted=True)
+    if partner.deleted_at is None:
+        check_if_match(request, to_public(partner))
+        service.delete_partner(session, partner)
+    return Response(status_code=204)

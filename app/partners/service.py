@@ -1,0 +1,106 @@
+from collections.abc import Sequence
+from datetime import date
+
+from pydantic import Field
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from app.activities.models import Activity, ActivityParticipant
+from app.lists import ListParams, paginate, where_in, where_range
+from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
+from app.records import (
+    CountryCode,
+    Timestamp,
+    apply_changes,
+    ensure_unique,
+    ensure_unused,
+    mark_deleted,
+    merge_patch,
+)
+from app.reports.models import GovernmentReport, ReportMonitor
+from app.vocabularies import PartnerKind
+
+SORTABLE = {
+    "id": Partner.id,
+    "name": Partner.name,
+    "kind": Partner.kind,
+    "active_from": Partner.active_from,
+    "created_at": Partner.created_at,
+    "updated_at": Partner.updated_at,
+}
+
+
+class PartnerListParams(ListParams):
+    kind: list[PartnerKind] = Field(default=[], description="One of these kinds.")
+    country: list[CountryCode] = Field(default=[], description="Based in one of these countries.")
+    active_on: date | None = Field(default=None, description="Active on this day (open ends count as active).")
+    active_from_from: date | None = None
+    active_from_to: date | None = None
+    active_to_from: date | None = None
+    active_to_to: date | None = None
+    updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
+
+
+def to_public(partner: Partner) -> PartnerPublic:
+    return PartnerPublic.model_validate(partner)
+
+
+def list_partners(session: Session, params: PartnerListParams) -> tuple[Sequence[Partner], str | None]:
+    statement = select(Partner).where(Partner.deleted_at.is_(None))  # type: ignore[union-attr]
+    statement = where_in(statement, Partner.kind, params.kind)
+    statement = where_in(statement, Partner.country, params.country)
+    if params.active_on is not None:
+        statement = statement.where(
+            or_(col(Partner.active_from).is_(None), col(Partner.active_from) <= params.active_on),
+            or_(col(Partner.active_to).is_(None), col(Partner.active_to) >= params.active_on),
+        )
+    statement = where_range(statement, Partner.active_from, params.active_from_from, params.active_from_to)
+    statement = where_range(statement, Partner.active_to, params.active_to_from, params.active_to_to)
+    if params.updated_after is not None:
+        statement = statement.where(Partner.updated_at > params.updated_after)
+    return paginate(session, statement, params, SORTABLE, "name")
+
+
+def _ensure_name_free(session: Session, name: str, exclude: Partner | None = None) -> None:
+    ensure_unique(
+        session,
+        Partner,
+        [Partner.name == name],
+        "/name",
+        f"Partner name '{name}'",
+        exclude_id=exclude.id if exclude else None,
+    )
+
+
+def create_partner(session: Session, data: PartnerCreate) -> Partner:
+    _ensure_name_free(session, data.name)
+    partner = Partner.model_validate(data)
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def update_partner(session: Session, partner: Partner, patch: PartnerUpdate) -> Partner:
+    current = {name: getattr(partner, name) for name in PartnerCreate.model_fields}
+    merged = merge_patch(current, patch, PartnerCreate)
+    if merged.name != partner.name:
+        _ensure_name_free(session, merged.name, partner)
+    apply_changes(partner, merged.model_dump())
+    session.flush()
+    return partner
+
+
+def delete_partner(session: Session, partner: Partner) -> None:
+    activities = (
+        select(Activity.id)
+        .join(ActivityParticipant)
+        .where(ActivityParticipant.partner_id == partner.id, Activity.deleted_at.is_(None))  # type: ignore[union-attr]
+    )
+    reports = (
+        select(GovernmentReport.id)
+        .join(ReportMonitor)
+        .where(ReportMonitor.partner_id == partner.id, GovernmentReport.deleted_at.is_(None))  # type: ignore[union-attr]
+    )
+    ensure_unused(session, "This partner", [("activities", activities), ("government reports", reports)])
+    mark_deleted(partner)
+    session.flush()

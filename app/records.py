@@ -1,0 +1,236 @@
+"""What every record shares: ids, versions, timestamps, soft delete, and the field types."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, TypeVar
+
+import pycountry
+from pydantic import AfterValidator, ConfigDict, PlainSerializer, StringConstraints, ValidationError
+from sqlalchemy import DateTime, event, func, inspect
+from sqlmodel import Field, Session, SQLModel, select
+
+from app.errors import Conflict, ErrorItem, NotFound, ValidationFailed, validation_failed
+
+
+def utcnow() -> datetime:
+    # Millisecond precision: what the API prints is exactly what is stored.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    value = as_utc(value)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def _clean_text(value: str) -> str:
+    # PostgreSQL refuses NUL in text and UTF-8 refuses lone surrogates: both would
+    # otherwise surface as a 500 at flush time.
+    if "\x00" in value:
+        raise ValueError("Text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode") from None
+    return value
+
+
+def _check_country(value: str) -> str:
+    code = value.upper()
+    if pycountry.countries.get(alpha_3=code) is None:
+        raise ValueError(f"'{value}' is not an ISO 3166-1 alpha-3 country code")
+    return code
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"),
+]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), AfterValidator(_clean_text)
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_clean_text)]
+LongText = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_clean_text)]
+CountryCode = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$"),
+    AfterValidator(_check_country),
+]
+
+
+def check_order(start: date | None, end: date | None, start_name: str) -> None:
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"must not be before {start_name} ({start.isoformat()})")
+
+
+class InputModel(SQLModel):
+    """Request bodies: unknown and server-owned fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+class RecordTable(SQLModel):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+@event.listens_for(RecordTable, "before_insert", propagate=True)
+def _created_is_updated(_mapper: Any, _connection: Any, record: RecordTable) -> None:
+    # Two default factories would read the clock twice; a new record was updated when created.
+    record.updated_at = record.created_at
+
+
+class RecordPublic(SQLModel):
+    id: uuid.UUID
+    version: int = Field(description="Starts at 1 and goes up by one with each change of content.")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+RecordT = TypeVar("RecordT", bound=RecordTable)
+
+
+def label(model: type[SQLModel]) -> str:
+    """'government report' for GovernmentReport: how messages name a record type."""
+    return str(model.__tablename__).replace("_", " ")
+
+
+CreateT = TypeVar("CreateT", bound=SQLModel)
+
+
+def get_record(
+    session: Session,
+    model: type[RecordT],
+    record_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    include_deleted: bool = False,
+) -> RecordT:
+    """Load a record that exists (and is not deleted, unless asked), or raise NotFound."""
+    statement = select(model).where(model.id == record_id)
+    if not include_deleted:
+        statement = statement.where(model.deleted_at.is_(None))  # type: ignore[union-attr]
+    if for_update:
+        statement = statement.with_for_update()
+    record = session.exec(statement).first()
+    if record is None:
+        raise NotFound(f"No {label(model)} with id {record_id}.")
+    return record
+
+
+def column_values(record: SQLModel) -> dict[str, Any]:
+    """The row's stored values, as they are (a table model's model_dump warns on str-for-enum)."""
+    return {attr.key: getattr(record, attr.key) for attr in inspect(type(record)).column_attrs}
+
+
+def apply_changes(record: RecordTable, values: dict[str, Any], *, children_changed: bool = False) -> bool:
+    """Set the values that differ; bump version and updated_at only when something did."""
+    changed = children_changed
+    for name, value in values.items():
+        if getattr(record, name) != value:
+            setattr(record, name, value)
+            changed = True
+    if changed:
+        record.version += 1
+        record.updated_at = utcnow()
+    return changed
+
+
+def mark_deleted(record: RecordTable) -> None:
+    if record.deleted_at is None:
+        record.deleted_at = utcnow()
+        record.updated_at = record.deleted_at
+        record.version += 1
+
+
+def ensure_unique(
+    session: Session,
+    model: type[RecordT],
+    conditions: list[Any],
+    pointer: str,
+    what: str,
+    exclude_id: uuid.UUID | None = None,
+) -> None:
+    """409 when a live record other than `exclude_id` already matches `conditions`."""
+    statement = select(model.id).where(*conditions, model.deleted_at.is_(None))  # type: ignore[union-attr]
+    if exclude_id is not None:
+        statement = statement.where(model.id != exclude_id)
+    if session.exec(statement).first() is not None:
+        raise Conflict(
+            f"{what} is already taken.",
+            code="DUPLICATE",
+            errors=[
+                ErrorItem.model_validate({"in": "body", "pointer": pointer, "message": f"{what} is already taken"})
+            ],
+        )
+
+
+def ensure_exist(session: Session, model: type[RecordT], ids: Sequence[uuid.UUID], pointers: Sequence[str]) -> None:
+    """422 naming each id that is not a live record of `model`."""
+    if not ids:
+        return
+    statement = select(model.id).where(model.id.in_(set(ids)), model.deleted_at.is_(None))  # type: ignore[attr-defined,union-attr]
+    found = set(session.exec(statement).all())
+    missing = [
+        ErrorItem.model_validate(
+            {
+                "in": "body",
+                "pointer": pointer,
+                "message": f"No {label(model)} with id {record_id}",
+            }
+        )
+        for record_id, pointer in zip(ids, pointers, strict=True)
+        if record_id not in found
+    ]
+    if missing:
+        raise ValidationFailed(
+            "The body refers to records that do not exist.", code="UNKNOWN_REFERENCE", errors=missing
+        )
+
+
+def ensure_unused(session: Session, what: str, usages: Sequence[tuple[str, Any]]) -> None:
+    """409 when live records still refer to the one being deleted."""
+    for label, statement in usages:
+        count = session.exec(select(func.count()).select_from(statement.subquery())).one()
+        if count:
+            raise Conflict(f"{what} is still used by {count} {label}; move or delete them first.", code="IN_USE")
+
+
+def merge_patch(current: dict[str, Any], patch: SQLModel, create_model: type[CreateT]) -> CreateT:
+    """RFC 7396 over a flat record: the patch's fields replace the current ones, then all is validated."""
+    changes = patch.model_dump(exclude_unset=True)
+    required = [
+        name for name, value in changes.items() if value is None and create_model.model_fields[name].is_required()
+    ]
+    if required:
+        raise ValidationFailed(
+            "Required fields cannot be cleared.",
+            errors=[
+                ErrorItem.model_validate(
+                    {"in": "body", "pointer": f"/{name}", "message": "is required and cannot be null"}
+                )
+                for name in required
+            ],
+        )
+    for name, value in changes.items():
+        if value is None:
+            # null removes the member: the field falls back to its default ([] for lists).
+            changes[name] = create_model.model_fields[name].get_default(call_default_factory=True)
+    try:
+        return create_model.model_validate({**current, **changes})
+    except ValidationError as exc:
+        raise validation_failed(exc) from None

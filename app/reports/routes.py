@@ -1,0 +1,82 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.db import SAFE_METHODS, SessionDep
+from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
+from app.http import check_if_match, json_response, page_response, require_json
+from app.lists import Page
+from app.records import get_record
+from app.reports import service
+from app.reports.models import GovernmentReport, GovernmentReportCreate, GovernmentReportPublic, GovernmentReportUpdate
+from app.reports.service import GovernmentReportListParams, to_public
+
+router = APIRouter(prefix="/government-reports", tags=["Government reports"])
+
+
+def load_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> GovernmentReport:
+    return get_record(session, GovernmentReport, government_report_id, for_update=request.method not in SAFE_METHODS)
+
+
+GovernmentReportDep = Annotated[GovernmentReport, Depends(load_government_report)]
+
+
+@router.get("", response_model=Page[GovernmentReportPublic], responses=LIST_ERRORS)
+def list_government_reports(
+    request: Request, session: SessionDep, params: Annotated[GovernmentReportListParams, Query()]
+) -> Response:
+    """List State party reports to the Committee, by country, instrument, status and dates."""
+    rows, next_cursor = service.list_reports(session, params)
+    page = Page[GovernmentReportPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=GovernmentReportPublic,
+    responses=CREATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def create_government_report(request: Request, session: SessionDep, body: GovernmentReportCreate) -> Response:
+    """Record a State party report, with its article analysis."""
+    government_report = service.create_report(session, body)
+    location = request.url_for("get_government_report", government_report_id=government_report.id).path
+    return json_response(request, to_public(government_report), status_code=201, headers={"Location": location})
+
+
+@router.get("/{government_report_id}", response_model=GovernmentReportPublic, responses=READ_ERRORS)
+def get_government_report(request: Request, government_report: GovernmentReportDep) -> Response:
+    """Fetch one government report, with whether it is overdue today."""
+    return json_response(request, to_public(government_report))
+
+
+@router.patch(
+    "/{government_report_id}",
+    response_model=GovernmentReportPublic,
+    responses=UPDATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def update_government_report(
+    request: Request,
+    session: SessionDep,
+    government_report: GovernmentReportDep,
+    body: GovernmentReportUpdate,
+) -> Response:
+    """Change a government report with a JSON Merge Patch; a list sent replaces the whole list."""
+    check_if_match(request, to_public(government_report))
+    service.update_report(session, government_report, body)
+    return json_response(request, to_public(government_report))
+
+
+@router.delete("/{government_report_id}", status_code=204, responses=DELETE_ERRORS)
+def delete_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> Response:
+    """Delete a report that no activity monitors any more; deleting it again is harmless."""
+    government_report = get_record(
+        session, GovernmentReport, government_report_id, for_update=True, include_deleted=True
+    )
+    if government_report.deleted_at is None:
+        check_if_match(request, to_public(government_report))
+        service.delete_report(session, government_report)
+    return Response(status_code=204)

@@ -1,0 +1,169 @@
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlmodel import Session, select
+
+from app.activities.models import Activity, ActivityGovernmentReport
+from app.lists import ListParams, paginate, where_in, where_range
+from app.partners.models import Partner
+from app.records import (
+    CountryCode,
+    Timestamp,
+    apply_changes,
+    column_values,
+    ensure_exist,
+    ensure_unique,
+    ensure_unused,
+    mark_deleted,
+    merge_patch,
+    utcnow,
+)
+from app.reports.models import (
+    GovernmentReport,
+    GovernmentReportCreate,
+    GovernmentReportPublic,
+    GovernmentReportUpdate,
+    ReportArticle,
+    ReportMonitor,
+)
+from app.vocabularies import Instrument, ReportKind, ReportStatus
+
+SORTABLE = {
+    "id": GovernmentReport.id,
+    "due_date": GovernmentReport.due_date,
+    "submitted_date": GovernmentReport.submitted_date,
+    "review_date": GovernmentReport.review_date,
+    "country": GovernmentReport.country,
+    "symbol": GovernmentReport.symbol,
+    "created_at": GovernmentReport.created_at,
+    "updated_at": GovernmentReport.updated_at,
+}
+LINK_FIELDS = ("articles", "monitored_by")
+DATE_FIELDS = ("due_date", "submitted_date", "review_date", "concluding_observations_date")
+
+
+class GovernmentReportListParams(ListParams):
+    country: list[CountryCode] = Field(default=[], description="Reports of one of these States.")
+    instrument: list[Instrument] = Field(default=[], description="Under one of these instruments.")
+    kind: list[ReportKind] = Field(default=[], description="One of these kinds.")
+    status: list[ReportStatus] = Field(default=[], description="One of these statuses.")
+    committee_session: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default=[], description="Reviewed at one of these sessions."
+    )
+    monitored_by: list[uuid.UUID] = Field(default=[], description="Monitored by one of these partners.")
+    is_overdue: bool | None = Field(default=None, description="Unsubmitted and past due (as of today), or not.")
+    due_date_from: date | None = None
+    due_date_to: date | None = None
+    submitted_date_from: date | None = None
+    submitted_date_to: date | None = None
+    review_date_from: date | None = None
+    review_date_to: date | None = None
+    concluding_observations_date_from: date | None = None
+    concluding_observations_date_to: date | None = None
+    updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
+
+
+def to_public(report: GovernmentReport) -> GovernmentReportPublic:
+    return GovernmentReportPublic.model_validate(
+        {
+            **column_values(report),
+            "articles": [
+                {"instrument": a.instrument, "article": a.article, "assessment": a.assessment, "note": a.note}
+                for a in report.articles
+            ],
+            "monitored_by": [m.partner_id for m in report.monitors],
+        }
+    )
+
+
+def list_reports(session: Session, params: GovernmentReportListParams) -> tuple[Sequence[GovernmentReport], str | None]:
+    statement = select(GovernmentReport).where(GovernmentReport.deleted_at.is_(None))  # type: ignore[union-attr]
+    statement = where_in(statement, GovernmentReport.country, params.country)
+    statement = where_in(statement, GovernmentReport.instrument, params.instrument)
+    statement = where_in(statement, GovernmentReport.kind, params.kind)
+    statement = where_in(statement, GovernmentReport.status, params.status)
+    statement = where_in(statement, GovernmentReport.committee_session, params.committee_session)
+    if params.monitored_by:
+        statement = statement.where(
+            GovernmentReport.id.in_(  # type: ignore[attr-defined]
+                select(ReportMonitor.government_report_id).where(ReportMonitor.partner_id.in_(params.monitored_by))  # type: ignore[attr-defined]
+            )
+        )
+    if params.is_overdue is not None:
+        today = utcnow().date()
+        overdue = GovernmentReport.submitted_date.is_(None) & (GovernmentReport.due_date < today)  # type: ignore[union-attr,operator]
+        statement = statement.where(overdue if params.is_overdue else ~overdue)
+    for name in DATE_FIELDS:
+        column = getattr(GovernmentReport, name)
+        statement = where_range(statement, column, getattr(params, f"{name}_from"), getattr(params, f"{name}_to"))
+    if params.updated_after is not None:
+        statement = statement.where(GovernmentReport.updated_at > params.updated_after)
+    return paginate(session, statement, params, SORTABLE, "due_date")
+
+
+def _check_references(session: Session, data: GovernmentReportCreate) -> None:
+    ids = data.monitored_by
+    ensure_exist(session, Partner, ids, [f"/monitored_by/{i}" for i in range(len(ids))])
+    if data.symbol is not None:
+        ensure_unique(
+            session, GovernmentReport, [GovernmentReport.symbol == data.symbol], "/symbol", f"Symbol '{data.symbol}'"
+        )
+
+
+def _set_links(report: GovernmentReport, data: GovernmentReportCreate) -> None:
+    report.articles = [
+        ReportArticle(
+            instrument=a.instrument.value, article=a.article, assessment=a.assessment.value, note=a.note, position=i
+        )
+        for i, a in enumerate(data.articles)
+    ]
+    report.monitors = [ReportMonitor(partner_id=partner_id) for partner_id in data.monitored_by]
+
+
+def create_report(session: Session, data: GovernmentReportCreate) -> GovernmentReport:
+    _check_references(session, data)
+    report = GovernmentReport.model_validate(data.model_dump(exclude=set(LINK_FIELDS)))
+    _set_links(report, data)
+    session.add(report)
+    session.flush()
+    return report
+
+
+def update_report(session: Session, report: GovernmentReport, patch: GovernmentReportUpdate) -> GovernmentReport:
+    public = to_public(report)
+    links: dict[str, Any] = {name: getattr(public, name) for name in LINK_FIELDS}
+    current = {name: getattr(report, name) for name in GovernmentReportCreate.model_fields if name not in LINK_FIELDS}
+    merged = merge_patch({**current, **links}, patch, GovernmentReportCreate)
+    ids = merged.monitored_by
+    ensure_exist(session, Partner, ids, [f"/monitored_by/{i}" for i in range(len(ids))])
+    if merged.symbol is not None and merged.symbol != report.symbol:
+        ensure_unique(
+            session,
+            GovernmentReport,
+            [GovernmentReport.symbol == merged.symbol],
+            "/symbol",
+            f"Symbol '{merged.symbol}'",
+            exclude_id=report.id,
+        )
+    links_changed = any(getattr(merged, name) != links[name] for name in LINK_FIELDS)
+    if links_changed:
+        report.articles, report.monitors = [], []
+        session.flush()
+        _set_links(report, merged)
+    apply_changes(report, merged.model_dump(exclude=set(LINK_FIELDS)), children_changed=links_changed)
+    session.flush()
+    return report
+
+
+def delete_report(session: Session, report: GovernmentReport) -> None:
+    activities = (
+        select(Activity.id)
+        .join(ActivityGovernmentReport)
+        .where(ActivityGovernmentReport.government_report_id == report.id, Activity.deleted_at.is_(None))  # type: ignore[union-attr]
+    )
+    ensure_unused(session, "This report", [("activities", activities)])
+    mark_deleted(report)
+    session.flush()

@@ -1,0 +1,73 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.db import SAFE_METHODS, SessionDep
+from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
+from app.http import check_if_match, json_response, page_response, require_json
+from app.lists import Page
+from app.records import get_record
+from app.work_plans import service
+from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
+from app.work_plans.service import WorkPlanListParams, to_public
+
+router = APIRouter(prefix="/work-plans", tags=["Work plans"])
+
+
+def load_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> WorkPlan:
+    return get_record(session, WorkPlan, work_plan_id, for_update=request.method not in SAFE_METHODS)
+
+
+WorkPlanDep = Annotated[WorkPlan, Depends(load_work_plan)]
+
+
+@router.get("", response_model=Page[WorkPlanPublic], responses=LIST_ERRORS)
+def list_work_plans(request: Request, session: SessionDep, params: Annotated[WorkPlanListParams, Query()]) -> Response:
+    """List work plans, the latest period first."""
+    rows, next_cursor = service.list_work_plans(session, params)
+    page = Page[WorkPlanPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WorkPlanPublic,
+    responses=CREATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def create_work_plan(request: Request, session: SessionDep, body: WorkPlanCreate) -> Response:
+    """Create a work plan; its code must be unused."""
+    work_plan = service.create_work_plan(session, body)
+    location = request.url_for("get_work_plan", work_plan_id=work_plan.id).path
+    return json_response(request, to_public(work_plan), status_code=201, headers={"Location": location})
+
+
+@router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)
+def get_work_plan(request: Request, work_plan: WorkPlanDep) -> Response:
+    """Fetch one work plan."""
+    return json_response(request, to_public(work_plan))
+
+
+@router.patch(
+    "/{work_plan_id}",
+    response_model=WorkPlanPublic,
+    responses=UPDATE_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def update_work_plan(request: Request, session: SessionDep, work_plan: WorkPlanDep, body: WorkPlanUpdate) -> Response:
+    """Change a work plan with a JSON Merge Patch."""
+    check_if_match(request, to_public(work_plan))
+    service.update_work_plan(session, work_plan, body)
+    return json_response(request, to_public(work_plan))
+
+
+@router.delete("/{work_plan_id}", status_code=204, responses=DELETE_ERRORS)
+def delete_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> Response:
+    """Delete a work plan that has no objectives left; deleting it again is harmless."""
+    work_plan = get_record(session, WorkPlan, work_plan_id, for_update=True, include_deleted=True)
+    if work_plan.deleted_at is None:
+        check_if_match(request, to_public(work_plan))
+        service.delete_work_plan(session, work_plan)
+    return Response(status_code=204)

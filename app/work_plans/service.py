@@ -1,0 +1,84 @@
+from collections.abc import Sequence
+from datetime import date
+
+from pydantic import Field
+from sqlmodel import Session, select
+
+from app.lists import ListParams, paginate, where_in, where_range
+from app.objectives.models import Objective
+from app.records import Code, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
+from app.vocabularies import WorkPlanStatus
+from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
+
+SORTABLE = {
+    "id": WorkPlan.id,
+    "code": WorkPlan.code,
+    "title": WorkPlan.title,
+    "period_start": WorkPlan.period_start,
+    "created_at": WorkPlan.created_at,
+    "updated_at": WorkPlan.updated_at,
+}
+
+
+class WorkPlanListParams(ListParams):
+    code: list[Code] = Field(default=[], description="One of these codes.")
+    status: list[WorkPlanStatus] = Field(default=[], description="One of these statuses.")
+    period_start_from: date | None = None
+    period_start_to: date | None = None
+    period_end_from: date | None = None
+    period_end_to: date | None = None
+    updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
+
+
+def to_public(work_plan: WorkPlan) -> WorkPlanPublic:
+    return WorkPlanPublic.model_validate(work_plan)
+
+
+def list_work_plans(session: Session, params: WorkPlanListParams) -> tuple[Sequence[WorkPlan], str | None]:
+    statement = select(WorkPlan).where(WorkPlan.deleted_at.is_(None))  # type: ignore[union-attr]
+    statement = where_in(statement, WorkPlan.code, params.code)
+    statement = where_in(statement, WorkPlan.status, params.status)
+    statement = where_range(statement, WorkPlan.period_start, params.period_start_from, params.period_start_to)
+    statement = where_range(statement, WorkPlan.period_end, params.period_end_from, params.period_end_to)
+    if params.updated_after is not None:
+        statement = statement.where(WorkPlan.updated_at > params.updated_after)
+    return paginate(session, statement, params, SORTABLE, "-period_start,code")
+
+
+def _ensure_code_free(session: Session, code: str, exclude: WorkPlan | None = None) -> None:
+    ensure_unique(
+        session,
+        WorkPlan,
+        [WorkPlan.code == code],
+        "/code",
+        f"Work plan code '{code}'",
+        exclude_id=exclude.id if exclude else None,
+    )
+
+
+def create_work_plan(session: Session, data: WorkPlanCreate) -> WorkPlan:
+    _ensure_code_free(session, data.code)
+    work_plan = WorkPlan.model_validate(data)
+    session.add(work_plan)
+    session.flush()
+    return work_plan
+
+
+def update_work_plan(session: Session, work_plan: WorkPlan, patch: WorkPlanUpdate) -> WorkPlan:
+    current = WorkPlanCreate.model_validate(work_plan, from_attributes=True).model_dump()
+    merged = merge_patch(current, patch, WorkPlanCreate)
+    if merged.code != work_plan.code:
+        _ensure_code_free(session, merged.code, work_plan)
+    apply_changes(work_plan, merged.model_dump())
+    session.flush()
+    return work_plan
+
+
+def delete_work_plan(session: Session, work_plan: WorkPlan) -> None:
+    live_objectives = select(Objective.id).where(
+        Objective.work_plan_id == work_plan.id,
+        Objective.deleted_at.is_(None),  # type: ignore[union-attr]
+    )
+    ensure_unused(session, "This work plan", [("objectives", live_objectives)])
+    mark_deleted(work_plan)
+    session.flush()

@@ -1,0 +1,90 @@
+"""Real databases: SQLite always, PostgreSQL too when WORKPLAN_TEST_POSTGRES_URL is set.
+
+The schema is built by the migrations; each test runs inside an outer transaction that is
+rolled back, and the app's sessions join it through savepoints.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, make_url, text
+from sqlmodel import Session
+
+os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
+
+from app.db import create_db_engine, get_session
+from app.main import app
+from app.migrations import alembic_config
+
+POSTGRES_URL = os.environ.get("WORKPLAN_TEST_POSTGRES_URL")
+DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+def recreate_postgres_database(url: str) -> None:
+    """Drop and create the database named in `url`, through the server's maintenance database."""
+    target = make_url(url)
+    admin = create_db_engine(target.set(database="postgres").render_as_string(hide_password=False), pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def fresh_database_url(kind: str, directory: Path, suffix: str = "") -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{directory / f'workplan{suffix}.db'}"
+    assert POSTGRES_URL is not None
+    base = make_url(POSTGRES_URL)
+    url = base.set(database=f"{base.database}{suffix}").render_as_string(hide_password=False)
+    recreate_postgres_database(url)
+    return url
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        config.attributes["configure_logger"] = False
+        command.upgrade(config, revision)
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
+    engine = create_db_engine(url, pool_size=5)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def client(connection: Connection) -> Iterator[TestClient]:
+    def test_session() -> Iterator[Session]:
+        with (
+            Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    app.dependency_overrides[get_session] = test_session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    app.dependency_overrides.clear()

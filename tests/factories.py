@@ -1,0 +1,51 @@
+"""Plain factories: each validates through the service layer, flushes, and returns the row."""
+
+from typing import Any
+
+from sqlmodel import Session
+
+from app.activities.models import Activity, ActivityCreate
+from app.activities.service import create_activity
+from app.objectives.models import Objective, ObjectiveCreate
+from app.objectives.service import create_objective
+from app.partners.models import Partner, PartnerCreate
+from app.partners.service import create_partner
+from app.reports.models import GovernmentReport, GovernmentReportCreate
+from app.reports.service import create_report
+from app.work_plans.models import WorkPlan, WorkPlanCreate
+from app.work_plans.service import create_work_plan
+
+_counter = iter(range(1, 1_000_000))
+
+
+def make_work_plan(session: Session, **overrides: Any) -> WorkPlan:
+    n = next(_counter)
+    data = {"code": f"P{n}", "title": f"Work plan {n}", "period_start": "2003-01-01", "period_end": "2003-12-31"}
+    return create_work_plan(session, WorkPlanCreate.model_validate(data | overrides))
+
+
+def make_objective(session: Session, **overrides: Any) -> Objective:
+    n = next(_counter)
+    if "work_plan_id" not in overrides:
+        overrides["work_plan_id"] = make_work_plan(session).id
+    data = {"code": str(n), "title": f"Objective {n}", "position": n}
+    return create_objective(session, ObjectiveCreate.model_validate(data | overrides))
+
+
+def make_partner(session: Session, **overrides: Any) -> Partner:
+    n = next(_counter)
+    data = {"name": f"Partner {n}", "kind": "ngo"}
+    return create_partner(session, PartnerCreate.model_validate(data | overrides))
+
+
+def make_report(session: Session, **overrides: Any) -> GovernmentReport:
+    data = {"country": "MEX", "instrument": "OPSC", "kind": "initial", "cycle_from": 1, "cycle_to": 1}
+    return create_report(session, GovernmentReportCreate.model_validate(data | overrides))
+
+
+def make_activity(session: Session, **overrides: Any) -> Activity:
+    n = next(_counter)
+    if "objective_id" not in overrides:
+        overrides["objective_id"] = make_objective(session).id
+    data = {"code": f"SEC-{n}", "title": f"Activity {n}", "type": "monitoring"}
+    return create_activity(session, ActivityCreate.model_validate(data | overrides))
