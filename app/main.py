@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import api_router
-from app.db import get_engine
+from app.db import SessionDep
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
 from app.migrations import head_revision
 
@@ -113,13 +113,11 @@ def create_app() -> FastAPI:
         return Health(status="ok")
 
     @app.get("/readyz", tags=["Service"], response_model=Health, responses={503: {"description": "Not ready."}})
-    def readyz() -> Response:
+    def readyz(session: SessionDep) -> Response:
         """The database answers and its schema is at the latest migration."""
         try:
-            with get_engine().connect() as connection:
-                connection.execute(text("SELECT 1"))
-                current = MigrationContext.configure(connection).get_current_revision()
-        except Exception:
+            current = MigrationContext.configure(session.connection()).get_current_revision()
+        except SQLAlchemyError:
             return problem_response(
                 503, "DATABASE_UNAVAILABLE", "The database does not answer.", headers={"Retry-After": "5"}
             )
