@@ -1,4 +1,4 @@
-# The API on port 8000. Migrations run at start; set WORKPLAN_DATABASE_URL for PostgreSQL
+# The API on port 8000. Migrations and the (idempotent) 2003 seed run at start; set WORKPLAN_DATABASE_URL for PostgreSQL
 # and WORKPLAN_SECRET_KEY when several containers serve the same database.
 FROM python:3.12-slim
 
@@ -31,4 +31,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --proxy-headers"]
+CMD ["sh", "-c", "workplan db upgrade && workplan seed && exec workplan serve --host 0.0.0.0 --port 8000"]

@@ -14,8 +14,9 @@ install: | $(UV)
 	$(UV) sync --frozen
 
 run: install
-	$(UV) run --frozen alembic upgrade head
-	$(UV) run --frozen uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(UV) run --frozen workplan db upgrade
+	$(UV) run --frozen workplan seed
+	$(UV) run --frozen workplan serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(UV) run --frozen pytest

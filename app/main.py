@@ -37,6 +37,7 @@ TAGS = [
     {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
     {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
     {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
+    {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
     {"name": "Service", "description": "Liveness and readiness."},
 ]
 

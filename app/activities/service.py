@@ -156,11 +156,13 @@ def _set_links(activity: Activity, data: ActivityCreate) -> None:
     ]
 
 
-def create_activity(session: Session, data: ActivityCreate) -> Activity:
+def create_activity(session: Session, data: ActivityCreate, record_id: uuid.UUID | None = None) -> Activity:
+    """Create it; `record_id` lets the seed and imports keep stable ids."""
     objective = _check_references(session, data)
     _ensure_code_free(session, objective.work_plan_id, data.code)
     activity = Activity.model_validate(
-        data.model_dump(exclude=set(LINK_FIELDS)), update={"work_plan_id": objective.work_plan_id}
+        data.model_dump(exclude=set(LINK_FIELDS)),
+        update={"work_plan_id": objective.work_plan_id, "id": record_id or uuid.uuid4()},
     )
     _set_links(activity, data)
     session.add(activity)

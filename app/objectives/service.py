@@ -60,10 +60,11 @@ def _ensure_code_free(session: Session, data: ObjectiveCreate, exclude: Objectiv
     )
 
 
-def create_objective(session: Session, data: ObjectiveCreate) -> Objective:
+def create_objective(session: Session, data: ObjectiveCreate, record_id: uuid.UUID | None = None) -> Objective:
+    """Create it; `record_id` lets the seed and imports keep stable ids."""
     ensure_exist(session, WorkPlan, [data.work_plan_id], ["/work_plan_id"])
     _ensure_code_free(session, data)
-    objective = Objective.model_validate(data)
+    objective = Objective.model_validate(data, update={"id": record_id or uuid.uuid4()})
     session.add(objective)
     session.flush()
     return objective

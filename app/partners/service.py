@@ -1,3 +1,4 @@
+import uuid
 from collections.abc import Sequence
 from datetime import date
 
@@ -72,9 +73,10 @@ def _ensure_name_free(session: Session, name: str, exclude: Partner | None = Non
     )
 
 
-def create_partner(session: Session, data: PartnerCreate) -> Partner:
+def create_partner(session: Session, data: PartnerCreate, record_id: uuid.UUID | None = None) -> Partner:
+    """Create it; `record_id` lets the seed and imports keep stable ids."""
     _ensure_name_free(session, data.name)
-    partner = Partner.model_validate(data)
+    partner = Partner.model_validate(data, update={"id": record_id or uuid.uuid4()})
     session.add(partner)
     session.flush()
     return partner

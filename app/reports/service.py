@@ -123,9 +123,14 @@ def _set_links(report: GovernmentReport, data: GovernmentReportCreate) -> None:
     report.monitors = [ReportMonitor(partner_id=partner_id) for partner_id in data.monitored_by]
 
 
-def create_report(session: Session, data: GovernmentReportCreate) -> GovernmentReport:
+def create_report(
+    session: Session, data: GovernmentReportCreate, record_id: uuid.UUID | None = None
+) -> GovernmentReport:
+    """Create it; `record_id` lets the seed and imports keep stable ids."""
     _check_references(session, data)
-    report = GovernmentReport.model_validate(data.model_dump(exclude=set(LINK_FIELDS)))
+    report = GovernmentReport.model_validate(
+        data.model_dump(exclude=set(LINK_FIELDS)), update={"id": record_id or uuid.uuid4()}
+    )
     _set_links(report, data)
     session.add(report)
     session.flush()

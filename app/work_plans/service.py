@@ -1,3 +1,4 @@
+import uuid
 from collections.abc import Sequence
 from datetime import date
 
@@ -56,9 +57,10 @@ def _ensure_code_free(session: Session, code: str, exclude: WorkPlan | None = No
     )
 
 
-def create_work_plan(session: Session, data: WorkPlanCreate) -> WorkPlan:
+def create_work_plan(session: Session, data: WorkPlanCreate, record_id: uuid.UUID | None = None) -> WorkPlan:
+    """Create it; `record_id` lets the seed and imports keep stable ids."""
     _ensure_code_free(session, data.code)
-    work_plan = WorkPlan.model_validate(data)
+    work_plan = WorkPlan.model_validate(data, update={"id": record_id or uuid.uuid4()})
     session.add(work_plan)
     session.flush()
     return work_plan
