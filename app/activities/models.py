@@ -9,10 +9,11 @@ from sqlmodel import Field, Relationship, SQLModel
 from app.records import Code, CountryCode, InputModel, LongText, RecordPublic, RecordTable, Title, check_order
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 
+# The seed's own record (objective 5 of the 2003 plan); the ids are the same on every installation.
 EXAMPLE: dict[str, Any] = {
-    "objective_id": "0b6f1f3e-5a4c-4a59-9d43-2f3c1d1e9a10",
+    "objective_id": "de576537-25ea-5ba0-9148-3733718f059c",
     "code": "SEC-2003-5.1",
-    "title": "Monitoring of government reports to the Committee",
+    "title": "Monitoring of government reports to the Committee, through the Focal Point and subgroup members",
     "description": (
         "Continued monitoring of government reports to the Committee, through the Focal Point and "
         "subgroup members, will be an ongoing commitment."
@@ -26,8 +27,8 @@ EXAMPLE: dict[str, Any] = {
     "actual_start": None,
     "actual_end": None,
     "participants": [
-        {"partner_id": "7d2c9a4e-1f3b-4e6a-8c5d-0a9b8c7d6e5f", "role": "focal_point"},
-        {"partner_id": "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7", "role": "target"},
+        {"partner_id": "ccff0b3f-1f71-5810-ac3d-462dd1e95f06", "role": "focal_point"},
+        {"partner_id": "13b34c86-d168-5e8c-87ff-3d801c08fe37", "role": "target"},
     ],
     "government_report_ids": [],
 }

@@ -7,7 +7,7 @@ from sqlmodel import Field, SQLModel
 from app.records import Code, InputModel, LongText, RecordPublic, RecordTable, Title
 
 EXAMPLE: dict[str, Any] = {
-    "work_plan_id": "5f0c6d2e-8a51-4c3b-9f7e-2d1a0b3c4e5f",
+    "work_plan_id": "c49feba7-c386-510d-ab94-6b54f43d719d",
     "code": "5",
     "title": "Committee on the Rights of the Child",
     "description": (

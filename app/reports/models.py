@@ -16,7 +16,7 @@ EXAMPLE: dict[str, Any] = {
     "cycle_from": 1,
     "cycle_to": 1,
     "symbol": "CRC/C/OPSC/MEX/1",
-    "due_date": "2004-05-15",
+    "due_date": None,
     "submitted_date": None,
     "committee_session": None,
     "review_date": None,
@@ -25,7 +25,7 @@ EXAMPLE: dict[str, Any] = {
     "status": "expected",
     "analysis": None,
     "articles": [{"instrument": "CRC", "article": 34, "assessment": "unknown", "note": None}],
-    "monitored_by": [],
+    "monitored_by": ["ccff0b3f-1f71-5810-ac3d-462dd1e95f06"],
 }
 
 Symbol = ShortText

@@ -1,6 +1,7 @@
 """The 2003 work plan ships as data: every heading an objective, every named body a partner."""
 
 import re
+import uuid
 
 from sqlmodel import Session, col, select
 
@@ -97,3 +98,25 @@ def test_a_seed_record_someone_deleted_stays_deleted(session: Session) -> None:
     report = load_seed(session)
     assert report.skipped_deleted == 1
     assert activity.deleted_at is not None
+
+
+def test_the_openapi_examples_are_the_seeds_own_records(session: Session) -> None:
+    from app.activities.models import EXAMPLE as ACTIVITY
+    from app.objectives.models import EXAMPLE as OBJECTIVE
+    from app.partners.models import EXAMPLE as PARTNER
+
+    load_seed(session)
+    activity = session.get(Activity, uuid.UUID("1536172d-febe-5d66-adf8-2df0226526a4"))
+    assert activity is not None
+    assert str(activity.objective_id) == ACTIVITY["objective_id"]
+    assert (activity.code, activity.title, activity.description) == (
+        ACTIVITY["code"],
+        ACTIVITY["title"],
+        ACTIVITY["description"],
+    )
+    assert [str(p.partner_id) for p in activity.participants] == [p["partner_id"] for p in ACTIVITY["participants"]]
+    objective = session.get(Objective, uuid.UUID(ACTIVITY["objective_id"]))
+    assert objective is not None
+    assert (str(objective.work_plan_id), objective.title) == (OBJECTIVE["work_plan_id"], OBJECTIVE["title"])
+    partner = session.exec(select(Partner).where(Partner.name == PARTNER["name"])).one()
+    assert partner.mandate_holder == PARTNER["mandate_holder"]
