@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import ColumnElement, Select, and_, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
@@ -41,20 +41,23 @@ class ListParams(BaseModel):
         description="Comma-separated fields, `-` for descending, e.g. `-updated_at,code`.",
     )
 
-    @model_validator(mode="after")
-    def _ranges_in_order(self) -> "ListParams":
-        for name in type(self).model_fields:
-            if name.endswith("_from"):
-                end_name = name.removesuffix("_from") + "_to"
-                start, end = getattr(self, name), getattr(self, end_name, None)
-                if start is not None and end is not None and end < start:
-                    raise ValueError(f"{end_name} ({end}) is before {name} ({start})")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _range_in_order(cls, value: Any, info: ValidationInfo) -> Any:
+        # Each `_from` is declared before its `_to`, so the error can point at the `_to`.
+        if info.field_name is not None and info.field_name.endswith("_to"):
+            start_name = info.field_name.removesuffix("_to") + "_from"
+            start = info.data.get(start_name)
+            if start is not None and value is not None and value < start:
+                raise ValueError(f"must not be before {start_name} ({start})")
+        return value
 
 
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
-    next_cursor: str | None = Field(default=None, description="Absent on the last page, and only there.")
+    next_cursor: str | None = Field(
+        default=None, exclude_if=lambda cursor: cursor is None, description="Absent on the last page, and only there."
+    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def decode_cursor(cursor: str, fingerprint: str, keys: Sequence[SortKey]) -> lis
     try:
         body, signature = cursor.split(".")
         data = _unb64(body)
-        valid = hmac.compare_digest(signature, _sign(data))
+        valid = signature.isascii() and hmac.compare_digest(signature, _sign(data))
     except (ValueError, UnicodeEncodeError):
         valid = False
     if not valid:

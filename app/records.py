@@ -21,7 +21,12 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of dates this service stores") from None
 
 
 def format_timestamp(value: datetime) -> str:

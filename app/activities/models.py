@@ -158,13 +158,14 @@ class ActivityLinks(SQLModel):
     @field_validator("participants")
     @classmethod
     def _distinct_participants(cls, value: list[Participant]) -> list[Participant]:
-        _unique([(p.partner_id, p.role.value) for p in value], "Participant")
+        _unique([f"{p.partner_id} as {p.role.value}" for p in value], "Participant")
         return value
 
     @field_validator("government_report_ids")
     @classmethod
     def _distinct_reports(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
-        return sorted(_unique(value, "Government report"))
+        # Kept in the client's order, so that an error can point at the index it sent.
+        return _unique(value, "Government report")
 
 
 class ActivityCreate(ActivityLinks, ActivityBase, InputModel):

@@ -152,7 +152,7 @@ def _set_links(activity: Activity, data: ActivityCreate) -> None:
         for i, p in enumerate(data.participants)
     ]
     activity.government_reports = [
-        ActivityGovernmentReport(government_report_id=report_id) for report_id in data.government_report_ids
+        ActivityGovernmentReport(government_report_id=report_id) for report_id in sorted(data.government_report_ids)
     ]
 
 
@@ -177,7 +177,11 @@ def update_activity(session: Session, activity: Activity, patch: ActivityUpdate)
     objective = _check_references(session, merged)
     if (objective.work_plan_id, merged.code) != (activity.work_plan_id, activity.code):
         _ensure_code_free(session, objective.work_plan_id, merged.code, activity)
-    links_changed = any(getattr(merged, name) != links[name] for name in LINK_FIELDS)
+    links_changed = (
+        merged.countries != links["countries"]
+        or merged.participants != links["participants"]
+        or sorted(merged.government_report_ids) != links["government_report_ids"]
+    )
     if links_changed:
         # Flush the removals first: a replaced list may hold the same keys again.
         activity.countries, activity.participants, activity.government_reports = [], [], []

@@ -164,7 +164,7 @@ class GovernmentReportLinks(SQLModel):
     def _distinct_monitors(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
         if len(set(value)) != len(value):
             raise ValueError("a partner appears twice")
-        return sorted(value)
+        return value
 
 
 class GovernmentReportCreate(GovernmentReportLinks, GovernmentReportBase, InputModel):

@@ -4,7 +4,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityGovernmentReport
 from app.lists import ListParams, paginate, where_in, where_range
@@ -94,7 +94,11 @@ def list_reports(session: Session, params: GovernmentReportListParams) -> tuple[
         )
     if params.is_overdue is not None:
         today = utcnow().date()
-        overdue = GovernmentReport.submitted_date.is_(None) & (GovernmentReport.due_date < today)  # type: ignore[union-attr,operator]
+        overdue = (
+            col(GovernmentReport.submitted_date).is_(None)
+            & col(GovernmentReport.due_date).is_not(None)
+            & (col(GovernmentReport.due_date) < today)
+        )
         statement = statement.where(overdue if params.is_overdue else ~overdue)
     for name in DATE_FIELDS:
         column = getattr(GovernmentReport, name)
@@ -120,7 +124,7 @@ def _set_links(report: GovernmentReport, data: GovernmentReportCreate) -> None:
         )
         for i, a in enumerate(data.articles)
     ]
-    report.monitors = [ReportMonitor(partner_id=partner_id) for partner_id in data.monitored_by]
+    report.monitors = [ReportMonitor(partner_id=partner_id) for partner_id in sorted(data.monitored_by)]
 
 
 def create_report(
@@ -153,7 +157,7 @@ def update_report(session: Session, report: GovernmentReport, patch: GovernmentR
             f"Symbol '{merged.symbol}'",
             exclude_id=report.id,
         )
-    links_changed = any(getattr(merged, name) != links[name] for name in LINK_FIELDS)
+    links_changed = merged.articles != links["articles"] or sorted(merged.monitored_by) != links["monitored_by"]
     if links_changed:
         report.articles, report.monitors = [], []
         session.flush()
