@@ -1,0 +1,63 @@
+"""A real `workplan serve` process on a free port, for tests that go through a socket."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def workplan(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [str(BIN / "workplan"), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@contextmanager
+def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> Iterator[str]:
+    """Migrate (and seed) the database, serve it, and yield the base URL; stop the server after."""
+    env = {**os.environ, "WORKPLAN_DATABASE_URL": database_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    workplan(env, "db", "upgrade")
+    if seed:
+        workplan(env, "seed")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "workplan"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {process.stderr.read() if process.stderr else ''}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
