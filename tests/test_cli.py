@@ -1,5 +1,10 @@
 """The `workplan` command, run as a user would, against a fresh database of each kind."""
 
+import json
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +15,10 @@ from app.cli import app
 from app.config import get_settings
 from app.db import get_engine
 from tests.conftest import DATABASES, fresh_database_url
+from tests.live import BIN
 
 runner = CliRunner()
-COMMANDS = ["serve", "db", "seed", "vocabularies"]
+COMMANDS = ["serve", "db", "seed", "export", "import", "vocabularies"]
 
 
 @pytest.fixture(params=DATABASES)
@@ -64,3 +70,74 @@ def test_vocabularies_prints_every_vocabulary() -> None:
     assert result.exit_code == 0
     for name in ["activity_status", "participant_role", "instrument", "article", "focal_point", "OPSC"]:
         assert name in result.output
+
+
+def _export(fmt: str, path: Path, *resources: str) -> str:
+    result = runner.invoke(app, ["export", *resources, "--format", fmt, "--output", str(path)])
+    assert result.exit_code == 0, result.output
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_an_export_imported_into_an_empty_database_reproduces_it(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["seed"]).exit_code == 0
+    first = _export(fmt, tmp_path / f"first.{fmt}")
+
+    kind = "sqlite" if database.startswith("sqlite") else "postgresql"
+    monkeypatch.setenv("WORKPLAN_DATABASE_URL", fresh_database_url(kind, tmp_path, "_cli_restore"))
+    get_engine().dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    imported = runner.invoke(app, ["import", str(tmp_path / f"first.{fmt}")])
+    assert imported.exit_code == 0, imported.output
+    assert _export(fmt, tmp_path / f"second.{fmt}") == first
+
+
+def test_a_bad_import_names_every_problem_and_writes_nothing(database: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["seed"]).exit_code == 0
+    before = _export("ndjson", tmp_path / "before.ndjson")
+    lines = before.splitlines()
+    broken = [
+        *lines,
+        '{"type": "partner", "data": {"name": "ECPAT International", "kind": "charity"}}',
+        "{not json",
+    ]
+    (tmp_path / "broken.ndjson").write_text("\n".join(broken) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(tmp_path / "broken.ndjson")])
+    assert result.exit_code == 1
+    assert f"line {len(lines) + 1} partners /kind" in result.output
+    assert f"line {len(lines) + 2}" in result.output
+    assert "nothing was imported" in result.output
+    assert _export("ndjson", tmp_path / "after.ndjson") == before
+
+
+def test_csv_export_of_several_resources_is_refused_clearly(database: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["export", "partners", "activities", "--format", "csv", "-o", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    unknown = runner.invoke(app, ["export", "colours"])
+    assert unknown.exit_code == 2
+    assert "Unknown resource colours" in unknown.output
+
+
+def test_an_import_killed_midway_leaves_the_database_as_it_was(database: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["seed"]).exit_code == 0
+    before = _export("ndjson", tmp_path / "before.ndjson")
+    objective = "de576537-25ea-5ba0-9148-3733718f059c"
+    big = tmp_path / "big.ndjson"
+    with big.open("w", encoding="utf-8") as f:
+        for n in range(40_000):
+            record = {"objective_id": objective, "code": f"BULK-{n}", "title": f"Bulk {n}", "type": "meeting"}
+            f.write(json.dumps({"type": "activity", "data": record}) + "\n")
+    env = {**os.environ, "WORKPLAN_DATABASE_URL": database}
+    process = subprocess.Popen([str(BIN / "workplan"), "import", str(big)], env=env)
+    time.sleep(2.5)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL, "the import finished before it could be killed"
+    assert _export("ndjson", tmp_path / "after.ndjson") == before

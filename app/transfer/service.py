@@ -52,7 +52,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Table, insert, tuple_
+from sqlalchemy import Table, func, insert, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -151,6 +151,14 @@ def _specs_for(resources: Sequence[str]) -> list[_Spec]:
     if unknown or not resources:
         raise ValueError(f"Unknown or no resources {unknown}; choose from {', '.join(RESOURCES)}.")
     return [spec for spec in SPECS if spec.resource in resources]
+
+
+def count_records(session: Session, resources: Sequence[str]) -> int:
+    """How many live records an export of `resources` writes (for a progress bar)."""
+    return sum(
+        session.exec(select(func.count()).select_from(spec.table).where(col(spec.table.deleted_at).is_(None))).one()
+        for spec in _specs_for(resources)
+    )
 
 
 def _live_batches(session: Session, spec: _Spec) -> Iterator[Sequence[RecordTable]]:
