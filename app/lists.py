@@ -53,6 +53,15 @@ class ListParams(BaseModel):
         return value
 
 
+class SearchParams(ListParams):
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description='Full-text search: words (all must match), "a phrase", prefix*; best matches first.',
+    )
+
+
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
     next_cursor: str | None = Field(
@@ -63,9 +72,15 @@ class Page(BaseModel, Generic[ItemT]):
 @dataclass(frozen=True)
 class SortKey:
     name: str
-    column: InstrumentedAttribute[Any]
+    column: Any  # a mapped column, or an expression such as a search score
     descending: bool
     nullable: bool
+    python_type: type
+
+
+def _key(name: str, column: InstrumentedAttribute[Any], descending: bool) -> SortKey:
+    mapped = column.property.columns[0]
+    return SortKey(name, column, descending, bool(mapped.nullable), mapped.type.python_type)
 
 
 def parse_sort(sort: str | None, sortable: Mapping[str, InstrumentedAttribute[Any]], default: str) -> list[SortKey]:
@@ -80,8 +95,7 @@ def parse_sort(sort: str | None, sortable: Mapping[str, InstrumentedAttribute[An
             )
         if any(key.name == name for key in keys):
             raise BadRequest(f"'{name}' appears twice in sort.", code="INVALID_SORT")
-        column = sortable[name]
-        keys.append(SortKey(name, column, part.startswith("-"), bool(column.property.columns[0].nullable)))
+        keys.append(_key(name, sortable[name], part.startswith("-")))
     return keys
 
 
@@ -93,15 +107,14 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _decode_value(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+def _decode_value(value: Any, key: SortKey) -> Any:
     if value is None:
         return None
-    python_type = column.property.columns[0].type.python_type
-    if python_type is datetime:
+    if key.python_type is datetime:
         return datetime.fromisoformat(value)
-    if python_type is date:
+    if key.python_type is date:
         return date.fromisoformat(value)
-    if python_type is uuid.UUID:
+    if key.python_type is uuid.UUID:
         return uuid.UUID(value)
     return value
 
@@ -145,13 +158,12 @@ def decode_cursor(cursor: str, fingerprint: str, keys: Sequence[SortKey]) -> lis
             "The cursor belongs to another query: keep the filters and sort it was issued with.",
             code="CURSOR_MISMATCH",
         )
-    columns = [key.column for key in keys]
-    return [_decode_value(v, c) for v, c in zip(payload["k"], columns, strict=True)]
+    return [_decode_value(v, k) for v, k in zip(payload["k"], keys, strict=True)]
 
 
 def _after(key: SortKey, value: Any) -> ColumnElement[bool]:
     """Rows strictly after `value` in this key's order (NULLs always last)."""
-    column = key.column
+    column: ColumnElement[Any] = key.column
     if value is None:
         return false()
     beyond = column < value if key.descending else column > value
@@ -159,7 +171,8 @@ def _after(key: SortKey, value: Any) -> ColumnElement[bool]:
 
 
 def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
-    return key.column.is_(None) if value is None else key.column == value
+    column: ColumnElement[Any] = key.column
+    return column.is_(None) if value is None else column == value
 
 
 def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -182,20 +195,28 @@ def paginate(
     params: ListParams,
     sortable: Mapping[str, Any],
     default_sort: str,
+    score: Any = None,
 ) -> tuple[Sequence[RowT], str | None]:
-    """Run one page of `statement`; return its rows and the cursor of the next page, if any."""
-    keys = parse_sort(params.sort, sortable, default_sort)
+    """Run one page of `statement`; return its rows and the cursor of the next page, if any.
+
+    With a search `score` and no explicit sort, the best matches come first.
+    """
+    if score is not None and params.sort is None:
+        keys = [SortKey("score", score, True, False, float)]
+    else:
+        keys = parse_sort(params.sort, sortable, default_sort)
     # The id breaks ties, in the direction of the last key, so the order is total.
-    keys.append(SortKey("id", sortable["id"], keys[-1].descending, False))
+    keys.append(_key("id", sortable["id"], keys[-1].descending))
     fingerprint = query_fingerprint(params)
     if params.cursor is not None:
         statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
-    rows = session.exec(statement.order_by(*order_by(keys)).limit(params.limit + 1)).all()
+    # The key values ride along with each row, so the cursor needs no attribute lookups.
+    page = statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(params.limit + 1)
+    rows = session.execute(page).all()  # rows of (record, *key values): exec() would keep only the record
+    records = [row[0] for row in rows[: params.limit]]
     if len(rows) <= params.limit:
-        return rows, None
-    rows = rows[: params.limit]
-    last = rows[-1]
-    return rows, encode_cursor(fingerprint, [getattr(last, key.column.key) for key in keys])
+        return records, None
+    return records, encode_cursor(fingerprint, list(rows[params.limit - 1][1:]))
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

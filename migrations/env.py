@@ -1,4 +1,5 @@
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, Engine
@@ -15,6 +16,14 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = SQLModel.metadata
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    # Full-text search lives outside the models (see revision 0002): FTS5 tables on SQLite,
+    # a generated search_vector column and its GIN index on PostgreSQL.
+    if type_ == "table" and name is not None and (name.endswith("_fts") or "_fts_" in name):
+        return False
+    return not (name is not None and ("search_vector" in name))
+
+
 def run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -22,6 +31,7 @@ def run_on(connection: Connection) -> None:
         # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

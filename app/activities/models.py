@@ -45,6 +45,7 @@ def _unique(values: list[Any], what: str) -> list[Any]:
 
 class ActivityParticipant(SQLModel, table=True):
     __tablename__ = "activity_participant"
+    __table_args__ = (Index("ix_activity_participant_partner_id_role", "partner_id", "role"),)
 
     activity_id: uuid.UUID | None = Field(default=None, foreign_key="activity.id", primary_key=True, ondelete="CASCADE")
     partner_id: uuid.UUID = Field(foreign_key="partner.id", primary_key=True, index=True)
@@ -107,6 +108,16 @@ class Activity(ActivityBase, RecordTable, table=True):
         Index("ix_activity_objective_id", "objective_id"),
         Index("ix_activity_updated_at", "updated_at"),
         Index("ix_activity_status_updated_at", "status", "updated_at"),
+        Index("ix_activity_code", "code"),
+        Index("ix_activity_title", "title"),
+        Index("ix_activity_type", "type"),
+        Index("ix_activity_level", "level"),
+        Index("ix_activity_work_plan_id_updated_at", "work_plan_id", "updated_at"),
+        Index("ix_activity_planned_start", "planned_start"),
+        Index("ix_activity_planned_end", "planned_end"),
+        Index("ix_activity_actual_start", "actual_start"),
+        Index("ix_activity_actual_end", "actual_end"),
+        Index("ix_activity_created_at", "created_at"),
     )
 
     # Copied from the objective so that codes can be unique per plan in the database.

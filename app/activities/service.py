@@ -16,7 +16,7 @@ from app.activities.models import (
     ActivityPublic,
     ActivityUpdate,
 )
-from app.lists import ListParams, paginate, where_in, where_range
+from app.lists import SearchParams, paginate, where_in, where_range
 from app.objectives.models import Objective
 from app.partners.models import Partner
 from app.records import (
@@ -32,6 +32,7 @@ from app.records import (
     merge_patch,
 )
 from app.reports.models import GovernmentReport
+from app.search import search
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 
 SORTABLE = {
@@ -49,7 +50,7 @@ SORTABLE = {
 LINK_FIELDS = ("countries", "participants", "government_report_ids")
 
 
-class ActivityListParams(ListParams):
+class ActivityListParams(SearchParams):
     objective_id: list[uuid.UUID] = Field(default=[], description="Under one of these objectives.")
     work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
     code: list[Code] = Field(default=[], description="One of these codes.")
@@ -117,7 +118,10 @@ def list_activities(session: Session, params: ActivityListParams) -> tuple[Seque
         statement = where_range(statement, column, getattr(params, f"{name}_from"), getattr(params, f"{name}_to"))
     if params.updated_after is not None:
         statement = statement.where(Activity.updated_at > params.updated_after)
-    return paginate(session, statement, params, SORTABLE, "code")
+    score = None
+    if params.q is not None:
+        statement, score = search(statement, Activity, session.get_bind().dialect.name, params.q)
+    return paginate(session, statement, params, SORTABLE, "code", score)
 
 
 def _check_references(session: Session, data: ActivityCreate) -> Objective:

@@ -43,6 +43,9 @@ class Objective(ObjectiveBase, RecordTable, table=True):
         ),
         Index("ix_objective_work_plan_id_position", "work_plan_id", "position"),
         Index("ix_objective_updated_at", "updated_at"),
+        Index("ix_objective_code", "code"),
+        Index("ix_objective_title", "title"),
+        Index("ix_objective_created_at", "created_at"),
     )
 
 

@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from app.activities.models import Activity
 from app.errors import ErrorItem, ValidationFailed
-from app.lists import ListParams, paginate, where_in
+from app.lists import SearchParams, paginate, where_in
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.records import (
     Code,
@@ -18,6 +18,7 @@ from app.records import (
     mark_deleted,
     merge_patch,
 )
+from app.search import search
 from app.work_plans.models import WorkPlan
 
 SORTABLE = {
@@ -30,7 +31,7 @@ SORTABLE = {
 }
 
 
-class ObjectiveListParams(ListParams):
+class ObjectiveListParams(SearchParams):
     work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
     code: list[Code] = Field(default=[], description="One of these codes.")
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
@@ -46,7 +47,10 @@ def list_objectives(session: Session, params: ObjectiveListParams) -> tuple[Sequ
     statement = where_in(statement, Objective.code, params.code)
     if params.updated_after is not None:
         statement = statement.where(Objective.updated_at > params.updated_after)
-    return paginate(session, statement, params, SORTABLE, "position,code")
+    score = None
+    if params.q is not None:
+        statement, score = search(statement, Objective, session.get_bind().dialect.name, params.q)
+    return paginate(session, statement, params, SORTABLE, "position,code", score)
 
 
 def _ensure_code_free(session: Session, data: ObjectiveCreate, exclude: Objective | None = None) -> None:

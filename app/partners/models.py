@@ -70,6 +70,10 @@ class Partner(PartnerPrivate, PartnerBase, RecordTable, table=True):
         ),
         Index("ix_partner_kind", "kind"),
         Index("ix_partner_updated_at", "updated_at"),
+        Index("ix_partner_active_from", "active_from"),
+        Index("ix_partner_active_to", "active_to"),
+        Index("ix_partner_country", "country"),
+        Index("ix_partner_created_at", "created_at"),
     )
 
 

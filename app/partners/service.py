@@ -7,7 +7,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityParticipant
-from app.lists import ListParams, paginate, where_in, where_range
+from app.lists import SearchParams, paginate, where_in, where_range
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
 from app.records import (
     CountryCode,
@@ -19,6 +19,7 @@ from app.records import (
     merge_patch,
 )
 from app.reports.models import GovernmentReport, ReportMonitor
+from app.search import search
 from app.vocabularies import PartnerKind
 
 SORTABLE = {
@@ -31,7 +32,7 @@ SORTABLE = {
 }
 
 
-class PartnerListParams(ListParams):
+class PartnerListParams(SearchParams):
     kind: list[PartnerKind] = Field(default=[], description="One of these kinds.")
     country: list[CountryCode] = Field(default=[], description="Based in one of these countries.")
     active_on: date | None = Field(default=None, description="Active on this day (open ends count as active).")
@@ -59,7 +60,10 @@ def list_partners(session: Session, params: PartnerListParams) -> tuple[Sequence
     statement = where_range(statement, Partner.active_to, params.active_to_from, params.active_to_to)
     if params.updated_after is not None:
         statement = statement.where(Partner.updated_at > params.updated_after)
-    return paginate(session, statement, params, SORTABLE, "name")
+    score = None
+    if params.q is not None:
+        statement, score = search(statement, Partner, session.get_bind().dialect.name, params.q)
+    return paginate(session, statement, params, SORTABLE, "name", score)
 
 
 def _ensure_name_free(session: Session, name: str, exclude: Partner | None = None) -> None:

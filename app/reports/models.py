@@ -122,6 +122,13 @@ class GovernmentReport(GovernmentReportBase, RecordTable, table=True):
         Index("ix_government_report_country_instrument", "country", "instrument"),
         Index("ix_government_report_due_date", "due_date"),
         Index("ix_government_report_updated_at", "updated_at"),
+        Index("ix_government_report_status", "status"),
+        Index("ix_government_report_instrument", "instrument"),
+        Index("ix_government_report_committee_session", "committee_session"),
+        Index("ix_government_report_submitted_date", "submitted_date"),
+        Index("ix_government_report_review_date", "review_date"),
+        Index("ix_government_report_concluding_observations_date", "concluding_observations_date"),
+        Index("ix_government_report_created_at", "created_at"),
     )
 
     notes: str | None = Field(default=None, max_length=20_000)

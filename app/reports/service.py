@@ -7,7 +7,7 @@ from pydantic import Field
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.lists import ListParams, paginate, where_in, where_range
+from app.lists import SearchParams, paginate, where_in, where_range
 from app.partners.models import Partner
 from app.records import (
     CountryCode,
@@ -29,6 +29,7 @@ from app.reports.models import (
     ReportArticle,
     ReportMonitor,
 )
+from app.search import search
 from app.vocabularies import Instrument, ReportKind, ReportStatus
 
 SORTABLE = {
@@ -45,7 +46,7 @@ LINK_FIELDS = ("articles", "monitored_by")
 DATE_FIELDS = ("due_date", "submitted_date", "review_date", "concluding_observations_date")
 
 
-class GovernmentReportListParams(ListParams):
+class GovernmentReportListParams(SearchParams):
     country: list[CountryCode] = Field(default=[], description="Reports of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="Under one of these instruments.")
     kind: list[ReportKind] = Field(default=[], description="One of these kinds.")
@@ -105,7 +106,10 @@ def list_reports(session: Session, params: GovernmentReportListParams) -> tuple[
         statement = where_range(statement, column, getattr(params, f"{name}_from"), getattr(params, f"{name}_to"))
     if params.updated_after is not None:
         statement = statement.where(GovernmentReport.updated_at > params.updated_after)
-    return paginate(session, statement, params, SORTABLE, "due_date")
+    score = None
+    if params.q is not None:
+        statement, score = search(statement, GovernmentReport, session.get_bind().dialect.name, params.q)
+    return paginate(session, statement, params, SORTABLE, "due_date", score)
 
 
 def _check_references(session: Session, data: GovernmentReportCreate) -> None:

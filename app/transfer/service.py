@@ -52,11 +52,11 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Table, func, insert, tuple_
+from sqlalchemy import Table, func, insert
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, select
 
-from app.activities import service as activities
 from app.activities.models import (
     Activity,
     ActivityCountry,
@@ -66,12 +66,9 @@ from app.activities.models import (
     ActivityPublic,
 )
 from app.errors import json_pointer
-from app.objectives import service as objectives
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
-from app.partners import service as partners
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
 from app.records import RecordTable, Timestamp, apply_changes, utcnow
-from app.reports import service as reports
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
@@ -79,15 +76,31 @@ from app.reports.models import (
     ReportArticle,
     ReportMonitor,
 )
-from app.work_plans import service as work_plans
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic
 
 Format = Literal["json", "ndjson", "csv"]
-EXPORT_BATCH_SIZE = 500
-IMPORT_CHUNK_SIZE = 1000
+EXPORT_BATCH_SIZE = 2000
+IMPORT_CHUNK_SIZE = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SERVER_FIELDS = ("id", "version", "created_at", "updated_at")
 EXTENSIONS: dict[str, Format] = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A list a record owns, stored as child rows: how to read it without loading ORM objects."""
+
+    name: str  # the field in the public form
+    relationship: str  # the table model's attribute
+    model: type[SQLModel]
+    parent: str
+    order: str  # the relationship's order_by, so that Core reads come back in the ORM's order
+    fields: tuple[str, ...]  # one: the list holds the value itself; several: an object of them
+
+    def value(self, child: Any) -> Any:
+        if len(self.fields) == 1:
+            return getattr(child, self.fields[0])
+        return {name: getattr(child, name) for name in self.fields}
 
 
 @dataclass(frozen=True)
@@ -97,11 +110,10 @@ class _Spec:
     table: type[RecordTable]
     create: type[SQLModel]
     public: type[SQLModel]
-    to_public: Callable[[Any], SQLModel]
     key_columns: tuple[str, ...]
     key_label: str  # how a duplicate is named, formatted with the key's last value
     private: tuple[str, ...] = ()
-    links: tuple[str, ...] = ()
+    links: tuple[_Link, ...] = ()
     derived: tuple[str, ...] = ()  # read-only in the public form, recomputed on import
 
     @property
@@ -109,32 +121,59 @@ class _Spec:
         return self.record_type.replace("_", " ")
 
     @property
+    def link_names(self) -> set[str]:
+        return {link.name for link in self.links}
+
+    @property
     def columns(self) -> list[str]:
         return [*self.public.model_fields, *self.public.model_computed_fields, *self.private]
 
 
+ACTIVITY_LINKS = (
+    _Link("countries", "countries", ActivityCountry, "activity_id", "country", ("country",)),
+    _Link("participants", "participants", ActivityParticipant, "activity_id", "position", ("partner_id", "role")),
+    _Link(
+        "government_report_ids",
+        "government_reports",
+        ActivityGovernmentReport,
+        "activity_id",
+        "government_report_id",
+        ("government_report_id",),
+    ),
+)
+REPORT_LINKS = (
+    _Link(
+        "articles",
+        "articles",
+        ReportArticle,
+        "government_report_id",
+        "position",
+        ("instrument", "article", "assessment", "note"),
+    ),
+    _Link("monitored_by", "monitors", ReportMonitor, "government_report_id", "partner_id", ("partner_id",)),
+)
 SPECS = (
     _Spec(
-        "work_plans", "work_plan", WorkPlan, WorkPlanCreate, WorkPlanPublic, work_plans.to_public,
+        "work_plans", "work_plan", WorkPlan, WorkPlanCreate, WorkPlanPublic,
         ("code",), "Work plan code '{}'",
     ),
     _Spec(
-        "partners", "partner", Partner, PartnerCreate, PartnerPublic, partners.to_public,
+        "partners", "partner", Partner, PartnerCreate, PartnerPublic,
         ("name",), "Partner name '{}'", private=("contact_name", "contact_email", "notes"),
     ),
     _Spec(
         "government_reports", "government_report", GovernmentReport, GovernmentReportCreate,
-        GovernmentReportPublic, reports.to_public, ("symbol",), "Symbol '{}'",
-        private=("notes",), links=("articles", "monitored_by"), derived=("is_overdue", "days_late"),
+        GovernmentReportPublic, ("symbol",), "Symbol '{}'",
+        private=("notes",), links=REPORT_LINKS, derived=("is_overdue", "days_late"),
     ),
     _Spec(
-        "objectives", "objective", Objective, ObjectiveCreate, ObjectivePublic, objectives.to_public,
+        "objectives", "objective", Objective, ObjectiveCreate, ObjectivePublic,
         ("work_plan_id", "code"), "Objective code '{}' in this work plan",
     ),
     _Spec(
-        "activities", "activity", Activity, ActivityCreate, ActivityPublic, activities.to_public,
+        "activities", "activity", Activity, ActivityCreate, ActivityPublic,
         ("work_plan_id", "code"), "Activity code '{}' in this work plan",
-        links=("countries", "participants", "government_report_ids"), derived=("work_plan_id",),
+        links=ACTIVITY_LINKS, derived=("work_plan_id",),
     ),
 )  # fmt: skip
 BY_RESOURCE = {spec.resource: spec for spec in SPECS}
@@ -161,26 +200,47 @@ def count_records(session: Session, resources: Sequence[str]) -> int:
     )
 
 
-def _live_batches(session: Session, spec: _Spec) -> Iterator[Sequence[RecordTable]]:
-    """Live records by id, a batch at a time (children come with each batch, one query each)."""
+def _read_links(session: Session, spec: _Spec, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, list[Any]]]:
+    """The owned lists of the records `ids`, one query per child table."""
+    found: dict[uuid.UUID, dict[str, list[Any]]] = {
+        record_id: {link.name: [] for link in spec.links} for record_id in ids
+    }
+    for link in spec.links:
+        table = _table(link.model)
+        parent = table.c[link.parent]
+        statement = core_select(table).where(parent.in_(ids)).order_by(parent, table.c[link.order])
+        for child in session.execute(statement):
+            found[getattr(child, link.parent)][link.name].append(link.value(child))
+    return found
+
+
+def _live_batches(session: Session, spec: _Spec) -> Iterator[list[dict[str, Any]]]:
+    """Live records by id, a batch at a time, as column values plus owned lists (no ORM objects)."""
+    table = _table(spec.table)
     last: uuid.UUID | None = None
     while True:
-        statement = select(spec.table).where(col(spec.table.deleted_at).is_(None))
+        statement = core_select(table).where(table.c.deleted_at.is_(None))
         if last is not None:
-            statement = statement.where(col(spec.table.id) > last)
-        batch = session.exec(statement.order_by(col(spec.table.id)).limit(EXPORT_BATCH_SIZE)).all()
+            statement = statement.where(table.c.id > last)
+        batch = [
+            dict(row) for row in session.execute(statement.order_by(table.c.id).limit(EXPORT_BATCH_SIZE)).mappings()
+        ]
+        if batch and spec.links:
+            links = _read_links(session, spec, [values["id"] for values in batch])
+            for values in batch:
+                values.update(links[values["id"]])
         if batch:
             yield batch
         if len(batch) < EXPORT_BATCH_SIZE:
             return
-        last = batch[-1].id
+        last = batch[-1]["id"]
 
 
-def exported(spec: _Spec, record: RecordTable) -> dict[str, Any]:
+def exported(spec: _Spec, values: dict[str, Any]) -> dict[str, Any]:
     """A record's full exported form: its public representation and its private fields."""
-    data: dict[str, Any] = spec.to_public(record).model_dump(mode="json")
+    data: dict[str, Any] = spec.public.model_validate(values).model_dump(mode="json")
     for name in spec.private:
-        data[name] = getattr(record, name)
+        data[name] = values[name]
     return data
 
 
@@ -519,36 +579,54 @@ class _Row:
         return []
 
     def scalars(self) -> dict[str, Any]:
-        values: dict[str, Any] = self.data.model_dump(exclude=set(self.spec.links))
+        # The validated field values as model_dump() gives them, without its cost per row.
+        names = self.spec.link_names
+        values = {name: value for name, value in vars(self.data).items() if name not in names}
         if self.spec.record_type == "activity":
             values["work_plan_id"] = self.work_plan_id
         return values
 
-    def links(self) -> tuple[Any, ...]:
+    def links(self) -> dict[str, list[Any]]:
+        """The owned lists in the shape `_Link.value` reads them from child rows."""
         data = self.data
         if isinstance(data, ActivityCreate):
-            return (
-                list(data.countries),
-                [(p.partner_id, p.role.value) for p in data.participants],
-                list(data.government_report_ids),
-            )
+            return {
+                "countries": list(data.countries),
+                "participants": [{"partner_id": p.partner_id, "role": p.role.value} for p in data.participants],
+                "government_report_ids": list(data.government_report_ids),
+            }
         if isinstance(data, GovernmentReportCreate):
-            articles = [(a.instrument.value, a.article, a.assessment.value, a.note) for a in data.articles]
-            return (articles, list(data.monitored_by))
-        return ()
+            articles = [
+                {
+                    "instrument": a.instrument.value,
+                    "article": a.article,
+                    "assessment": a.assessment.value,
+                    "note": a.note,
+                }
+                for a in data.articles
+            ]
+            return {"articles": articles, "monitored_by": list(data.monitored_by)}
+        return {}
 
 
-def _stored_links(record: RecordTable) -> tuple[Any, ...]:
-    if isinstance(record, Activity):
-        return (
-            [c.country for c in record.countries],
-            [(p.partner_id, p.role) for p in record.participants],
-            [g.government_report_id for g in record.government_reports],
-        )
-    if isinstance(record, GovernmentReport):
-        articles = [(a.instrument, a.article, a.assessment, a.note) for a in record.articles]
-        return (articles, [m.partner_id for m in record.monitors])
-    return ()
+@dataclass(frozen=True)
+class _Stored:
+    """A record that exists, read as plain column values and owned lists: enough to compare."""
+
+    spec: _Spec
+    values: dict[str, Any]
+    links: dict[str, list[Any]]
+
+
+def _read_stored(session: Session, spec: _Spec, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Stored]:
+    table = _table(spec.table)
+    found = {row["id"]: dict(row) for row in session.execute(core_select(table).where(table.c.id.in_(ids))).mappings()}
+    links = _read_links(session, spec, list(found)) if found and spec.links else {}
+    return {record_id: _Stored(spec, values, links.get(record_id, {})) for record_id, values in found.items()}
+
+
+def _stored_links(spec: _Spec, record: RecordTable) -> dict[str, list[Any]]:
+    return {link.name: [link.value(child) for child in getattr(record, link.relationship)] for link in spec.links}
 
 
 def _set_links(record: RecordTable, row: _Row) -> None:
@@ -635,7 +713,8 @@ def _errors(exc: ValidationError) -> list[tuple[str, str]]:
 class _Importer:
     def __init__(self, session: Session, report: ImportReport) -> None:
         self.session, self.report = session, report
-        self.first_seen: dict[uuid.UUID, str] = {}
+        # Every id of the file (to refuse a repeat): the one thing kept per row, so kept small.
+        self.first_seen: dict[int, int | str | None] = {}
         self.failed: dict[str, set[uuid.UUID]] = {r: set() for r in RESOURCES}
 
     def _validate(self, source: _Source) -> _Row | None:
@@ -663,9 +742,11 @@ class _Importer:
         return _Row(source, fields.id or uuid.uuid4(), created, fields)
 
     def _note_id(self, source: _Source, record_id: uuid.UUID, problems: list[tuple[str, str]]) -> None:
-        first = self.first_seen.setdefault(record_id, source.place)
-        if first != source.place:
-            problems.append(("/id", f"{record_id} appears twice in the file (first at {first})"))
+        here = source.line if source.line is not None else source.index
+        first = self.first_seen.setdefault(record_id.int, here)
+        if first != here:
+            place = f"line {first}" if isinstance(first, int) else str(first)
+            problems.append(("/id", f"{record_id} appears twice in the file (first at {place})"))
 
     def import_chunk(self, sources: Sequence[_Source]) -> None:
         rows = [row for row in map(self._validate, sources) if row is not None]
@@ -685,12 +766,10 @@ class _Chunk:
         by_resource: dict[str, list[_Row]] = {r: [] for r in RESOURCES}
         for row in rows:
             by_resource[row.spec.resource].append(row)
-        self.existing: dict[uuid.UUID, RecordTable] = {}
+        self.existing: dict[uuid.UUID, _Stored] = {}
         for resource, group in by_resource.items():
             if group:
-                table = BY_RESOURCE[resource].table
-                statement = select(table).where(col(table.id).in_([row.id for row in group]))
-                self.existing.update((record.id, record) for record in self.session.exec(statement))
+                self.existing.update(_read_stored(self.session, BY_RESOURCE[resource], [row.id for row in group]))
         self.live, self.plans = self._live_references(rows)
         # The plan of each objective defined in this chunk, so that activity keys can be queried up front.
         for row in by_resource["objectives"]:
@@ -702,7 +781,7 @@ class _Chunk:
         self.keys: dict[str, dict[tuple[Any, ...], _Row]] = {r: {} for r in RESOURCES}
         self.key_of: dict[uuid.UUID, tuple[Any, ...] | None] = {}
         self.creates: dict[str, list[_Row]] = {r: [] for r in RESOURCES}
-        self.updates: dict[str, list[tuple[RecordTable, _Row]]] = {r: [] for r in RESOURCES}
+        self.updates: dict[str, list[_Row]] = {r: [] for r in RESOURCES}
 
     def _live_references(self, rows: Iterable[_Row]) -> tuple[dict[str, set[uuid.UUID]], dict[uuid.UUID, uuid.UUID]]:
         wanted: dict[str, set[uuid.UUID]] = {r: set() for r in RESOURCES}
@@ -731,10 +810,13 @@ class _Chunk:
         keys = {key for row in rows if (key := row.key()) is not None}
         if not keys:
             return {}
-        columns = [getattr(spec.table, name) for name in spec.key_columns]
-        condition = columns[0].in_([k[0] for k in keys]) if len(columns) == 1 else tuple_(*columns).in_(list(keys))
-        statement = select(spec.table.id, *columns).where(condition, col(spec.table.deleted_at).is_(None))
-        return {tuple(values): record_id for record_id, *values in self.session.execute(statement)}
+        table = _table(spec.table)
+        columns = [table.c[name] for name in spec.key_columns]
+        # One IN per column (cheaper to bind than a tuple IN); pairs that match no key are dropped below.
+        conditions = [column.in_({key[i] for key in keys}) for i, column in enumerate(columns)]
+        statement = core_select(table.c.id, *columns).where(*conditions, table.c.deleted_at.is_(None))
+        holders = ((tuple(values), record_id) for record_id, *values in self.session.execute(statement))
+        return {key: record_id for key, record_id in holders if key in keys}
 
     def _reference_problem(self, resource: str, ref_id: uuid.UUID) -> str | None:
         if ref_id in self.live[resource] or ref_id in self.staged[resource]:
@@ -758,14 +840,14 @@ class _Chunk:
     def stage(self, row: _Row) -> None:
         spec, resource = row.spec, row.spec.resource
         existing = self.existing.get(row.id)
-        if existing is not None and not isinstance(existing, spec.table):
+        if existing is not None and existing.spec is not spec:
             existing = None  # the same id as another type's record: the insert will say so
         problems: list[tuple[str, str]] = []
         skip_refs: set[str] = set()
-        if isinstance(existing, Objective):
-            if existing.work_plan_id != row.data.work_plan_id:
+        if existing is not None and spec.table is Objective:
+            if existing.values["work_plan_id"] != row.data.work_plan_id:
                 problems.append(("/work_plan_id", "cannot be changed"))
-            if existing.deleted_at is None:
+            if existing.values["deleted_at"] is None:
                 skip_refs.add("/work_plan_id")  # the API checks the plan only on create
         for ref_resource, pointer, ref_id in row.references():
             if pointer not in skip_refs and (message := self._reference_problem(ref_resource, ref_id)):
@@ -781,8 +863,8 @@ class _Chunk:
         if existing is None:
             self.creates[resource].append(row)
             counts.created += 1
-        elif existing.deleted_at is not None or self._differs(existing, row):
-            self.updates[resource].append((existing, row))
+        elif existing.values["deleted_at"] is not None or self._differs(existing, row):
+            self.updates[resource].append(row)
             counts.updated += 1
         else:
             counts.unchanged += 1
@@ -792,19 +874,22 @@ class _Chunk:
         self.key_of[row.id] = key
 
     @staticmethod
-    def _differs(record: RecordTable, row: _Row) -> bool:
-        if any(getattr(record, name) != value for name, value in row.scalars().items()):
+    def _differs(stored: _Stored, row: _Row) -> bool:
+        if any(stored.values[name] != value for name, value in row.scalars().items()):
             return True
-        return _stored_links(record) != row.links()
+        return stored.links != row.links()
 
     def write(self) -> None:
         """Per resource in dependency order: its updates, then its new rows and their children."""
         try:
             for spec in SPECS:
                 updates = self.updates[spec.resource]
-                for record, row in updates:
-                    self._update(record, row)
                 if updates:
+                    # Only records that change are loaded as ORM objects, with their children.
+                    statement = select(spec.table).where(col(spec.table.id).in_([row.id for row in updates]))
+                    records = {record.id: record for record in self.session.exec(statement)}
+                    for row in updates:
+                        self._update(records[row.id], row)
                     self.session.flush()
                 self._insert(spec, self.creates[spec.resource])
         except DBAPIError as exc:
@@ -817,7 +902,7 @@ class _Chunk:
     @staticmethod
     def _update(record: RecordTable, row: _Row) -> None:
         old_version = record.version
-        links_changed = _stored_links(record) != row.links()
+        links_changed = _stored_links(row.spec, record) != row.links()
         if links_changed:
             _set_links(record, row)
         values = row.scalars() | ({"deleted_at": None} if record.deleted_at is not None else {})

@@ -46,6 +46,11 @@ class WorkPlan(WorkPlanBase, RecordTable, table=True):
             postgresql_where=text("deleted_at IS NULL"),
         ),
         Index("ix_work_plan_updated_at", "updated_at"),
+        Index("ix_work_plan_title", "title"),
+        Index("ix_work_plan_status", "status"),
+        Index("ix_work_plan_period_start", "period_start"),
+        Index("ix_work_plan_period_end", "period_end"),
+        Index("ix_work_plan_created_at", "created_at"),
     )
 
 

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity
 from app.objectives.models import Objective
 from app.partners.models import Partner
+from app.records import as_utc
 from app.seed.service import PLAN_TEXT, load_seed, seed_id
 from app.work_plans.models import WorkPlan
 
@@ -82,10 +83,10 @@ def test_activities_use_only_the_plans_words_and_link_partners_with_roles(sessio
 def test_a_second_load_changes_nothing(session: Session) -> None:
     first = load_seed(session)
     assert (first.created, first.updated, first.unchanged) == (31, 0, 0)
-    versions = {a.id: (a.version, a.updated_at) for a in session.exec(select(Activity))}
+    versions = {a.id: (a.version, as_utc(a.updated_at)) for a in session.exec(select(Activity))}
     second = load_seed(session)
     assert (second.created, second.updated, second.unchanged) == (0, 0, 31)
-    assert {a.id: (a.version, a.updated_at) for a in session.exec(select(Activity))} == versions
+    assert {a.id: (a.version, as_utc(a.updated_at)) for a in session.exec(select(Activity))} == versions
 
 
 def test_a_seed_record_someone_deleted_stays_deleted(session: Session) -> None:
