@@ -78,3 +78,6 @@ def get_session(request: Request) -> Iterator[Session]:
 # scope="function": the commit happens before the response is sent, so a failed
 # commit becomes an error response instead of a 201 for data that was not saved.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# scope="request": the session outlives the endpoint, so a streamed list can keep reading.
+ReadSessionDep = Annotated[Session, Depends(get_session, scope="request")]

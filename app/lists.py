@@ -5,9 +5,10 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -22,6 +23,12 @@ from app.errors import BadRequest
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
 StatementT = TypeVar("StatementT", bound=Select[Any])
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    NDJSON = "ndjson"
 
 
 class ListParams(BaseModel):
@@ -40,6 +47,11 @@ class ListParams(BaseModel):
         max_length=200,
         description="Comma-separated fields, `-` for descending, e.g. `-updated_at,code`.",
     )
+    format: Format = Field(
+        default=Format.JSON,
+        description="`csv` or `ndjson` stream every matching row (no pages); see the README for the CSV columns.",
+    )
+    bom: bool = Field(default=False, description="With format=csv: start with a UTF-8 byte order mark (for Excel).")
 
     @field_validator("*")
     @classmethod
@@ -189,34 +201,49 @@ def order_by(keys: Sequence[SortKey]) -> list[Any]:
     return [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
 
 
-def paginate(
-    session: Session,
-    statement: SelectOfScalar[RowT],
-    params: ListParams,
-    sortable: Mapping[str, Any],
-    default_sort: str,
-    score: Any = None,
-) -> tuple[Sequence[RowT], str | None]:
-    """Run one page of `statement`; return its rows and the cursor of the next page, if any.
+@dataclass(frozen=True)
+class Listing(Generic[RowT]):
+    """A filtered list, ready to be read one page at a time or streamed whole."""
 
-    With a search `score` and no explicit sort, the best matches come first.
-    """
-    if score is not None and params.sort is None:
-        keys = [SortKey("score", score, True, False, float)]
-    else:
-        keys = parse_sort(params.sort, sortable, default_sort)
-    # The id breaks ties, in the direction of the last key, so the order is total.
-    keys.append(_key("id", sortable["id"], keys[-1].descending))
-    fingerprint = query_fingerprint(params)
-    if params.cursor is not None:
-        statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
-    # The key values ride along with each row, so the cursor needs no attribute lookups.
-    page = statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(params.limit + 1)
-    rows = session.execute(page).all()  # rows of (record, *key values): exec() would keep only the record
-    records = [row[0] for row in rows[: params.limit]]
-    if len(rows) <= params.limit:
-        return records, None
-    return records, encode_cursor(fingerprint, list(rows[params.limit - 1][1:]))
+    statement: SelectOfScalar[RowT]
+    params: "ListParams"
+    sortable: Mapping[str, Any]
+    default_sort: str
+    # A search score: with no explicit sort, the best matches come first.
+    score: Any = None
+
+    def keys(self) -> list[SortKey]:
+        if self.score is not None and self.params.sort is None:
+            keys = [SortKey("score", self.score, True, False, float)]
+        else:
+            keys = parse_sort(self.params.sort, self.sortable, self.default_sort)
+        # The id breaks ties, in the direction of the last key, so the order is total.
+        keys.append(_key("id", self.sortable["id"], keys[-1].descending))
+        return keys
+
+    def page(self, session: Session) -> tuple[Sequence[RowT], str | None]:
+        """One page, and the cursor of the next one unless this is the last."""
+        keys = self.keys()
+        params = self.params
+        statement = self.statement
+        fingerprint = query_fingerprint(params)
+        if params.cursor is not None:
+            statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
+        # The key values ride along with each row, so the cursor needs no attribute lookups.
+        page = statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(params.limit + 1)
+        rows = session.execute(page).all()  # rows of (record, *key values): exec() would keep only the record
+        records = [row[0] for row in rows[: params.limit]]
+        if len(rows) <= params.limit:
+            return records, None
+        return records, encode_cursor(fingerprint, list(rows[params.limit - 1][1:]))
+
+    def stream(self, session: Session, chunk: int = 1000) -> Iterator[Sequence[RowT]]:
+        """Every row, in order, in chunks; each chunk leaves the session once read (flat memory)."""
+        statement = self.statement.order_by(*order_by(self.keys())).execution_options(yield_per=chunk)
+        for rows in session.exec(statement).partitions():
+            yield rows
+            for row in rows:
+                session.expunge(row)
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

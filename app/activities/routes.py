@@ -6,11 +6,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityListParams, to_public
-from app.db import SAFE_METHODS, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Page
+from app.lists import Format, Page
 from app.records import get_record
+from app.streams import STREAM_RESPONSES, stream_list
 
 router = APIRouter(prefix="/activities", tags=["Activities"])
 
@@ -22,10 +23,15 @@ def load_activity(request: Request, session: SessionDep, activity_id: uuid.UUID)
 ActivityDep = Annotated[Activity, Depends(load_activity)]
 
 
-@router.get("", response_model=Page[ActivityPublic], responses=LIST_ERRORS)
-def list_activities(request: Request, session: SessionDep, params: Annotated[ActivityListParams, Query()]) -> Response:
+@router.get("", response_model=Page[ActivityPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+def list_activities(
+    request: Request, session: ReadSessionDep, params: Annotated[ActivityListParams, Query()]
+) -> Response:
     """List activities, filtered by objective, partner, country, status, dates and more."""
-    rows, next_cursor = service.list_activities(session, params)
+    listing = service.list_activities(session, params)
+    if params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, ActivityPublic, "activities")
+    rows, next_cursor = listing.page(session)
     page = Page[ActivityPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 

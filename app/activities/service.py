@@ -1,5 +1,4 @@
 import uuid
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -16,7 +15,7 @@ from app.activities.models import (
     ActivityPublic,
     ActivityUpdate,
 )
-from app.lists import SearchParams, paginate, where_in, where_range
+from app.lists import Listing, SearchParams, where_in, where_range
 from app.objectives.models import Objective
 from app.partners.models import Partner
 from app.records import (
@@ -85,7 +84,7 @@ def to_public(activity: Activity) -> ActivityPublic:
     )
 
 
-def list_activities(session: Session, params: ActivityListParams) -> tuple[Sequence[Activity], str | None]:
+def list_activities(session: Session, params: ActivityListParams) -> Listing[Activity]:
     statement = select(Activity).where(Activity.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, Activity.objective_id, params.objective_id)
     statement = where_in(statement, Activity.work_plan_id, params.work_plan_id)
@@ -121,7 +120,7 @@ def list_activities(session: Session, params: ActivityListParams) -> tuple[Seque
     score = None
     if params.q is not None:
         statement, score = search(statement, Activity, session.get_bind().dialect.name, params.q)
-    return paginate(session, statement, params, SORTABLE, "code", score)
+    return Listing(statement, params, SORTABLE, "code", score)
 
 
 def _check_references(session: Session, data: ActivityCreate) -> Objective:

@@ -3,14 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Page
+from app.lists import Format, Page
 from app.objectives import service
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives.service import ObjectiveListParams, to_public
 from app.records import get_record
+from app.streams import STREAM_RESPONSES, stream_list
 
 router = APIRouter(prefix="/objectives", tags=["Objectives"])
 
@@ -22,10 +23,15 @@ def load_objective(request: Request, session: SessionDep, objective_id: uuid.UUI
 ObjectiveDep = Annotated[Objective, Depends(load_objective)]
 
 
-@router.get("", response_model=Page[ObjectivePublic], responses=LIST_ERRORS)
-def list_objectives(request: Request, session: SessionDep, params: Annotated[ObjectiveListParams, Query()]) -> Response:
+@router.get("", response_model=Page[ObjectivePublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+def list_objectives(
+    request: Request, session: ReadSessionDep, params: Annotated[ObjectiveListParams, Query()]
+) -> Response:
     """List objectives, in plan order unless sorted otherwise."""
-    rows, next_cursor = service.list_objectives(session, params)
+    listing = service.list_objectives(session, params)
+    if params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, ObjectivePublic, "objectives")
+    rows, next_cursor = listing.page(session)
     page = Page[ObjectivePublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 

@@ -1,12 +1,11 @@
 import uuid
-from collections.abc import Sequence
 
 from pydantic import Field
 from sqlmodel import Session, select
 
 from app.activities.models import Activity
 from app.errors import ErrorItem, ValidationFailed
-from app.lists import SearchParams, paginate, where_in
+from app.lists import Listing, SearchParams, where_in
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.records import (
     Code,
@@ -41,7 +40,7 @@ def to_public(objective: Objective) -> ObjectivePublic:
     return ObjectivePublic.model_validate(objective)
 
 
-def list_objectives(session: Session, params: ObjectiveListParams) -> tuple[Sequence[Objective], str | None]:
+def list_objectives(session: Session, params: ObjectiveListParams) -> Listing[Objective]:
     statement = select(Objective).where(Objective.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, Objective.work_plan_id, params.work_plan_id)
     statement = where_in(statement, Objective.code, params.code)
@@ -50,7 +49,7 @@ def list_objectives(session: Session, params: ObjectiveListParams) -> tuple[Sequ
     score = None
     if params.q is not None:
         statement, score = search(statement, Objective, session.get_bind().dialect.name, params.q)
-    return paginate(session, statement, params, SORTABLE, "position,code", score)
+    return Listing(statement, params, SORTABLE, "position,code", score)
 
 
 def _ensure_code_free(session: Session, data: ObjectiveCreate, exclude: Objective | None = None) -> None:

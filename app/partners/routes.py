@@ -3,14 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Page
+from app.lists import Format, Page
 from app.partners import service
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
 from app.partners.service import PartnerListParams, to_public
 from app.records import get_record
+from app.streams import STREAM_RESPONSES, stream_list
 
 router = APIRouter(prefix="/partners", tags=["Partners"])
 
@@ -22,10 +23,13 @@ def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -
 PartnerDep = Annotated[Partner, Depends(load_partner)]
 
 
-@router.get("", response_model=Page[PartnerPublic], responses=LIST_ERRORS)
-def list_partners(request: Request, session: SessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
+@router.get("", response_model=Page[PartnerPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+def list_partners(request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
-    rows, next_cursor = service.list_partners(session, params)
+    listing = service.list_partners(session, params)
+    if params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, PartnerPublic, "partners")
+    rows, next_cursor = listing.page(session)
     page = Page[PartnerPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 

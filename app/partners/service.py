@@ -1,5 +1,4 @@
 import uuid
-from collections.abc import Sequence
 from datetime import date
 
 from pydantic import Field
@@ -7,7 +6,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityParticipant
-from app.lists import SearchParams, paginate, where_in, where_range
+from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
 from app.records import (
     CountryCode,
@@ -47,7 +46,7 @@ def to_public(partner: Partner) -> PartnerPublic:
     return PartnerPublic.model_validate(partner)
 
 
-def list_partners(session: Session, params: PartnerListParams) -> tuple[Sequence[Partner], str | None]:
+def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:
     statement = select(Partner).where(Partner.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, Partner.kind, params.kind)
     statement = where_in(statement, Partner.country, params.country)
@@ -63,7 +62,7 @@ def list_partners(session: Session, params: PartnerListParams) -> tuple[Sequence
     score = None
     if params.q is not None:
         statement, score = search(statement, Partner, session.get_bind().dialect.name, params.q)
-    return paginate(session, statement, params, SORTABLE, "name", score)
+    return Listing(statement, params, SORTABLE, "name", score)
 
 
 def _ensure_name_free(session: Session, name: str, exclude: Partner | None = None) -> None:

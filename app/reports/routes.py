@@ -3,14 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Page
+from app.lists import Format, Page
 from app.records import get_record
 from app.reports import service
 from app.reports.models import GovernmentReport, GovernmentReportCreate, GovernmentReportPublic, GovernmentReportUpdate
 from app.reports.service import GovernmentReportListParams, to_public
+from app.streams import STREAM_RESPONSES, stream_list
 
 router = APIRouter(prefix="/government-reports", tags=["Government reports"])
 
@@ -22,12 +23,15 @@ def load_government_report(request: Request, session: SessionDep, government_rep
 GovernmentReportDep = Annotated[GovernmentReport, Depends(load_government_report)]
 
 
-@router.get("", response_model=Page[GovernmentReportPublic], responses=LIST_ERRORS)
+@router.get("", response_model=Page[GovernmentReportPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
 def list_government_reports(
-    request: Request, session: SessionDep, params: Annotated[GovernmentReportListParams, Query()]
+    request: Request, session: ReadSessionDep, params: Annotated[GovernmentReportListParams, Query()]
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
-    rows, next_cursor = service.list_reports(session, params)
+    listing = service.list_reports(session, params)
+    if params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, GovernmentReportPublic, "government-reports")
+    rows, next_cursor = listing.page(session)
     page = Page[GovernmentReportPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 

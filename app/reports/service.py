@@ -1,5 +1,4 @@
 import uuid
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -7,7 +6,7 @@ from pydantic import Field
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.lists import SearchParams, paginate, where_in, where_range
+from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner
 from app.records import (
     CountryCode,
@@ -80,7 +79,7 @@ def to_public(report: GovernmentReport) -> GovernmentReportPublic:
     )
 
 
-def list_reports(session: Session, params: GovernmentReportListParams) -> tuple[Sequence[GovernmentReport], str | None]:
+def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:
     statement = select(GovernmentReport).where(GovernmentReport.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, GovernmentReport.country, params.country)
     statement = where_in(statement, GovernmentReport.instrument, params.instrument)
@@ -109,7 +108,7 @@ def list_reports(session: Session, params: GovernmentReportListParams) -> tuple[
     score = None
     if params.q is not None:
         statement, score = search(statement, GovernmentReport, session.get_bind().dialect.name, params.q)
-    return paginate(session, statement, params, SORTABLE, "due_date", score)
+    return Listing(statement, params, SORTABLE, "due_date", score)
 
 
 def _check_references(session: Session, data: GovernmentReportCreate) -> None:

@@ -3,11 +3,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Page
+from app.lists import Format, Page
 from app.records import get_record
+from app.streams import STREAM_RESPONSES, stream_list
 from app.work_plans import service
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams, to_public
@@ -22,10 +23,15 @@ def load_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUI
 WorkPlanDep = Annotated[WorkPlan, Depends(load_work_plan)]
 
 
-@router.get("", response_model=Page[WorkPlanPublic], responses=LIST_ERRORS)
-def list_work_plans(request: Request, session: SessionDep, params: Annotated[WorkPlanListParams, Query()]) -> Response:
+@router.get("", response_model=Page[WorkPlanPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+def list_work_plans(
+    request: Request, session: ReadSessionDep, params: Annotated[WorkPlanListParams, Query()]
+) -> Response:
     """List work plans, the latest period first."""
-    rows, next_cursor = service.list_work_plans(session, params)
+    listing = service.list_work_plans(session, params)
+    if params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, WorkPlanPublic, "work-plans")
+    rows, next_cursor = listing.page(session)
     page = Page[WorkPlanPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 

@@ -1,11 +1,10 @@
 import uuid
-from collections.abc import Sequence
 from datetime import date
 
 from pydantic import Field
 from sqlmodel import Session, select
 
-from app.lists import ListParams, paginate, where_in, where_range
+from app.lists import Listing, ListParams, where_in, where_range
 from app.objectives.models import Objective
 from app.records import Code, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
@@ -35,7 +34,7 @@ def to_public(work_plan: WorkPlan) -> WorkPlanPublic:
     return WorkPlanPublic.model_validate(work_plan)
 
 
-def list_work_plans(session: Session, params: WorkPlanListParams) -> tuple[Sequence[WorkPlan], str | None]:
+def list_work_plans(session: Session, params: WorkPlanListParams) -> Listing[WorkPlan]:
     statement = select(WorkPlan).where(WorkPlan.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, WorkPlan.code, params.code)
     statement = where_in(statement, WorkPlan.status, params.status)
@@ -43,7 +42,7 @@ def list_work_plans(session: Session, params: WorkPlanListParams) -> tuple[Seque
     statement = where_range(statement, WorkPlan.period_end, params.period_end_from, params.period_end_to)
     if params.updated_after is not None:
         statement = statement.where(WorkPlan.updated_at > params.updated_after)
-    return paginate(session, statement, params, SORTABLE, "-period_start,code")
+    return Listing(statement, params, SORTABLE, "-period_start,code")
 
 
 def _ensure_code_free(session: Session, code: str, exclude: WorkPlan | None = None) -> None:

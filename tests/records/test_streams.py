@@ -1,0 +1,64 @@
+"""format=csv|ndjson: every matching row, in list order, spreadsheet-safe."""
+
+import csv
+import io
+import json
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.seed.service import load_seed
+from tests.factories import make_partner
+
+OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
+
+
+def test_ndjson_streams_every_item_of_the_list_in_its_order(client: TestClient, session: Session) -> None:
+    load_seed(session)
+    listed = client.get("/v1/activities", params={"sort": "-code", "limit": "200", "type": "partnership"}).json()
+    response = client.get("/v1/activities", params={"sort": "-code", "type": "partnership", "format": "ndjson"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["content-disposition"] == 'attachment; filename="activities.ndjson"'
+    assert [json.loads(line) for line in response.text.splitlines()] == listed["items"]
+
+
+def test_csv_has_the_json_fields_as_columns_and_flattens_lists(client: TestClient, session: Session) -> None:
+    load_seed(session)
+    response = client.get("/v1/activities", params={"objective_id": OBJECTIVE_5, "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert not response.text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    items = client.get("/v1/activities", params={"objective_id": OBJECTIVE_5}).json()["items"]
+    assert list(rows[0]) == list(items[0])
+    assert [row["code"] for row in rows] == ["SEC-2003-5.1", "SEC-2003-5.2"]
+    participants = ";".join(f"{p['partner_id']}:{p['role']}" for p in items[0]["participants"])
+    assert rows[0]["participants"] == participants
+    assert rows[0]["countries"] == ""
+    assert rows[0]["actual_start"] == ""
+
+
+def test_csv_with_bom_opens_in_excel(client: TestClient, session: Session) -> None:
+    make_partner(session, name="Comité des droits de l'enfant", kind="treaty_body")
+    response = client.get("/v1/partners", params={"format": "csv", "bom": "true"})
+    assert response.content.startswith(b"\xef\xbb\xbfname,")
+    assert "Comité des droits de l'enfant" in response.content.decode("utf-8-sig")
+
+
+def test_csv_neutralises_formula_cells(client: TestClient, session: Session) -> None:
+    make_partner(
+        session, name='=HYPERLINK("http://evil.example","click")', kind="other", acronym="+1", description="-x"
+    )
+    rows = list(csv.DictReader(io.StringIO(client.get("/v1/partners", params={"format": "csv"}).text)))
+    assert rows[0]["name"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert rows[0]["acronym"] == "'+1"
+    assert rows[0]["description"] == "'-x"
+
+
+def test_streams_ignore_pages_but_honour_filters_and_search(client: TestClient, session: Session) -> None:
+    load_seed(session)
+    response = client.get("/v1/partners", params={"q": "violence", "format": "ndjson", "limit": "1"})
+    names = {json.loads(line)["name"] for line in response.text.splitlines()}
+    assert len(names) == 3
+    assert client.get("/v1/partners", params={"format": "xlsx"}).status_code == 422
