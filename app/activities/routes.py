@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
-from app.activities.service import ActivityListParams, to_public
+from app.activities.service import ActivityItem, ActivityListParams, to_public
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, json_response, page_response, require_json
@@ -23,7 +23,7 @@ def load_activity(request: Request, session: SessionDep, activity_id: uuid.UUID)
 ActivityDep = Annotated[Activity, Depends(load_activity)]
 
 
-@router.get("", response_model=Page[ActivityPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+@router.get("", response_model=Page[ActivityItem], responses={**LIST_ERRORS, **STREAM_RESPONSES})
 def list_activities(
     request: Request, session: ReadSessionDep, params: Annotated[ActivityListParams, Query()]
 ) -> Response:
@@ -32,7 +32,7 @@ def list_activities(
     if params.format is not Format.JSON:
         return stream_list(session, listing, to_public, ActivityPublic, "activities")
     rows, next_cursor = listing.page(session)
-    page = Page[ActivityPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    page = Page[ActivityItem](items=service.with_includes(session, rows, params.include), next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 
 

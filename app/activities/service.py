@@ -1,6 +1,7 @@
 import uuid
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import exists
@@ -16,8 +17,8 @@ from app.activities.models import (
     ActivityUpdate,
 )
 from app.lists import Listing, SearchParams, where_in, where_range
-from app.objectives.models import Objective
-from app.partners.models import Partner
+from app.objectives.models import Objective, ObjectivePublic
+from app.partners.models import Partner, PartnerPublic
 from app.records import (
     Code,
     CountryCode,
@@ -49,7 +50,19 @@ SORTABLE = {
 LINK_FIELDS = ("countries", "participants", "government_report_ids")
 
 
+class ActivityItem(ActivityPublic):
+    objective: ObjectivePublic | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="With include=objective: the objective it serves."
+    )
+    partners: list[PartnerPublic] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="With include=partners: every partner taking part."
+    )
+
+
 class ActivityListParams(SearchParams):
+    include: list[Literal["objective", "partners"]] = Field(
+        default=[], description="Embed related records in each item (JSON pages only): objective, partners."
+    )
     objective_id: list[uuid.UUID] = Field(default=[], description="Under one of these objectives.")
     work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
     code: list[Code] = Field(default=[], description="One of these codes.")
@@ -82,6 +95,31 @@ def to_public(activity: Activity) -> ActivityPublic:
             "government_report_ids": [row.government_report_id for row in activity.government_reports],
         }
     )
+
+
+def with_includes(session: Session, activities: Sequence[Activity], include: Sequence[str]) -> list[ActivityItem]:
+    """Public items with their related records: one query per relation, whatever the page size."""
+    objectives: dict[uuid.UUID, ObjectivePublic] = {}
+    partners: dict[uuid.UUID, PartnerPublic] = {}
+    if "objective" in include:
+        ids = {a.objective_id for a in activities}
+        rows = session.exec(select(Objective).where(col(Objective.id).in_(ids))).all()
+        objectives = {row.id: ObjectivePublic.model_validate(row) for row in rows}
+    if "partners" in include:
+        ids = {p.partner_id for a in activities for p in a.participants}
+        partner_rows = session.exec(select(Partner).where(col(Partner.id).in_(ids))).all()
+        partners = {row.id: PartnerPublic.model_validate(row) for row in partner_rows}
+    items = []
+    for activity in activities:
+        item = ActivityItem.model_construct(**dict(to_public(activity)))
+        if "objective" in include:
+            item.objective = objectives[activity.objective_id]
+        if "partners" in include:
+            # A partner taking part in two roles is listed once.
+            taking_part = dict.fromkeys(p.partner_id for p in activity.participants)
+            item.partners = [partners[partner_id] for partner_id in taking_part]
+        items.append(item)
+    return items
 
 
 def list_activities(session: Session, params: ActivityListParams) -> Listing[Activity]:

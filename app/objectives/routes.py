@@ -9,7 +9,7 @@ from app.http import check_if_match, json_response, page_response, require_json
 from app.lists import Format, Page
 from app.objectives import service
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
-from app.objectives.service import ObjectiveListParams, to_public
+from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, stream_list
 
@@ -23,7 +23,7 @@ def load_objective(request: Request, session: SessionDep, objective_id: uuid.UUI
 ObjectiveDep = Annotated[Objective, Depends(load_objective)]
 
 
-@router.get("", response_model=Page[ObjectivePublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+@router.get("", response_model=Page[ObjectiveItem], responses={**LIST_ERRORS, **STREAM_RESPONSES})
 def list_objectives(
     request: Request, session: ReadSessionDep, params: Annotated[ObjectiveListParams, Query()]
 ) -> Response:
@@ -32,7 +32,7 @@ def list_objectives(
     if params.format is not Format.JSON:
         return stream_list(session, listing, to_public, ObjectivePublic, "objectives")
     rows, next_cursor = listing.page(session)
-    page = Page[ObjectivePublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
+    page = Page[ObjectiveItem](items=service.with_includes(session, rows, params.include), next_cursor=next_cursor)
     return page_response(request, page, next_cursor)
 
 

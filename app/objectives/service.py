@@ -1,9 +1,12 @@
 import uuid
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.activities.models import Activity
+from app.activities.models import Activity, ActivityPublic
+from app.activities.service import to_public as activity_public
 from app.errors import ErrorItem, ValidationFailed
 from app.lists import Listing, SearchParams, where_in
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
@@ -30,7 +33,16 @@ SORTABLE = {
 }
 
 
+class ObjectiveItem(ObjectivePublic):
+    activities: list[ActivityPublic] | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="With include=activities: its live activities."
+    )
+
+
 class ObjectiveListParams(SearchParams):
+    include: list[Literal["activities"]] = Field(
+        default=[], description="Embed related records in each item (JSON pages only): activities."
+    )
     work_plan_id: list[uuid.UUID] = Field(default=[], description="In one of these work plans.")
     code: list[Code] = Field(default=[], description="One of these codes.")
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
@@ -38,6 +50,27 @@ class ObjectiveListParams(SearchParams):
 
 def to_public(objective: Objective) -> ObjectivePublic:
     return ObjectivePublic.model_validate(objective)
+
+
+def with_includes(session: Session, objectives: Sequence[Objective], include: Sequence[str]) -> list[ObjectiveItem]:
+    """Public items with their activities: the same few queries whatever the page size."""
+    by_objective: dict[uuid.UUID, list[ActivityPublic]] = {}
+    if "activities" in include:
+        ids = [o.id for o in objectives]
+        rows = session.exec(
+            select(Activity)
+            .where(col(Activity.objective_id).in_(ids), col(Activity.deleted_at).is_(None))
+            .order_by(col(Activity.code))
+        ).all()
+        for row in rows:
+            by_objective.setdefault(row.objective_id, []).append(activity_public(row))
+    items = []
+    for objective in objectives:
+        item = ObjectiveItem.model_construct(**dict(to_public(objective)))
+        if "activities" in include:
+            item.activities = by_objective.get(objective.id, [])
+        items.append(item)
+    return items
 
 
 def list_objectives(session: Session, params: ObjectiveListParams) -> Listing[Objective]:
