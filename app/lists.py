@@ -221,21 +221,26 @@ class Listing(Generic[RowT]):
         keys.append(_key("id", self.sortable["id"], keys[-1].descending))
         return keys
 
+    def page_statement(self) -> Select[Any]:
+        """The query of one page: one row more than asked, to know whether another page follows."""
+        keys = self.keys()
+        statement = self.statement
+        if self.params.cursor is not None:
+            fingerprint = query_fingerprint(self.params)
+            statement = statement.where(keyset_condition(keys, decode_cursor(self.params.cursor, fingerprint, keys)))
+        # The key values ride along with each row, so the cursor needs no attribute lookups.
+        return (
+            statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(self.params.limit + 1)
+        )
+
     def page(self, session: Session) -> tuple[Sequence[RowT], str | None]:
         """One page, and the cursor of the next one unless this is the last."""
-        keys = self.keys()
-        params = self.params
-        statement = self.statement
-        fingerprint = query_fingerprint(params)
-        if params.cursor is not None:
-            statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
-        # The key values ride along with each row, so the cursor needs no attribute lookups.
-        page = statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(params.limit + 1)
-        rows = session.execute(page).all()  # rows of (record, *key values): exec() would keep only the record
-        records = [row[0] for row in rows[: params.limit]]
-        if len(rows) <= params.limit:
+        limit = self.params.limit
+        rows = session.execute(self.page_statement()).all()  # (record, *key values): exec() keeps only the record
+        records = [row[0] for row in rows[:limit]]
+        if len(rows) <= limit:
             return records, None
-        return records, encode_cursor(fingerprint, list(rows[params.limit - 1][1:]))
+        return records, encode_cursor(query_fingerprint(self.params), list(rows[limit - 1][1:]))
 
     def stream(self, session: Session, chunk: int = 1000) -> Iterator[Sequence[RowT]]:
         """Every row, in order, in chunks; each chunk leaves the session once read (flat memory)."""

@@ -65,6 +65,7 @@ from app.activities.models import (
     ActivityParticipant,
     ActivityPublic,
 )
+from app.csv_cells import restore, to_cell
 from app.errors import json_pointer
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
@@ -81,7 +82,6 @@ from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic
 Format = Literal["json", "ndjson", "csv"]
 EXPORT_BATCH_SIZE = 2000
 IMPORT_CHUNK_SIZE = 2000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SERVER_FIELDS = ("id", "version", "created_at", "updated_at")
 EXTENSIONS: dict[str, Format] = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
 
@@ -244,30 +244,6 @@ def exported(spec: _Spec, values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def neutralise(cell: str) -> str:
-    return "'" + cell if cell.lstrip("'").startswith(FORMULA_STARTS) else cell
-
-
-def restore(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
-
-
-def _to_cell(name: str, value: Any) -> str:
-    if value is None:
-        text = ""
-    elif name == "participants":
-        text = ";".join(f"{p['partner_id']}:{p['role']}" for p in value)
-    elif name == "articles":
-        text = json.dumps(value, ensure_ascii=False)
-    elif name in LIST_FIELDS:
-        text = ";".join(value)
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    return neutralise(text)
-
-
 def _from_cell(name: str, cell: str) -> Any:
     text = restore(cell)
     if name not in LIST_FIELDS:
@@ -335,7 +311,7 @@ def _export_csv(session: Session, spec: _Spec, out: IO[str], on_progress: Callab
     for batch in _live_batches(session, spec):
         for record in batch:
             data = exported(spec, record)
-            writer.writerow([_to_cell(name, data[name]) for name in spec.columns])
+            writer.writerow([to_cell(name, data[name]) for name in spec.columns])
         written += len(batch)
         if on_progress is not None:
             on_progress(len(batch))

@@ -13,6 +13,7 @@ from sqlmodel import Session, SQLModel
 
 from app.activities.models import ActivityUpdate
 from app.activities.service import delete_activity, update_activity
+from app.csv_cells import neutralise, restore
 from app.db import create_db_engine
 from app.partners.models import PartnerUpdate
 from app.partners.service import delete_partner, update_partner
@@ -22,8 +23,6 @@ from app.transfer.service import (
     ImportProblem,
     export_records,
     import_records,
-    neutralise,
-    restore,
 )
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.models import WorkPlanUpdate
@@ -399,3 +398,22 @@ def test_dry_run_reports_counts_and_changes_nothing(session: Session, tmp_path: 
 def test_problem_reads_as_a_sentence() -> None:
     problem = ImportProblem(None, "/activities/3", "activities", "/code", "is required")
     assert str(problem) == "/activities/3 activities /code: is required"
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".json"])
+def test_an_id_that_appears_twice_is_refused_naming_its_first_place(
+    session: Session, tmp_path: Path, suffix: str
+) -> None:
+    record_id = str(uuid.uuid4())
+    plans = [{"id": record_id, "code": "A", "title": "A"}, {"id": record_id, "code": "B", "title": "B"}]
+    path = tmp_path / f"twice{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps({"work_plans": plans}))
+    else:
+        write_ndjson(path, [("work_plan", plan) for plan in plans])
+    with pytest.raises(ImportFailed) as failed:
+        import_records(session, path)
+    first = "line 1" if suffix == ".ndjson" else "/work_plans/0"
+    assert [(p.pointer, p.message) for p in failed.value.report.errors] == [
+        ("/id", f"{record_id} appears twice in the file (first at {first})")
+    ]

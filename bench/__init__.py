@@ -1,0 +1,1 @@
+"""A reproducible benchmark of the API against a raw Starlette baseline (see bench/README.md)."""
