@@ -198,7 +198,10 @@ def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnEl
 
 
 def order_by(keys: Sequence[SortKey]) -> list[Any]:
-    return [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+    # NULLS LAST only where NULLs can occur: on other keys it would stop PostgreSQL from
+    # reading a descending order straight off an index (whose backward order is NULLS FIRST).
+    terms = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    return [term.nulls_last() if k.nullable else term for term, k in zip(terms, keys, strict=True)]
 
 
 @dataclass(frozen=True)
