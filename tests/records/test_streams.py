@@ -7,7 +7,7 @@ import json
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.seed.service import load_seed
+from app.seed.service import load_seed, seed_id
 from tests.factories import make_partner
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
@@ -62,3 +62,20 @@ def test_streams_ignore_pages_but_honour_filters_and_search(client: TestClient, 
     names = {json.loads(line)["name"] for line in response.text.splitlines()}
     assert len(names) == 3
     assert client.get("/v1/partners", params={"format": "xlsx"}).status_code == 422
+
+
+def test_a_list_answers_304_until_something_in_it_changes(client: TestClient, session: Session) -> None:
+    load_seed(session)
+    params = {"objective_id": OBJECTIVE_5}
+    first = client.get("/v1/activities", params=params)
+    etag = first.headers["etag"]
+    unchanged = client.get("/v1/activities", params=params, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.headers["etag"] == etag
+    other = client.get("/v1/activities", params={"objective_id": str(seed_id("objective", "2003/1"))}).json()
+    client.patch(f"/v1/activities/{other['items'][0]['id']}", json={"status": "completed"})
+    assert client.get("/v1/activities", params=params, headers={"If-None-Match": etag}).status_code == 304
+    client.patch(f"/v1/activities/{first.json()['items'][0]['id']}", json={"status": "completed"})
+    changed = client.get("/v1/activities", params=params, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
