@@ -246,12 +246,20 @@ class Listing(Generic[RowT]):
         return records, encode_cursor(query_fingerprint(self.params), list(rows[limit - 1][1:]))
 
     def stream(self, session: Session, chunk: int = 1000) -> Iterator[Sequence[RowT]]:
-        """Every row, in order, in chunks; each chunk leaves the session once read (flat memory)."""
+        """Every row, in order, in chunks; each chunk leaves the session once read (flat memory).
+
+        The sort is checked now, not when the first chunk is read: once a response has started
+        streaming, an error can no longer become a problem response.
+        """
         statement = self.statement.order_by(*order_by(self.keys())).execution_options(yield_per=chunk)
-        for rows in session.exec(statement).partitions():
-            yield rows
-            for row in rows:
-                session.expunge(row)
+        return _partitions(session, statement)
+
+
+def _partitions(session: Session, statement: SelectOfScalar[RowT]) -> Iterator[Sequence[RowT]]:
+    for rows in session.exec(statement).partitions():
+        yield rows
+        for row in rows:
+            session.expunge(row)
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

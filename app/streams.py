@@ -9,7 +9,7 @@ UTF-8 byte order mark, which Excel needs to read UTF-8.
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,10 +40,11 @@ def stream_list(
     name: str,
 ) -> StreamingResponse:
     fmt = listing.params.format
+    chunks = listing.stream(session)  # raises here, before the response starts, on a bad sort
     if fmt is Format.NDJSON:
-        body: Iterator[bytes] = _ndjson(session, listing, to_public)
+        body: Iterator[bytes] = _ndjson(chunks, to_public)
     else:
-        body = _csv(session, listing, to_public, model, bom=listing.params.bom)
+        body = _csv(chunks, to_public, model, bom=listing.params.bom)
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
@@ -51,13 +52,13 @@ def stream_list(
     )
 
 
-def _ndjson(session: Session, listing: Listing[Any], to_public: Callable[[Any], BaseModel]) -> Iterator[bytes]:
-    for rows in listing.stream(session):
+def _ndjson(chunks: Iterator[Sequence[Any]], to_public: Callable[[Any], BaseModel]) -> Iterator[bytes]:
+    for rows in chunks:
         yield b"".join(to_public(row).model_dump_json().encode() + b"\n" for row in rows)
 
 
 def _csv(
-    session: Session, listing: Listing[Any], to_public: Callable[[Any], BaseModel], model: type[BaseModel], *, bom: bool
+    chunks: Iterator[Sequence[Any]], to_public: Callable[[Any], BaseModel], model: type[BaseModel], *, bom: bool
 ) -> Iterator[bytes]:
     fields = [*model.model_fields, *model.model_computed_fields]
     buffer = io.StringIO()
@@ -65,7 +66,7 @@ def _csv(
     if bom:
         buffer.write("\ufeff")
     writer.writerow(fields)
-    for rows in listing.stream(session):
+    for rows in chunks:
         for row in rows:
             item = to_public(row).model_dump(mode="json")
             writer.writerow([to_cell(field, item[field]) for field in fields])

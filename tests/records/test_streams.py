@@ -79,3 +79,9 @@ def test_a_list_answers_304_until_something_in_it_changes(client: TestClient, se
     changed = client.get("/v1/activities", params=params, headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
+
+
+def test_a_bad_sort_on_a_stream_is_a_problem_not_a_broken_stream(client: TestClient) -> None:
+    response = client.get("/v1/activities", params={"format": "csv", "sort": "colour"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_SORT"
