@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import ColumnElement, Select, and_, false, or_, true
+from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, true, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
@@ -188,6 +188,10 @@ def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
 
 
 def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    if len({k.descending for k in keys}) == 1 and not any(k.nullable for k in keys):
+        # One direction, no NULLs: a row-value comparison, which both databases match to an index.
+        columns, bound = tuple_(*(k.column for k in keys)), tuple_(*(literal(v) for v in values))
+        return columns < bound if keys[0].descending else columns > bound
     # (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...: lexicographic order over mixed directions.
     clauses = []
     prefix: list[ColumnElement[bool]] = []
