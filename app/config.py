@@ -3,7 +3,7 @@
 import os
 import secrets
 import tempfile
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     )
     echo_sql: bool = Field(default=False, description="Log every SQL statement.")
 
+    @cached_property
     def signing_key(self) -> bytes:
+        # Read once: every page with a next cursor is signed with it.
         if self.secret_key:
             return self.secret_key.encode()
         path = self.secret_key_file

@@ -69,9 +69,13 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="IMMEDIATE")
 
 
+@lru_cache
+def get_write_engine() -> Engine:
+    return write_engine(get_engine())
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    engine = get_engine()
-    bind = engine if request.method in SAFE_METHODS else write_engine(engine)
+    bind = get_engine() if request.method in SAFE_METHODS else get_write_engine()
     with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 

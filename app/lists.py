@@ -140,7 +140,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _sign(payload: bytes) -> str:
-    return _b64(hmac.new(get_settings().signing_key(), payload, hashlib.sha256).digest()[:16])
+    return _b64(hmac.new(get_settings().signing_key, payload, hashlib.sha256).digest()[:16])
 
 
 def query_fingerprint(params: BaseModel) -> str:
