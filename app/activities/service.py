@@ -27,7 +27,6 @@ from app.records import (
     column_values,
     ensure_exist,
     ensure_unique,
-    get_record,
     mark_deleted,
     merge_patch,
 )
@@ -162,12 +161,16 @@ def list_activities(session: Session, params: ActivityListParams) -> Listing[Act
 
 
 def _check_references(session: Session, data: ActivityCreate) -> Objective:
-    ensure_exist(session, Objective, [data.objective_id], ["/objective_id"])
+    live = col(Objective.deleted_at).is_(None)
+    objective = session.exec(select(Objective).where(Objective.id == data.objective_id, live)).first()
+    if objective is None:
+        ensure_exist(session, Objective, [data.objective_id], ["/objective_id"])  # raises the 422
     partner_ids = [p.partner_id for p in data.participants]
     ensure_exist(session, Partner, partner_ids, [f"/participants/{i}/partner_id" for i in range(len(partner_ids))])
     report_ids = data.government_report_ids
     ensure_exist(session, GovernmentReport, report_ids, [f"/government_report_ids/{i}" for i in range(len(report_ids))])
-    return get_record(session, Objective, data.objective_id)
+    assert objective is not None
+    return objective
 
 
 def _ensure_code_free(session: Session, work_plan_id: uuid.UUID, code: str, exclude: Activity | None = None) -> None:

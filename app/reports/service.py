@@ -111,12 +111,17 @@ def list_reports(session: Session, params: GovernmentReportListParams) -> Listin
     return Listing(statement, params, SORTABLE, "due_date", score)
 
 
-def _check_references(session: Session, data: GovernmentReportCreate) -> None:
+def _check_references(session: Session, data: GovernmentReportCreate, exclude: GovernmentReport | None = None) -> None:
     ids = data.monitored_by
     ensure_exist(session, Partner, ids, [f"/monitored_by/{i}" for i in range(len(ids))])
-    if data.symbol is not None:
+    if data.symbol is not None and (exclude is None or data.symbol != exclude.symbol):
         ensure_unique(
-            session, GovernmentReport, [GovernmentReport.symbol == data.symbol], "/symbol", f"Symbol '{data.symbol}'"
+            session,
+            GovernmentReport,
+            [GovernmentReport.symbol == data.symbol],
+            "/symbol",
+            f"Symbol '{data.symbol}'",
+            exclude_id=exclude.id if exclude else None,
         )
 
 
@@ -149,17 +154,7 @@ def update_report(session: Session, report: GovernmentReport, patch: GovernmentR
     links: dict[str, Any] = {name: getattr(public, name) for name in LINK_FIELDS}
     current = {name: getattr(report, name) for name in GovernmentReportCreate.model_fields if name not in LINK_FIELDS}
     merged = merge_patch({**current, **links}, patch, GovernmentReportCreate)
-    ids = merged.monitored_by
-    ensure_exist(session, Partner, ids, [f"/monitored_by/{i}" for i in range(len(ids))])
-    if merged.symbol is not None and merged.symbol != report.symbol:
-        ensure_unique(
-            session,
-            GovernmentReport,
-            [GovernmentReport.symbol == merged.symbol],
-            "/symbol",
-            f"Symbol '{merged.symbol}'",
-            exclude_id=report.id,
-        )
+    _check_references(session, merged, report)
     links_changed = merged.articles != links["articles"] or sorted(merged.monitored_by) != links["monitored_by"]
     if links_changed:
         report.articles, report.monitors = [], []
