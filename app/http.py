@@ -1,14 +1,17 @@
 """Representations with strong ETags, conditional requests, and list pages with Link headers."""
 
 import hashlib
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.errors import PreconditionFailed, UnsupportedMediaType
+from app.records import RecordT, get_record
 
 JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
 
@@ -74,3 +77,19 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(
             f"Send the body as {' or '.join(JSON_MEDIA_TYPES)}, not '{content_type or 'nothing'}'."
         )
+
+
+def delete_response(
+    request: Request,
+    session: Session,
+    model: type[RecordT],
+    record_id: uuid.UUID,
+    to_public: Callable[[RecordT], BaseModel],
+    delete: Callable[[Session, RecordT], None],
+) -> Response:
+    """Soft-delete under If-Match; deleting a deleted record is 204 again, whatever If-Match says."""
+    record = get_record(session, model, record_id, for_update=True, include_deleted=True)
+    if record.deleted_at is None:
+        check_if_match(request, to_public(record))
+        delete(session, record)
+    return Response(status_code=204)

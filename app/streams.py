@@ -14,10 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session
-from starlette.responses import StreamingResponse
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from app.csv_cells import to_cell
-from app.lists import Format, Listing
+from app.http import page_response
+from app.lists import Format, Listing, Page
 
 MEDIA_TYPES = {Format.CSV: "text/csv; charset=utf-8", Format.NDJSON: "application/x-ndjson"}
 
@@ -75,3 +77,20 @@ def _csv(
         buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue().encode()
+
+
+def list_response(
+    request: Request,
+    session: Session,
+    listing: Listing[Any],
+    to_public: Callable[[Any], BaseModel],
+    public: type[BaseModel],
+    name: str,
+    items: Callable[[Sequence[Any]], Sequence[BaseModel]] | None = None,
+) -> Response:
+    """How every list answers: a page of JSON (items built by `items`), or the whole stream."""
+    if listing.params.format is not Format.JSON:
+        return stream_list(session, listing, to_public, public, name)
+    rows, next_cursor = listing.page(session)
+    page = Page[Any](items=list(items(rows)) if items else [to_public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page, next_cursor)

@@ -8,10 +8,10 @@ from app.activities.models import Activity, ActivityCreate, ActivityPublic, Acti
 from app.activities.service import ActivityItem, ActivityListParams, to_public
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Format, Page
+from app.http import check_if_match, delete_response, json_response, require_json
+from app.lists import Page
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, stream_list
+from app.streams import STREAM_RESPONSES, list_response
 
 router = APIRouter(prefix="/activities", tags=["Activities"])
 
@@ -29,11 +29,15 @@ def list_activities(
 ) -> Response:
     """List activities, filtered by objective, partner, country, status, dates and more."""
     listing = service.list_activities(session, params)
-    if params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, ActivityPublic, "activities")
-    rows, next_cursor = listing.page(session)
-    page = Page[ActivityItem](items=service.with_includes(session, rows, params.include), next_cursor=next_cursor)
-    return page_response(request, page, next_cursor)
+    return list_response(
+        request,
+        session,
+        listing,
+        to_public,
+        ActivityPublic,
+        "activities",
+        lambda rows: service.with_includes(session, rows, params.include),
+    )
 
 
 @router.post(
@@ -72,8 +76,4 @@ def update_activity(request: Request, session: SessionDep, activity: ActivityDep
 @router.delete("/{activity_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Response:
     """Delete an activity; deleting it again is harmless."""
-    activity = get_record(session, Activity, activity_id, for_update=True, include_deleted=True)
-    if activity.deleted_at is None:
-        check_if_match(request, to_public(activity))
-        service.delete_activity(session, activity)
-    return Response(status_code=204)
+    return delete_response(request, session, Activity, activity_id, to_public, service.delete_activity)

@@ -5,13 +5,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Format, Page
+from app.http import check_if_match, delete_response, json_response, require_json
+from app.lists import Page
 from app.objectives import service
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, stream_list
+from app.streams import STREAM_RESPONSES, list_response
 
 router = APIRouter(prefix="/objectives", tags=["Objectives"])
 
@@ -29,11 +29,15 @@ def list_objectives(
 ) -> Response:
     """List objectives, in plan order unless sorted otherwise."""
     listing = service.list_objectives(session, params)
-    if params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, ObjectivePublic, "objectives")
-    rows, next_cursor = listing.page(session)
-    page = Page[ObjectiveItem](items=service.with_includes(session, rows, params.include), next_cursor=next_cursor)
-    return page_response(request, page, next_cursor)
+    return list_response(
+        request,
+        session,
+        listing,
+        to_public,
+        ObjectivePublic,
+        "objectives",
+        lambda rows: service.with_includes(session, rows, params.include),
+    )
 
 
 @router.post(
@@ -72,8 +76,4 @@ def update_objective(request: Request, session: SessionDep, objective: Objective
 @router.delete("/{objective_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Response:
     """Delete an objective that has no activities left; deleting it again is harmless."""
-    objective = get_record(session, Objective, objective_id, for_update=True, include_deleted=True)
-    if objective.deleted_at is None:
-        check_if_match(request, to_public(objective))
-        service.delete_objective(session, objective)
-    return Response(status_code=204)
+    return delete_response(request, session, Objective, objective_id, to_public, service.delete_objective)

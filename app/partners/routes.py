@@ -5,13 +5,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Format, Page
+from app.http import check_if_match, delete_response, json_response, require_json
+from app.lists import Page
 from app.partners import service
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
 from app.partners.service import PartnerListParams, to_public
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, stream_list
+from app.streams import STREAM_RESPONSES, list_response
 
 router = APIRouter(prefix="/partners", tags=["Partners"])
 
@@ -27,11 +27,7 @@ PartnerDep = Annotated[Partner, Depends(load_partner)]
 def list_partners(request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
     listing = service.list_partners(session, params)
-    if params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, PartnerPublic, "partners")
-    rows, next_cursor = listing.page(session)
-    page = Page[PartnerPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
-    return page_response(request, page, next_cursor)
+    return list_response(request, session, listing, to_public, PartnerPublic, "partners")
 
 
 @router.post(
@@ -70,8 +66,4 @@ def update_partner(request: Request, session: SessionDep, partner: PartnerDep, b
 @router.delete("/{partner_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Response:
     """Delete a partner that no activity or report still names; deleting it again is harmless."""
-    partner = get_record(session, Partner, partner_id, for_update=True, include_deleted=True)
-    if partner.deleted_at is None:
-        check_if_match(request, to_public(partner))
-        service.delete_partner(session, partner)
-    return Response(status_code=204)
+    return delete_response(request, session, Partner, partner_id, to_public, service.delete_partner)

@@ -5,13 +5,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Format, Page
+from app.http import check_if_match, delete_response, json_response, require_json
+from app.lists import Page
 from app.records import get_record
 from app.reports import service
 from app.reports.models import GovernmentReport, GovernmentReportCreate, GovernmentReportPublic, GovernmentReportUpdate
 from app.reports.service import GovernmentReportListParams, to_public
-from app.streams import STREAM_RESPONSES, stream_list
+from app.streams import STREAM_RESPONSES, list_response
 
 router = APIRouter(prefix="/government-reports", tags=["Government reports"])
 
@@ -29,11 +29,7 @@ def list_government_reports(
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
     listing = service.list_reports(session, params)
-    if params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, GovernmentReportPublic, "government-reports")
-    rows, next_cursor = listing.page(session)
-    page = Page[GovernmentReportPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
-    return page_response(request, page, next_cursor)
+    return list_response(request, session, listing, to_public, GovernmentReportPublic, "government-reports")
 
 
 @router.post(
@@ -77,10 +73,4 @@ def update_government_report(
 @router.delete("/{government_report_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> Response:
     """Delete a report that no activity monitors any more; deleting it again is harmless."""
-    government_report = get_record(
-        session, GovernmentReport, government_report_id, for_update=True, include_deleted=True
-    )
-    if government_report.deleted_at is None:
-        check_if_match(request, to_public(government_report))
-        service.delete_report(session, government_report)
-    return Response(status_code=204)
+    return delete_response(request, session, GovernmentReport, government_report_id, to_public, service.delete_report)

@@ -5,10 +5,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, json_response, page_response, require_json
-from app.lists import Format, Page
+from app.http import check_if_match, delete_response, json_response, require_json
+from app.lists import Page
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, stream_list
+from app.streams import STREAM_RESPONSES, list_response
 from app.work_plans import service
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams, to_public
@@ -29,11 +29,7 @@ def list_work_plans(
 ) -> Response:
     """List work plans, the latest period first."""
     listing = service.list_work_plans(session, params)
-    if params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, WorkPlanPublic, "work-plans")
-    rows, next_cursor = listing.page(session)
-    page = Page[WorkPlanPublic](items=[to_public(row) for row in rows], next_cursor=next_cursor)
-    return page_response(request, page, next_cursor)
+    return list_response(request, session, listing, to_public, WorkPlanPublic, "work-plans")
 
 
 @router.post(
@@ -72,8 +68,4 @@ def update_work_plan(request: Request, session: SessionDep, work_plan: WorkPlanD
 @router.delete("/{work_plan_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> Response:
     """Delete a work plan that has no objectives left; deleting it again is harmless."""
-    work_plan = get_record(session, WorkPlan, work_plan_id, for_update=True, include_deleted=True)
-    if work_plan.deleted_at is None:
-        check_if_match(request, to_public(work_plan))
-        service.delete_work_plan(session, work_plan)
-    return Response(status_code=204)
+    return delete_response(request, session, WorkPlan, work_plan_id, to_public, service.delete_work_plan)
