@@ -1,6 +1,7 @@
-"""The `workplan` command: run the service, migrate, seed, export and import, list vocabularies."""
+"""The `workplan` command: run the service, migrate, seed, export and import, purge, list vocabularies."""
 
 import sys
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.migrations import alembic_config
 from app.seed.service import load_seed
+from app.sync.feed import purge_tombstones as purge
 from app.transfer.service import RESOURCES, ImportFailed, count_records, export_records, import_records
 from app.vocabularies.models import catalogue
 
@@ -101,6 +103,28 @@ def seed() -> None:
         f"2003 work plan: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped_deleted} left deleted."
     )
+
+
+@app.command("purge-tombstones")
+def purge_tombstones(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Purge records deleted more than this many days ago [default: WORKPLAN_TOMBSTONE_DAYS]."
+        ),
+    ] = None,
+) -> None:
+    """Remove deleted records older than the tombstone horizon, and expired idempotency keys.
+
+    Sync cursors from before the newest purged tombstone then get 410 CURSOR_EXPIRED: their clients
+    resync from scratch instead of silently keeping a record that was deleted."""
+    days = get_settings().tombstone_days if older_than_days is None else older_than_days
+    with Session(write_engine(get_engine())) as session, session.begin():
+        counts = purge(session, timedelta(days=days))
+    table = Table("type", "purged", title=f"Deleted more than {days} days ago")
+    for name, count in counts.items():
+        table.add_row(name, str(count))
+    out.print(table)
 
 
 @app.command()

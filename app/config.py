@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         ge=1,
         description="PostgreSQL connections per process; match the thread pool (40 by default).",
     )
+    tombstone_days: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Deleted records stay in /v1/changes as tombstones at least this long; "
+            "`workplan purge-tombstones` removes older ones, and older cursors get 410."
+        ),
+    )
     echo_sql: bool = Field(default=False, description="Log every SQL statement.")
 
     @cached_property

@@ -93,6 +93,10 @@ class Conflict(AppError):
     status, code = 409, "CONFLICT"
 
 
+class Gone(AppError):
+    status, code = 410, "GONE"
+
+
 class PreconditionFailed(AppError):
     status, code = 412, "PRECONDITION_FAILED"
 
@@ -205,7 +209,8 @@ def install_error_handlers(app: FastAPI) -> None:
 _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, or a cursor or sort this list cannot take.",
     404: "No such record, or it was deleted.",
-    409: "Conflict: a unique code is taken, or the record is still in use.",
+    409: "Conflict: a unique code is taken, the record is still in use, or its Idempotency-Key is in use.",
+    410: "The cursor is too old or from another database: sync again from no cursor.",
     412: "If-Match does not name the current version.",
     415: "The body is not JSON.",
     422: "Validation failed; `errors` points at each faulty value.",

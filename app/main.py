@@ -17,6 +17,7 @@ from app.api import api_router
 from app.db import SessionDep
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
 from app.migrations import head_revision
+from app.sync.idempotency import Replay, send_replay
 
 DESCRIPTION = """
 The work plan of the NGO Group for the Convention on the Rights of the Child's subgroup against the
@@ -37,6 +38,7 @@ TAGS = [
     {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
     {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
     {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
+    {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
     {"name": "Service", "description": "Liveness and readiness."},
 ]
@@ -105,6 +107,7 @@ def create_app() -> FastAPI:
         openapi_tags=TAGS,
     )
     install_error_handlers(app)
+    app.add_exception_handler(Replay, send_replay)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(api_router)
 

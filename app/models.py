@@ -4,6 +4,7 @@ from app.activities.models import Activity, ActivityCountry, ActivityGovernmentR
 from app.objectives.models import Objective
 from app.partners.models import Partner
 from app.reports.models import GovernmentReport, ReportArticle, ReportMonitor
+from app.sync.models import IdempotencyKey, SyncState
 from app.work_plans.models import WorkPlan
 
 __all__ = [
@@ -12,9 +13,11 @@ __all__ = [
     "ActivityGovernmentReport",
     "ActivityParticipant",
     "GovernmentReport",
+    "IdempotencyKey",
     "Objective",
     "Partner",
     "ReportArticle",
     "ReportMonitor",
+    "SyncState",
     "WorkPlan",
 ]

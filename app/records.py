@@ -3,11 +3,11 @@
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 import pycountry
-from pydantic import AfterValidator, ConfigDict, PlainSerializer, StringConstraints, ValidationError
-from sqlalchemy import DateTime, event, func, inspect
+from pydantic import AfterValidator, ConfigDict, PlainSerializer, StringConstraints, ValidationError, model_validator
+from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, event, func, inspect, text
 from sqlmodel import Field, Session, SQLModel, select
 
 from app.errors import Conflict, ErrorItem, NotFound, ValidationFailed, validation_failed
@@ -67,6 +67,10 @@ Title = Annotated[
 ]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_clean_text)]
 LongText = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_clean_text)]
+ExternalRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:~\-]*$"),
+]
 CountryCode = Annotated[
     str,
     StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$"),
@@ -85,12 +89,65 @@ class InputModel(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
 
+class Owned(SQLModel):
+    """Records a partner system may own and name by its own reference (`PUT .../by-ref/{ref}`)."""
+
+    owner_partner_id: uuid.UUID | None = Field(
+        default=None,
+        foreign_key="partner.id",
+        index=True,
+        description="The partner whose system owns this record, if any.",
+    )
+    external_ref: ExternalRef | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "The owner's own reference: 1 to 200 letters, digits and `._:~-`, unique per owner. Needs owner_partner_id."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ref_needs_owner(self) -> Self:
+        if self.external_ref is not None and self.owner_partner_id is None:
+            raise ValueError("external_ref needs owner_partner_id: a reference is unique per owner")
+        return self
+
+
+def owner_ref_index(table: str) -> Index:
+    """(owner, external_ref) is unique among live records."""
+    return Index(
+        f"uq_{table}_owner_partner_id_external_ref_live",
+        "owner_partner_id",
+        "external_ref",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL AND external_ref IS NOT NULL"),
+        postgresql_where=text("deleted_at IS NULL AND external_ref IS NOT NULL"),
+    )
+
+
+def change_seq_index(table: str) -> Index:
+    """The order of /v1/changes within one type."""
+    return Index(f"ix_{table}_change_seq_id", "change_seq", "id")
+
+
 class RecordTable(SQLModel):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Set by the database on every insert and update (triggers of migration 0003), never by
+    # the application: every write path stamps, raw SQL included. See app/sync/stamps.py.
+    change_seq: int | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=BigInteger,
+        sa_column_kwargs={"server_default": text("0"), "server_onupdate": FetchedValue()},
+    )
+
+
+# Columns the database owns: not part of any representation, and not worth a refresh to read.
+SERVER_COLUMNS = frozenset({"change_seq"})
 
 
 @event.listens_for(RecordTable, "before_insert", propagate=True)
@@ -139,7 +196,11 @@ def get_record(
 
 def column_values(record: SQLModel) -> dict[str, Any]:
     """The row's stored values, as they are (a table model's model_dump warns on str-for-enum)."""
-    return {attr.key: getattr(record, attr.key) for attr in inspect(type(record)).column_attrs}
+    return {
+        attr.key: getattr(record, attr.key)
+        for attr in inspect(type(record)).column_attrs
+        if attr.key not in SERVER_COLUMNS
+    }
 
 
 def apply_changes(record: RecordTable, values: dict[str, Any], *, children_changed: bool = False) -> bool:

@@ -19,6 +19,7 @@ os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
 from app.db import create_db_engine, get_session
 from app.main import app
 from app.migrations import alembic_config
+from app.sync.idempotency import claim_session
 
 POSTGRES_URL = os.environ.get("WORKPLAN_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
@@ -84,7 +85,12 @@ def client(connection: Connection) -> Iterator[TestClient]:
         ):
             yield session
 
+    def test_claim_session() -> Iterator[Session]:
+        with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+            yield session
+
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[claim_session] = test_claim_session
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.dependency_overrides.clear()

@@ -46,3 +46,13 @@ def in_use(what: str, count: int, label: str) -> Body:
 
 def pointers(body: Body) -> list[tuple[str, str]]:
     return [(error["in"], error["pointer"]) for error in body["errors"]]
+
+
+def assert_problem(response: Any, status: int, code: str) -> Body:
+    """The response is a problem+json with this status and code; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    body: Body = response.json()
+    assert (body["status"], body["code"]) == (status, code), body
+    assert body["detail"]
+    return body

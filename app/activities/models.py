@@ -6,7 +6,19 @@ from pydantic import ValidationInfo, field_validator
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.records import Code, CountryCode, InputModel, LongText, RecordPublic, RecordTable, Title, check_order
+from app.records import (
+    Code,
+    CountryCode,
+    InputModel,
+    LongText,
+    Owned,
+    RecordPublic,
+    RecordTable,
+    Title,
+    change_seq_index,
+    check_order,
+    owner_ref_index,
+)
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 
 # The seed's own record (objective 5 of the 2003 plan); the ids are the same on every installation.
@@ -94,9 +106,11 @@ class ActivityBase(SQLModel):
         return value
 
 
-class Activity(ActivityBase, RecordTable, table=True):
+class Activity(Owned, ActivityBase, RecordTable, table=True):
     __tablename__ = "activity"
     __table_args__ = (
+        change_seq_index("activity"),
+        owner_ref_index("activity"),
         Index(
             "uq_activity_work_plan_id_code_live",
             "work_plan_id",
@@ -179,11 +193,11 @@ class ActivityLinks(SQLModel):
         return _unique(value, "Government report")
 
 
-class ActivityCreate(ActivityLinks, ActivityBase, InputModel):
+class ActivityCreate(Owned, ActivityLinks, ActivityBase, InputModel):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
 
 
-class ActivityPublic(RecordPublic, ActivityLinks, ActivityBase):
+class ActivityPublic(RecordPublic, Owned, ActivityLinks, ActivityBase):
     work_plan_id: uuid.UUID = Field(description="The objective's work plan (read-only).")
 
 

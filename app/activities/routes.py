@@ -12,6 +12,8 @@ from app.http import check_if_match, delete_response, json_response, require_jso
 from app.lists import Page
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, list_response
+from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
+from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/activities", tags=["Activities"])
 
@@ -47,11 +49,41 @@ def list_activities(
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
-def create_activity(request: Request, session: SessionDep, body: ActivityCreate) -> Response:
+def create_activity(
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, body: ActivityCreate
+) -> Response:
     """Create an activity with its participants, countries and monitored reports."""
     activity = service.create_activity(session, body)
     location = request.url_for("get_activity", activity_id=activity.id).path
-    return json_response(request, to_public(activity), status_code=201, headers={"Location": location})
+    return remember(
+        session,
+        idempotency,
+        json_response(request, to_public(activity), status_code=201, headers={"Location": location}),
+    )
+
+
+@router.put(
+    "/by-ref/{external_ref}",
+    response_model=ActivityPublic,
+    responses={**BY_REF_RESPONSES, **UPDATE_ERRORS},
+    dependencies=[Depends(require_json)],
+)
+def put_activity_by_ref(request: Request, session: SessionDep, external_ref: RefPath, body: ActivityCreate) -> Response:
+    """Create or replace the activity that `owner_partner_id` names `external_ref`.
+
+    201 when it is new, 200 when it replaced the record (a PUT that changes nothing leaves its
+    version alone). `If-None-Match: *` only creates; `If-Match` replaces only that version."""
+    return put_by_ref(
+        request,
+        session,
+        Activity,
+        external_ref,
+        body,
+        create=service.create_activity,
+        replace=service.replace_activity,
+        to_public=to_public,
+        location=lambda activity: request.url_for("get_activity", activity_id=activity.id).path,
+    )
 
 
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)

@@ -32,6 +32,7 @@ from app.records import (
 )
 from app.reports.models import GovernmentReport
 from app.search import search
+from app.sync.by_ref import ensure_ownership
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 
 SORTABLE = {
@@ -160,7 +161,7 @@ def list_activities(session: Session, params: ActivityListParams) -> Listing[Act
     return Listing(statement, params, SORTABLE, "code", score)
 
 
-def _check_references(session: Session, data: ActivityCreate) -> Objective:
+def _check_references(session: Session, data: ActivityCreate, exclude: Activity | None = None) -> Objective:
     live = col(Objective.deleted_at).is_(None)
     objective = session.exec(select(Objective).where(Objective.id == data.objective_id, live)).first()
     if objective is None:
@@ -169,6 +170,11 @@ def _check_references(session: Session, data: ActivityCreate) -> Objective:
     ensure_exist(session, Partner, partner_ids, [f"/participants/{i}/partner_id" for i in range(len(partner_ids))])
     report_ids = data.government_report_ids
     ensure_exist(session, GovernmentReport, report_ids, [f"/government_report_ids/{i}" for i in range(len(report_ids))])
+    if exclude is None or (data.owner_partner_id, data.external_ref) != (
+        exclude.owner_partner_id,
+        exclude.external_ref,
+    ):
+        ensure_ownership(session, Activity, data, exclude.id if exclude else None)
     assert objective is not None
     return objective
 
@@ -215,23 +221,28 @@ def create_activity(session: Session, data: ActivityCreate, record_id: uuid.UUID
 
 
 def update_activity(session: Session, activity: Activity, patch: ActivityUpdate) -> Activity:
-    links = _links(activity)
     current = {name: getattr(activity, name) for name in ActivityCreate.model_fields if name not in LINK_FIELDS}
-    merged = merge_patch({**current, **links}, patch, ActivityCreate)
-    objective = _check_references(session, merged)
-    if (objective.work_plan_id, merged.code) != (activity.work_plan_id, activity.code):
-        _ensure_code_free(session, objective.work_plan_id, merged.code, activity)
+    merged = merge_patch({**current, **_links(activity)}, patch, ActivityCreate)
+    return replace_activity(session, activity, merged)
+
+
+def replace_activity(session: Session, activity: Activity, data: ActivityCreate) -> Activity:
+    """Make the activity what `data` says; version and updated_at move only if something changed."""
+    links = _links(activity)
+    objective = _check_references(session, data, activity)
+    if (objective.work_plan_id, data.code) != (activity.work_plan_id, activity.code):
+        _ensure_code_free(session, objective.work_plan_id, data.code, activity)
     links_changed = (
-        merged.countries != links["countries"]
-        or merged.participants != links["participants"]
-        or sorted(merged.government_report_ids) != links["government_report_ids"]
+        data.countries != links["countries"]
+        or data.participants != links["participants"]
+        or sorted(data.government_report_ids) != links["government_report_ids"]
     )
     if links_changed:
         # Flush the removals first: a replaced list may hold the same keys again.
         activity.countries, activity.participants, activity.government_reports = [], [], []
         session.flush()
-        _set_links(activity, merged)
-    scalars = merged.model_dump(exclude=set(LINK_FIELDS)) | {"work_plan_id": objective.work_plan_id}
+        _set_links(activity, data)
+    scalars = data.model_dump(exclude=set(LINK_FIELDS)) | {"work_plan_id": objective.work_plan_id}
     apply_changes(activity, scalars, children_changed=links_changed)
     session.flush()
     return activity

@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from app.records import Code, InputModel, LongText, RecordPublic, RecordTable, Title
+from app.records import Code, InputModel, LongText, RecordPublic, RecordTable, Title, change_seq_index
 
 EXAMPLE: dict[str, Any] = {
     "work_plan_id": "c49feba7-c386-510d-ab94-6b54f43d719d",
@@ -33,6 +33,7 @@ class ObjectiveBase(SQLModel):
 class Objective(ObjectiveBase, RecordTable, table=True):
     __tablename__ = "objective"
     __table_args__ = (
+        change_seq_index("objective"),
         Index(
             "uq_objective_work_plan_id_code_live",
             "work_plan_id",

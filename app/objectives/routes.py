@@ -12,6 +12,7 @@ from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, O
 from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, list_response
+from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/objectives", tags=["Objectives"])
 
@@ -47,11 +48,17 @@ def list_objectives(
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
-def create_objective(request: Request, session: SessionDep, body: ObjectiveCreate) -> Response:
+def create_objective(
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, body: ObjectiveCreate
+) -> Response:
     """Create an objective in a work plan; its code must be unused in that plan."""
     objective = service.create_objective(session, body)
     location = request.url_for("get_objective", objective_id=objective.id).path
-    return json_response(request, to_public(objective), status_code=201, headers={"Location": location})
+    return remember(
+        session,
+        idempotency,
+        json_response(request, to_public(objective), status_code=201, headers={"Location": location}),
+    )
 
 
 @router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)

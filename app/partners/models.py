@@ -5,7 +5,17 @@ from pydantic import EmailStr, ValidationInfo, field_validator
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
-from app.records import CountryCode, InputModel, LongText, RecordPublic, RecordTable, ShortText, Title, check_order
+from app.records import (
+    CountryCode,
+    InputModel,
+    LongText,
+    RecordPublic,
+    RecordTable,
+    ShortText,
+    Title,
+    change_seq_index,
+    check_order,
+)
 from app.vocabularies import PartnerKind
 
 EXAMPLE: dict[str, Any] = {
@@ -61,6 +71,7 @@ class PartnerPrivate(SQLModel):
 class Partner(PartnerPrivate, PartnerBase, RecordTable, table=True):
     __tablename__ = "partner"
     __table_args__ = (
+        change_seq_index("partner"),
         Index(
             "uq_partner_name_live",
             "name",

@@ -12,6 +12,7 @@ from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUp
 from app.partners.service import PartnerListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, list_response
+from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/partners", tags=["Partners"])
 
@@ -37,11 +38,15 @@ def list_partners(request: Request, session: ReadSessionDep, params: Annotated[P
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
-def create_partner(request: Request, session: SessionDep, body: PartnerCreate) -> Response:
+def create_partner(request: Request, idempotency: IdempotencyDep, session: SessionDep, body: PartnerCreate) -> Response:
     """Create a partner; its name must be unused."""
     partner = service.create_partner(session, body)
     location = request.url_for("get_partner", partner_id=partner.id).path
-    return json_response(request, to_public(partner), status_code=201, headers={"Location": location})
+    return remember(
+        session,
+        idempotency,
+        json_response(request, to_public(partner), status_code=201, headers={"Location": location}),
+    )
 
 
 @router.get("/{partner_id}", response_model=PartnerPublic, responses=READ_ERRORS)

@@ -106,6 +106,18 @@ def delete_partner(session: Session, partner: Partner) -> None:
         .join(ReportMonitor)
         .where(ReportMonitor.partner_id == partner.id, GovernmentReport.deleted_at.is_(None))  # type: ignore[union-attr]
     )
-    ensure_unused(session, "This partner", [("activities", activities), ("government reports", reports)])
+    live_activity, live_report = col(Activity.deleted_at).is_(None), col(GovernmentReport.deleted_at).is_(None)
+    owned_activities = select(Activity.id).where(Activity.owner_partner_id == partner.id, live_activity)
+    owned_reports = select(GovernmentReport.id).where(GovernmentReport.owner_partner_id == partner.id, live_report)
+    ensure_unused(
+        session,
+        "This partner",
+        [
+            ("activities", activities),
+            ("government reports", reports),
+            ("activities it owns", owned_activities),
+            ("government reports it owns", owned_reports),
+        ],
+    )
     mark_deleted(partner)
     session.flush()

@@ -6,7 +6,19 @@ from pydantic import ValidationInfo, computed_field, field_validator, model_vali
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.records import CountryCode, InputModel, LongText, RecordPublic, RecordTable, ShortText, check_order, utcnow
+from app.records import (
+    CountryCode,
+    InputModel,
+    LongText,
+    Owned,
+    RecordPublic,
+    RecordTable,
+    ShortText,
+    change_seq_index,
+    check_order,
+    owner_ref_index,
+    utcnow,
+)
 from app.vocabularies import ARTICLE_COUNT, Assessment, Instrument, ReportKind, ReportStatus
 
 EXAMPLE: dict[str, Any] = {
@@ -109,9 +121,11 @@ class GovernmentReportBase(SQLModel):
         return value
 
 
-class GovernmentReport(GovernmentReportBase, RecordTable, table=True):
+class GovernmentReport(Owned, GovernmentReportBase, RecordTable, table=True):
     __tablename__ = "government_report"
     __table_args__ = (
+        change_seq_index("government_report"),
+        owner_ref_index("government_report"),
         Index(
             "uq_government_report_symbol_live",
             "symbol",
@@ -174,13 +188,13 @@ class GovernmentReportLinks(SQLModel):
         return value
 
 
-class GovernmentReportCreate(GovernmentReportLinks, GovernmentReportBase, InputModel):
+class GovernmentReportCreate(Owned, GovernmentReportLinks, GovernmentReportBase, InputModel):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
 
     notes: LongText | None = Field(default=None, max_length=20_000, description="Internal; never published.")
 
 
-class GovernmentReportPublic(RecordPublic, GovernmentReportLinks, GovernmentReportBase):
+class GovernmentReportPublic(RecordPublic, Owned, GovernmentReportLinks, GovernmentReportBase):
     @computed_field(description="Not submitted and past its due date (as of today).")  # type: ignore[prop-decorator]
     @property
     def is_overdue(self) -> bool:

@@ -12,6 +12,8 @@ from app.reports import service
 from app.reports.models import GovernmentReport, GovernmentReportCreate, GovernmentReportPublic, GovernmentReportUpdate
 from app.reports.service import GovernmentReportListParams, to_public
 from app.streams import STREAM_RESPONSES, list_response
+from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
+from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/government-reports", tags=["Government reports"])
 
@@ -39,11 +41,43 @@ def list_government_reports(
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
-def create_government_report(request: Request, session: SessionDep, body: GovernmentReportCreate) -> Response:
+def create_government_report(
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, body: GovernmentReportCreate
+) -> Response:
     """Record a State party report, with its article analysis."""
     government_report = service.create_report(session, body)
     location = request.url_for("get_government_report", government_report_id=government_report.id).path
-    return json_response(request, to_public(government_report), status_code=201, headers={"Location": location})
+    return remember(
+        session,
+        idempotency,
+        json_response(request, to_public(government_report), status_code=201, headers={"Location": location}),
+    )
+
+
+@router.put(
+    "/by-ref/{external_ref}",
+    response_model=GovernmentReportPublic,
+    responses={**BY_REF_RESPONSES, **UPDATE_ERRORS},
+    dependencies=[Depends(require_json)],
+)
+def put_government_report_by_ref(
+    request: Request, session: SessionDep, external_ref: RefPath, body: GovernmentReportCreate
+) -> Response:
+    """Create or replace the report that `owner_partner_id` names `external_ref`.
+
+    201 when it is new, 200 when it replaced the record (a PUT that changes nothing leaves its
+    version alone). `If-None-Match: *` only creates; `If-Match` replaces only that version."""
+    return put_by_ref(
+        request,
+        session,
+        GovernmentReport,
+        external_ref,
+        body,
+        create=service.create_report,
+        replace=service.replace_report,
+        to_public=to_public,
+        location=lambda report: request.url_for("get_government_report", government_report_id=report.id).path,
+    )
 
 
 @router.get("/{government_report_id}", response_model=GovernmentReportPublic, responses=READ_ERRORS)

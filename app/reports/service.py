@@ -29,6 +29,7 @@ from app.reports.models import (
     ReportMonitor,
 )
 from app.search import search
+from app.sync.by_ref import ensure_ownership
 from app.vocabularies import Instrument, ReportKind, ReportStatus
 
 SORTABLE = {
@@ -123,6 +124,11 @@ def _check_references(session: Session, data: GovernmentReportCreate, exclude: G
             f"Symbol '{data.symbol}'",
             exclude_id=exclude.id if exclude else None,
         )
+    if exclude is None or (data.owner_partner_id, data.external_ref) != (
+        exclude.owner_partner_id,
+        exclude.external_ref,
+    ):
+        ensure_ownership(session, GovernmentReport, data, exclude.id if exclude else None)
 
 
 def _set_links(report: GovernmentReport, data: GovernmentReportCreate) -> None:
@@ -150,17 +156,26 @@ def create_report(
 
 
 def update_report(session: Session, report: GovernmentReport, patch: GovernmentReportUpdate) -> GovernmentReport:
-    public = to_public(report)
-    links: dict[str, Any] = {name: getattr(public, name) for name in LINK_FIELDS}
     current = {name: getattr(report, name) for name in GovernmentReportCreate.model_fields if name not in LINK_FIELDS}
-    merged = merge_patch({**current, **links}, patch, GovernmentReportCreate)
-    _check_references(session, merged, report)
-    links_changed = merged.articles != links["articles"] or sorted(merged.monitored_by) != links["monitored_by"]
+    merged = merge_patch({**current, **_links(report)}, patch, GovernmentReportCreate)
+    return replace_report(session, report, merged)
+
+
+def _links(report: GovernmentReport) -> dict[str, Any]:
+    public = to_public(report)
+    return {name: getattr(public, name) for name in LINK_FIELDS}
+
+
+def replace_report(session: Session, report: GovernmentReport, data: GovernmentReportCreate) -> GovernmentReport:
+    """Make the report what `data` says; version and updated_at move only if something changed."""
+    links = _links(report)
+    _check_references(session, data, report)
+    links_changed = data.articles != links["articles"] or sorted(data.monitored_by) != links["monitored_by"]
     if links_changed:
         report.articles, report.monitors = [], []
         session.flush()
-        _set_links(report, merged)
-    apply_changes(report, merged.model_dump(exclude=set(LINK_FIELDS)), children_changed=links_changed)
+        _set_links(report, data)
+    apply_changes(report, data.model_dump(exclude=set(LINK_FIELDS)), children_changed=links_changed)
     session.flush()
     return report
 

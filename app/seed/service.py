@@ -61,7 +61,8 @@ def _upsert(
         counts["skipped_deleted"] += 1
     else:
         version = existing.version
-        update(session, existing, update_model.model_validate(data.model_dump()))
+        # Fields a PATCH cannot send (an owner, its reference) are not the seed's to change.
+        update(session, existing, update_model.model_validate(data.model_dump(include=set(update_model.model_fields))))
         counts["updated" if existing.version != version else "unchanged"] += 1
 
 

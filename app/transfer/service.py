@@ -543,15 +543,20 @@ class _Row:
         data = self.data
         if isinstance(data, ObjectiveCreate):
             return [("work_plans", "/work_plan_id", data.work_plan_id)]
+        owner = (
+            [("partners", "/owner_partner_id", data.owner_partner_id)]
+            if getattr(data, "owner_partner_id", None)
+            else []
+        )
         if isinstance(data, GovernmentReportCreate):
-            return [("partners", f"/monitored_by/{i}", p) for i, p in enumerate(data.monitored_by)]
+            return [*owner, *(("partners", f"/monitored_by/{i}", p) for i, p in enumerate(data.monitored_by))]
         if isinstance(data, ActivityCreate):
             participants = [
                 ("partners", f"/participants/{i}/partner_id", p.partner_id) for i, p in enumerate(data.participants)
             ]
             report_ids = enumerate(data.government_report_ids)
             reports = [("government_reports", f"/government_report_ids/{i}", r) for i, r in report_ids]
-            return [("objectives", "/objective_id", data.objective_id), *participants, *reports]
+            return [("objectives", "/objective_id", data.objective_id), *owner, *participants, *reports]
         return []
 
     def scalars(self) -> dict[str, Any]:

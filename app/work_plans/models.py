@@ -5,7 +5,17 @@ from pydantic import ValidationInfo, field_validator
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
-from app.records import Code, InputModel, LongText, RecordPublic, RecordTable, ShortText, Title, check_order
+from app.records import (
+    Code,
+    InputModel,
+    LongText,
+    RecordPublic,
+    RecordTable,
+    ShortText,
+    Title,
+    change_seq_index,
+    check_order,
+)
 from app.vocabularies import WorkPlanStatus
 
 EXAMPLE: dict[str, Any] = {
@@ -38,6 +48,7 @@ class WorkPlanBase(SQLModel):
 class WorkPlan(WorkPlanBase, RecordTable, table=True):
     __tablename__ = "work_plan"
     __table_args__ = (
+        change_seq_index("work_plan"),
         Index(
             "uq_work_plan_code_live",
             "code",

@@ -9,6 +9,7 @@ from app.http import check_if_match, delete_response, json_response, require_jso
 from app.lists import Page
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, list_response
+from app.sync.idempotency import IdempotencyDep, remember
 from app.work_plans import service
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams, to_public
@@ -39,11 +40,17 @@ def list_work_plans(
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
-def create_work_plan(request: Request, session: SessionDep, body: WorkPlanCreate) -> Response:
+def create_work_plan(
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, body: WorkPlanCreate
+) -> Response:
     """Create a work plan; its code must be unused."""
     work_plan = service.create_work_plan(session, body)
     location = request.url_for("get_work_plan", work_plan_id=work_plan.id).path
-    return json_response(request, to_public(work_plan), status_code=201, headers={"Location": location})
+    return remember(
+        session,
+        idempotency,
+        json_response(request, to_public(work_plan), status_code=201, headers={"Location": location}),
+    )
 
 
 @router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)

@@ -1,0 +1,259 @@
+"""`GET /v1/changes`: one state feed over every synced type, ordered by (change_seq, type, id).
+
+The database stamps `change_seq` (migration 0003) and stamps become visible in stamp order, so a
+reader that has seen everything up to a position can resume from it and miss nothing: a row
+committed later always carries a later stamp. A page is read in one snapshot (REPEATABLE READ on
+PostgreSQL; a read transaction is one snapshot on SQLite), so a transaction's rows in different
+tables are seen all or none.
+
+The cursor is signed and carries: the database's epoch, the position (stamp, type, id), the types
+it was issued for, the high-water stamp when the initial sync began (tombstones at or below it are
+of records the client never had, so the initial sync skips them), and when it was issued.
+"""
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, true, tuple_
+from sqlmodel import Session, SQLModel, col, select
+
+from app.activities.models import Activity, ActivityPublic
+from app.activities.service import to_public as activity_public
+from app.config import get_settings
+from app.errors import BadRequest, Gone
+from app.lists import _b64, _sign, _unb64
+from app.objectives.models import Objective, ObjectivePublic
+from app.objectives.service import to_public as objective_public
+from app.partners.models import Partner, PartnerPublic
+from app.partners.service import to_public as partner_public
+from app.records import RecordTable, utcnow
+from app.reports.models import GovernmentReport, GovernmentReportPublic
+from app.reports.service import to_public as report_public
+from app.sync.models import IdempotencyKey, SyncState
+from app.work_plans.models import WorkPlan, WorkPlanPublic
+from app.work_plans.service import to_public as work_plan_public
+
+
+class SyncType(StrEnum):
+    """The record types in the feed, named like their tables (and like export envelopes)."""
+
+    ACTIVITY = "activity"
+    GOVERNMENT_REPORT = "government_report"
+    OBJECTIVE = "objective"
+    PARTNER = "partner"
+    WORK_PLAN = "work_plan"
+
+
+@dataclass(frozen=True)
+class Synced:
+    model: type[RecordTable]
+    public: type[SQLModel]
+    to_public: Callable[[Any], SQLModel]
+
+
+SYNCED: dict[SyncType, Synced] = {
+    SyncType.ACTIVITY: Synced(Activity, ActivityPublic, activity_public),
+    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GovernmentReportPublic, report_public),
+    SyncType.OBJECTIVE: Synced(Objective, ObjectivePublic, objective_public),
+    SyncType.PARTNER: Synced(Partner, PartnerPublic, partner_public),
+    SyncType.WORK_PLAN: Synced(WorkPlan, WorkPlanPublic, work_plan_public),
+}
+# Referring records before the records they refer to: the order tombstones are purged in.
+PURGE_ORDER = (
+    SyncType.ACTIVITY,
+    SyncType.OBJECTIVE,
+    SyncType.GOVERNMENT_REPORT,
+    SyncType.WORK_PLAN,
+    SyncType.PARTNER,
+)
+
+
+class ChangesParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[SyncType] = Field(default=[], description="Only these types (all when absent); bound into the cursor.")
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page; absent: initial sync.")
+    limit: int = Field(default=500, ge=1, le=1000, description="Items per page, 1 to 1000.")
+
+
+class Change(BaseModel):
+    type: SyncType
+    id: uuid.UUID
+    change_seq: int = Field(description="Apply the item only if this is above the one you hold for (type, id).")
+    deleted: bool = Field(description="A tombstone: the record was deleted; `data` is null.")
+    data: ActivityPublic | GovernmentReportPublic | ObjectivePublic | PartnerPublic | WorkPlanPublic | None = Field(
+        description="The record's full public representation, as its GET returns it."
+    )
+
+
+class ChangesPage(BaseModel):
+    items: list[Change]
+    next_cursor: str = Field(description="Always present: store it and ask again later for what changed since.")
+    has_more: bool = Field(description="More items are waiting: ask again now with next_cursor.")
+
+
+@dataclass(frozen=True)
+class Position:
+    seq: int
+    type: str  # "" before the first type
+    id: uuid.UUID | None
+    floor: int  # tombstones at or below it are skipped (see the module docstring)
+
+
+def _types_key(types: Sequence[SyncType]) -> list[str]:
+    return sorted({t.value for t in types} or {t.value for t in SyncType})
+
+
+def encode_cursor(epoch: uuid.UUID, types: Sequence[SyncType], position: Position) -> str:
+    payload = {
+        "e": epoch.hex,
+        "t": _types_key(types),
+        "s": position.seq,
+        "y": position.type,
+        "i": position.id.hex if position.id else None,
+        "f": position.floor,
+        "at": int(time.time()),
+    }
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    return f"{_b64(data)}.{_sign(data)}"
+
+
+def _invalid() -> BadRequest:
+    return BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR")
+
+
+def decode_cursor(cursor: str, state: SyncState, types: Sequence[SyncType]) -> Position:
+    try:
+        body, signature = cursor.split(".")
+        data = _unb64(body)
+        if not (signature.isascii() and hmac.compare_digest(_sign(data), signature)):
+            raise _invalid()
+        payload = json.loads(data)
+        position = Position(
+            seq=int(payload["s"]),
+            type=str(payload["y"]),
+            id=uuid.UUID(payload["i"]) if payload["i"] else None,
+            floor=int(payload["f"]),
+        )
+        epoch, issued_at, cursor_types = payload["e"], int(payload["at"]), payload["t"]
+    except (ValueError, UnicodeEncodeError, TypeError, KeyError):
+        raise _invalid() from None
+    if epoch != state.epoch.hex:
+        raise Gone("The cursor was issued by another database: sync again from no cursor.", code="CURSOR_EXPIRED")
+    if cursor_types != _types_key(types):
+        raise BadRequest(
+            f"The cursor was issued for types={','.join(cursor_types)}: keep the types it was issued with.",
+            code="CURSOR_MISMATCH",
+        )
+    horizon = timedelta(days=get_settings().tombstone_days)
+    # Purged tombstones at or below the floor were never owed to this client (its initial sync
+    # skipped them), and those at or below its position it has seen.
+    missed = state.purged_seq > max(position.seq, position.floor)
+    if missed or time.time() - issued_at > horizon.total_seconds():
+        raise Gone(
+            "The cursor is older than the tombstone horizon, so deletions may have been missed: "
+            "sync again from no cursor.",
+            code="CURSOR_EXPIRED",
+        )
+    return position
+
+
+def _after(model: type[RecordTable], name: str, position: Position) -> ColumnElement[bool]:
+    """(change_seq, type, id) > position, for the rows of one type."""
+    seq = col(model.change_seq)
+    if name > position.type:
+        return seq >= position.seq
+    if name < position.type:
+        return seq > position.seq
+    return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
+
+
+def read_changes(session: Session, params: ChangesParams) -> ChangesPage:
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        # One snapshot for the whole page: a transaction that touched two tables is seen whole.
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    state = session.get(SyncState, 1)
+    assert state is not None, "migration 0003 creates the sync_state row"
+    if params.cursor is None:
+        position = Position(seq=0, type="", id=None, floor=state.change_seq)
+    else:
+        position = decode_cursor(params.cursor, state, params.types)
+    found: list[tuple[int, str, uuid.UUID, bool]] = []
+    for name in _types_key(params.types):
+        model = SYNCED[SyncType(name)].model
+        live = col(model.deleted_at).is_(None)
+        statement = (
+            select(model.change_seq, model.id, live)
+            .where(_after(model, name, position))
+            .where(or_(live, col(model.change_seq) > position.floor) if position.floor else true())
+            .order_by(col(model.change_seq), col(model.id))
+            .limit(params.limit + 1)
+        )
+        found.extend((seq or 0, name, record_id, not alive) for seq, record_id, alive in session.exec(statement))
+    found.sort()
+    has_more = len(found) > params.limit
+    found = found[: params.limit]
+    records: dict[tuple[str, uuid.UUID], Any] = {}
+    for name in {name for _, name, _, deleted in found if not deleted}:
+        synced = SYNCED[SyncType(name)]
+        ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
+        for record in session.exec(select(synced.model).where(col(synced.model.id).in_(ids))):
+            records[name, record.id] = synced.to_public(record)
+    items = [
+        Change.model_construct(
+            type=SyncType(name),
+            id=record_id,
+            change_seq=seq,
+            deleted=deleted,
+            data=None if deleted else records[name, record_id],
+        )
+        for seq, name, record_id, deleted in found
+    ]
+    if found:
+        seq, name, record_id, _ = found[-1]
+        position = Position(seq=seq, type=name, id=record_id, floor=position.floor)
+    cursor = encode_cursor(state.epoch, params.types, position)
+    return ChangesPage.model_construct(items=items, next_cursor=cursor, has_more=has_more)
+
+
+def _unreferenced(model: type[RecordTable]) -> list[ColumnElement[bool]]:
+    """No row anywhere still refers to it (child rows that go with it, ON DELETE CASCADE, aside)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    conditions = []
+    for other in SQLModel.metadata.tables.values():
+        for fk in other.foreign_keys:
+            if fk.column.table is table and (fk.ondelete or "").upper() != "CASCADE":
+                conditions.append(~exists().where(fk.parent == table.c.id))
+    return conditions
+
+
+def purge_tombstones(session: Session, older_than: timedelta) -> dict[str, int]:
+    """Remove records deleted before now - older_than, and expired idempotency keys.
+
+    Cursors from before the newest purged tombstone then get 410: they may have missed it."""
+    cutoff = utcnow() - older_than
+    counts: dict[str, int] = {}
+    newest = 0
+    for sync_type in PURGE_ORDER:
+        model = SYNCED[sync_type].model
+        gone = and_(col(model.deleted_at) < cutoff, *_unreferenced(model))
+        seq = session.exec(select(func.max(model.change_seq)).where(gone)).one()
+        result = session.exec(delete(model).where(gone))
+        counts[sync_type.value] = result.rowcount
+        newest = max(newest, seq or 0)
+    state = session.exec(select(SyncState).where(SyncState.id == 1).with_for_update()).one()
+    state.purged_seq = max(state.purged_seq, newest)
+    state.purged_at = utcnow()
+    expired = session.exec(delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) < utcnow()))
+    counts["idempotency_key"] = expired.rowcount
+    session.flush()
+    return counts

@@ -1,0 +1,149 @@
+"""Idempotency-Key on POST: replays, conflicts, and no double writes under parallel retries."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from app.db import write_engine
+from app.records import utcnow
+from app.sync.idempotency import fingerprint
+from app.sync.models import IdempotencyKey
+from tests.conftest import DATABASES, fresh_database_url
+from tests.live import live_server
+from tests.problems import assert_problem
+
+OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
+
+
+def body(code: str) -> dict[str, str]:
+    return {"objective_id": OBJECTIVE_5, "code": code, "title": f"Idempotent {code}", "type": "meeting"}
+
+
+def count(client: TestClient, code: str) -> int:
+    return len(client.get("/v1/activities", params={"code": code}).json()["items"])
+
+
+def test_a_retry_replays_the_first_response_and_writes_nothing(sync_client: TestClient) -> None:
+    first = sync_client.post("/v1/activities", json=body("IDEM-1"), headers={"Idempotency-Key": "retry-1"})
+    again = sync_client.post("/v1/activities", json=body("IDEM-1"), headers={"Idempotency-Key": "retry-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert count(sync_client, "IDEM-1") == 1
+
+
+def test_the_same_key_with_another_body_is_refused(sync_client: TestClient) -> None:
+    sync_client.post("/v1/activities", json=body("IDEM-2"), headers={"Idempotency-Key": "reuse"})
+    response = sync_client.post("/v1/activities", json=body("IDEM-3"), headers={"Idempotency-Key": "reuse"})
+    assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert count(sync_client, "IDEM-3") == 0
+
+
+def test_the_same_key_on_another_collection_is_another_request(sync_client: TestClient) -> None:
+    sync_client.post("/v1/activities", json=body("IDEM-4"), headers={"Idempotency-Key": "cross"})
+    response = sync_client.post(
+        "/v1/partners", json={"name": "Cross", "kind": "ngo"}, headers={"Idempotency-Key": "cross"}
+    )
+    assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_a_key_in_flight_is_a_conflict(sync_client: TestClient, sync_engine: Engine) -> None:
+    now = utcnow()
+    claim = IdempotencyKey(
+        key="busy",
+        fingerprint="0" * 64,
+        claim="c" * 32,
+        created_at=now,
+        expires_at=now + timedelta(hours=24),
+        locked_until=now + timedelta(minutes=5),
+    )
+    with Session(write_engine(sync_engine)) as session, session.begin():
+        session.add(claim)
+    content = json.dumps(body("IDEM-5")).encode()
+    response = sync_client.post("/v1/activities", json=body("IDEM-5"), headers={"Idempotency-Key": "busy"})
+    # Another body than the claim's: 422 wins, the request can never match.
+    assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
+    with Session(write_engine(sync_engine)) as session, session.begin():
+        row = session.exec(select(IdempotencyKey).where(IdempotencyKey.key == "busy")).one()
+        row.fingerprint = fingerprint("POST", "/v1/activities", content)
+    headers = {"Idempotency-Key": "busy", "Content-Type": "application/json"}
+    response = sync_client.post("/v1/activities", content=content, headers=headers)
+    assert_problem(response, 409, "IDEMPOTENCY_KEY_IN_USE")
+    assert response.headers["retry-after"] == "1"
+    assert count(sync_client, "IDEM-5") == 0
+
+
+def test_an_abandoned_claim_lapses_and_expired_keys_are_forgotten(sync_client: TestClient, sync_engine: Engine) -> None:
+    long_ago = utcnow() - timedelta(days=2)
+    with Session(write_engine(sync_engine)) as session, session.begin():
+        session.add(
+            IdempotencyKey(
+                key="dead",
+                fingerprint="0" * 64,
+                claim="d" * 32,
+                created_at=long_ago,
+                expires_at=long_ago + timedelta(hours=24),
+                locked_until=long_ago + timedelta(minutes=5),
+            )
+        )
+    response = sync_client.post("/v1/activities", json=body("IDEM-6"), headers={"Idempotency-Key": "dead"})
+    assert response.status_code == 201
+
+
+def test_a_failed_request_releases_its_key(sync_client: TestClient) -> None:
+    bad = {**body("IDEM-7"), "objective_id": "00000000-0000-0000-0000-000000000000"}
+    assert sync_client.post("/v1/activities", json=bad, headers={"Idempotency-Key": "fails"}).status_code == 422
+    # The same key may carry the corrected request.
+    response = sync_client.post("/v1/activities", json=body("IDEM-7"), headers={"Idempotency-Key": "fails"})
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "with space", "tab\there", "é", ""])
+def test_a_malformed_key_is_refused(sync_client: TestClient, key: str) -> None:
+    headers = [(b"Idempotency-Key", key.encode())]
+    response = sync_client.post("/v1/activities", json=body("IDEM-8"), headers=headers)
+    assert_problem(response, 400, "INVALID_IDEMPOTENCY_KEY")
+    assert count(sync_client, "IDEM-8") == 0
+
+
+def test_every_post_takes_the_header(sync_client: TestClient) -> None:
+    for path, operations in sync_client.get("/openapi.json").json()["paths"].items():
+        if "post" in operations:
+            names = {p["name"] for p in operations["post"].get("parameters", [])}
+            assert "Idempotency-Key" in names or "idempotency-key" in names, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", DATABASES)
+def test_parallel_duplicates_create_one_record(kind: str, tmp_path: Path) -> None:
+    with live_server(fresh_database_url(kind, tmp_path, "_idempotency"), workers=2) as base:
+
+        def send(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                return client.post("/v1/activities", json=body("PAR-1"), headers={"Idempotency-Key": "parallel"})
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(send, range(24)))
+        with httpx.Client(base_url=base, timeout=60) as client:
+            found = client.get("/v1/activities", params={"code": "PAR-1"}).json()["items"]
+            replay = client.post("/v1/activities", json=body("PAR-1"), headers={"Idempotency-Key": "parallel"})
+
+    statuses = sorted({r.status_code for r in responses})
+    assert set(statuses) <= {201, 409}, statuses
+    created = [r for r in responses if r.status_code == 201]
+    assert created
+    assert len({r.headers["location"] for r in created}) == 1
+    assert all(r.json()["code"] == "IDEMPOTENCY_KEY_IN_USE" for r in responses if r.status_code == 409)
+    assert len(found) == 1
+    assert replay.status_code == 201
+    assert replay.headers["location"] == created[0].headers["location"]
