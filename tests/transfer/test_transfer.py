@@ -458,3 +458,25 @@ def test_a_failed_import_in_several_chunks_writes_nothing(
 
     assert {p.line for p in failed.value.report.errors} == {401}
     assert live_rows(session.connection())["activity"] == before
+
+
+def test_an_id_repeated_in_a_later_chunk_is_refused_and_the_next_import_starts_afresh(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ids seen so far live in a temporary table (memory flat in the file), read back per chunk."""
+    monkeypatch.setattr(service, "IMPORT_CHUNK_SIZE", 2)
+    plans = [{"id": str(uuid.uuid4()), "code": f"C{n}", "title": f"Plan {n}"} for n in range(5)]
+    record_id = plans[3]["id"] = plans[0]["id"]
+    path = write_ndjson(tmp_path / "repeat.ndjson", [("work_plan", plan) for plan in plans])
+
+    with pytest.raises(ImportFailed) as failed:
+        import_records(session, path)
+    assert [(p.line, p.pointer, p.message) for p in failed.value.report.errors] == [
+        (4, "/id", f"{record_id} appears twice in the file (first at line 1)")
+    ]
+
+    del plans[3]
+    report = import_records(session, write_ndjson(path, [("work_plan", plan) for plan in plans]))
+    assert report.counts["work_plans"].created == 4
+    again = import_records(session, path)  # the same ids again: no trace of the previous import's
+    assert again.counts["work_plans"].unchanged == 4
