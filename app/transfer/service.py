@@ -730,7 +730,10 @@ class _Statistics:
                 continue
             table = _table(spec.table)
             if spec.resource not in self.known:
-                self.known[spec.resource] = self._reltuples(table)
+                # The first full chunk is always analysed: pg_class may count rows that are not
+                # there (an ANALYZE inside an import that was rolled back still updates it), so
+                # statistics that look large enough may describe none of the table's real rows.
+                self.known[spec.resource] = 0.0
             if seen < STATISTICS_GROWTH * self.known[spec.resource]:
                 continue
             # The columns the look-ups filter on (all the planner needs here, and far cheaper than

@@ -429,6 +429,7 @@ def many_activities(session: Session, tmp_path: Path, count: int) -> tuple[uuid.
     objective = make_objective(session)
     data = {"objective_id": str(objective.id), "type": "monitoring"}
     records = [("activity", data | {"code": f"MANY-{n}", "title": f"Activity {n}"}) for n in range(count)]
+    tmp_path.mkdir(exist_ok=True)
     return objective.work_plan_id, write_ndjson(tmp_path / "many.ndjson", records)
 
 
@@ -440,6 +441,12 @@ def test_postgresql_plans_the_chunk_look_ups_from_statistics_that_count_the_impo
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("planner statistics are PostgreSQL's")
     monkeypatch.setattr(service, "IMPORT_CHUNK_SIZE", 50)
+    # A large import that was rolled back leaves pg_class counting rows that are gone, so
+    # statistics look large enough while describing none of the rows that are there.
+    _other_plan, big = many_activities(session, tmp_path / "rolled-back", 3000)
+    with session.begin_nested() as rolled_back:
+        import_records(session, big)
+        rolled_back.rollback()
     plan_id, path = many_activities(session, tmp_path, 400)
 
     import_records(session, path)
