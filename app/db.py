@@ -23,16 +23,27 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         "journal_mode = WAL",
         "synchronous = NORMAL",
         "busy_timeout = 30000",
-        "cache_size = -65536",  # 64 MiB instead of 2: bulk writes touch many indexes
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+# Page cache per connection, in KiB (negative: SQLite's unit). Bulk writes touch many indexes and
+# get 64 MiB; reads keep SQLite's default 2 MiB, since every pooled connection has its own cache
+# and 40 of them at 64 MiB held gigabytes once a load had touched the whole database.
+_CACHE_KIB = {"IMMEDIATE": 65536, "DEFERRED": 2000}
 
 
 def _sqlite_on_begin(connection: Any) -> None:
     # A deferred transaction that later writes fails with "database is locked"
     # when another writer got there first; IMMEDIATE queues for the lock up front.
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    cache = _CACHE_KIB.get(mode, _CACHE_KIB["DEFERRED"])
+    info = connection.connection.info
+    if info.get("cache_kib") != cache:
+        # Shrinking frees the pages beyond the new size at once.
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{cache}")
+        info["cache_kib"] = cache
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
