@@ -33,8 +33,7 @@ def list_activities(
         request,
         session,
         listing,
-        to_public,
-        ActivityPublic,
+        service.ACTIVITIES,
         "activities",
         lambda rows: service.with_includes(session, rows, params.include),
     )
@@ -55,9 +54,9 @@ def create_activity(request: Request, session: SessionDep, body: ActivityCreate)
 
 
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
-def get_activity(request: Request, activity: ActivityDep) -> Response:
+def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
     """Fetch one activity with its participants, countries and monitored reports."""
-    return json_response(request, to_public(activity))
+    return json_response(request, service.ACTIVITIES.get(session, activity_id))
 
 
 @router.patch(
