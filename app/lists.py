@@ -246,7 +246,7 @@ class Listing(Generic[RowT]):
     def page(self, session: Session, columns: Sequence[Any]) -> tuple[Sequence[Row[Any]], str | None]:
         """The rows of one page (`columns`, then the sort key values), and the next page's cursor."""
         limit = self.params.limit
-        rows = session.execute(self.page_statement(columns)).all()
+        rows = session.connection().execute(self.page_statement(columns)).all()
         width = len(columns)
         if len(rows) <= limit:
             return rows, None
@@ -268,7 +268,7 @@ class Listing(Generic[RowT]):
 
 
 def _partitions(session: Session, statement: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
-    yield from session.execute(statement).partitions()
+    yield from session.connection().execute(statement).partitions()
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

@@ -11,6 +11,7 @@ the Public model's fields, so a column added to both the table and the Public mo
 `model_dump_json()`; tests/records/test_reads.py holds the two paths to that.
 """
 
+import itertools
 import json
 import types
 import typing
@@ -27,6 +28,7 @@ from pydantic_core import to_json
 from sqlalchemy import (
     Column,
     ColumnElement,
+    CompoundSelect,
     Connection,
     Date,
     DateTime,
@@ -38,8 +40,11 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    literal_column,
+    null,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, RelationshipProperty
 from sqlalchemy.types import NullType
@@ -217,41 +222,65 @@ class _ChildPlan:
             self.columns = [table.c[child.column.key]]
             self.converters = [converter(item_type)]
         # The relationship's own order, so the lists come out as the ORM loads them.
-        self.order_by = prop.order_by or ()
-        self.plans: dict[Dialect, tuple[Select[Any], list[Converter]]] = {}
+        self.order_by = list(prop.order_by or ())
+        self._readers: dict[Dialect, list[Converter]] = {}
 
-    def _plan(self, dialect: Dialect) -> tuple[Select[Any], list[Converter]]:
-        plan = self.plans.get(dialect)
-        if plan is None:
-            statement = (
-                select(raw(self.parent), *map(raw, self.columns))
-                .where(among(self.parent, dialect))
-                .order_by(*self.order_by)
-            )
-            readers = [
+    def readers(self, dialect: Dialect) -> list[Converter]:
+        readers = self._readers.get(dialect)
+        if readers is None:
+            readers = self._readers[dialect] = [
                 _reader(column, convert, dialect) for column, convert in zip(self.columns, self.converters, strict=True)
             ]
-            plan = self.plans[dialect] = (statement, readers)
-        return plan
+        return readers
 
-    def fill(self, connection: Connection, by_id: dict[Any, Item]) -> None:
-        """Append each child row's entry to its parent's list; `by_id` is keyed by raw ids."""
-        dialect = connection.dialect
-        statement, readers = self._plan(dialect)
-        rows = connection.execute(statement, {"among": among_value(list(by_id), dialect)}).all()
+    def statement(self, dialect: Dialect) -> Select[Any]:
+        return (
+            select(raw(self.parent), *map(raw, self.columns))
+            .where(among(self.parent, dialect))
+            .order_by(*self.order_by)
+        )
+
+    def add(self, by_id: dict[Any, Item], rows: Iterable[Sequence[Any]], readers: list[Converter]) -> None:
+        """Append each (parent id, *values) row's entry to its parent's list; `by_id` has raw ids."""
         field, keys = self.field, self.keys
         if keys is None:
             (read,) = readers
-            for parent_id, value in rows:
+            for parent_id, value, *_padding in rows:
                 by_id[parent_id][field].append(value if value is None or read is None else read(value))
             return
         for parent_id, *values in rows:
             by_id[parent_id][field].append(
                 {
                     key: value if value is None or read is None else read(value)
-                    for key, read, value in zip(keys, readers, values, strict=True)
+                    for key, read, value in zip(keys, readers, values, strict=False)
                 }
             )
+
+
+def _children_union(children: Sequence[_ChildPlan], dialect: Dialect) -> CompoundSelect[Any] | None:
+    """All embedded lists in one statement on SQLite (a UNION ALL padded with NULLs, which SQLite's
+    loose typing allows): (list number, parent id, order keys..., values...), in each list's order.
+    """
+    if dialect.name != "sqlite" or len(children) < 2:
+        return None
+    if not all(isinstance(term, Column) for child in children for term in child.order_by):
+        return None
+    orders = max(len(child.order_by) for child in children)
+    width = max(len(child.columns) for child in children)
+    branches = []
+    for number, child in enumerate(children):
+        keys = [raw(term) for term in child.order_by] + [null()] * (orders - len(child.order_by))
+        values = [raw(column) for column in child.columns] + [null()] * (width - len(child.columns))
+        branches.append(
+            select(
+                literal_column(str(number)).label("child"),
+                raw(child.parent).label("parent"),
+                *(key.label(f"o{i}") for i, key in enumerate(keys)),
+                *(value.label(f"v{i}") for i, value in enumerate(values)),
+            ).where(among(child.parent, dialect))
+        )
+    union = union_all(*branches)
+    return union.order_by(*(union.selected_columns[name] for name in ["child", *(f"o{i}" for i in range(orders))]))
 
 
 @dataclass(frozen=True)
@@ -263,6 +292,8 @@ class _Plan:
     by_ids: Select[Any]
     live_by_ids: Select[Any]
     bind_id: Callable[[Any], Any] | None
+    children: list[Select[Any]]  # one statement per embedded list...
+    children_union: CompoundSelect[Any] | None  # ...or all of them at once
 
 
 class Reader:
@@ -313,6 +344,8 @@ class Reader:
                 by_ids=by_ids,
                 live_by_ids=by_ids.where(table.c.deleted_at.is_(None)),
                 bind_id=table.c.id.type.dialect_impl(dialect).bind_processor(dialect),
+                children=[child.statement(dialect) for child in self.children],
+                children_union=_children_union(self.children, dialect),
             )
         return plan
 
@@ -342,10 +375,23 @@ class Reader:
                     item[name] = _json_value(convert, getattr(record, name))
             items.append(item)
             by_id[row[id_index]] = item
-        if by_id:
-            for child in self.children:
-                child.fill(connection, by_id)
+        if by_id and self.children:
+            self._fill(connection, plan, by_id)
         return items
+
+    def _fill(self, connection: Connection, plan: _Plan, by_id: dict[Any, Item]) -> None:
+        dialect = connection.dialect
+        parameters = {"among": among_value(list(by_id), dialect)}
+        if plan.children_union is not None:
+            rows = connection.execute(plan.children_union, parameters).all()
+            # (list number, parent id, order keys..., values...): the values are the last `width`.
+            width = max(len(child.columns) for child in self.children)
+            for number, group in itertools.groupby(rows, key=lambda row: row[0]):
+                child = self.children[number]
+                child.add(by_id, ((row[1], *row[len(row) - width :]) for row in group), child.readers(dialect))
+            return
+        for child, statement in zip(self.children, plan.children, strict=True):
+            child.add(by_id, connection.execute(statement, parameters).all(), child.readers(dialect))
 
     def by_ids(self, session: Session, ids: Iterable[uuid.UUID], *, include_deleted: bool = False) -> list[Item]:
         """Items of these records, in the order of `ids`; ids with no (live) record are left out."""
