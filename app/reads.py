@@ -129,7 +129,8 @@ def _sqlite_timestamp(process: Callable[[Any], Any] | None) -> Callable[[Any], A
     """SQLite keeps '2026-11-28 17:46:14.123000' (UTC): cut it to the API's form."""
 
     def read(raw: Any) -> Any:
-        if isinstance(raw, str) and len(raw) == 26 and raw[10] == " " and raw[19] == ".":
+        # (A year below 1000 takes format_timestamp's path, which does not pad it.)
+        if isinstance(raw, str) and len(raw) == 26 and raw[10] == " " and raw[19] == "." and raw[0] != "0":
             return f"{raw[:10]}T{raw[11:23]}Z"
         return format_timestamp(process(raw) if process else raw)
 
