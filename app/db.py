@@ -23,16 +23,29 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         "journal_mode = WAL",
         "synchronous = NORMAL",
         "busy_timeout = 30000",
-        "cache_size = -65536",  # 64 MiB instead of 2: bulk writes touch many indexes
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+# Page cache per connection, in KiB (negative: SQLite's unit). Bulk writes touch many indexes and
+# get 64 MiB. Every pooled connection has its own cache, one per concurrent request: at 64 MiB,
+# 40 of them held gigabytes once a load had touched the whole database, and even SQLite's default
+# 2 MiB x 16 concurrent reads put the server over 150 MB. Reads miss into the OS page cache instead
+# (about 10 % slower on a list page than with 2 MiB).
+_CACHE_KIB = {"IMMEDIATE": 65536, "DEFERRED": 512}
 
 
 def _sqlite_on_begin(connection: Any) -> None:
     # A deferred transaction that later writes fails with "database is locked"
     # when another writer got there first; IMMEDIATE queues for the lock up front.
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    cache = _CACHE_KIB.get(mode, _CACHE_KIB["DEFERRED"])
+    info = connection.connection.info
+    if info.get("cache_kib") != cache:
+        # Shrinking frees the pages beyond the new size at once.
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{cache}")
+        info["cache_kib"] = cache
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 

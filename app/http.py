@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -49,12 +50,13 @@ def check_if_match(request: Request, current: BaseModel | None) -> None:
 
 def json_response(
     request: Request,
-    model: BaseModel,
+    model: BaseModel | Mapping[str, Any],
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = model.model_dump_json().encode()
+    """`model` is a Public model, or an item a Reader built (the same JSON, without validation)."""
+    body = model.model_dump_json().encode() if isinstance(model, BaseModel) else to_json(model)
     etag = etag_of(body)
     all_headers = {"ETag": etag, **(headers or {})}
     if status_code == 200 and none_match(request, etag):
@@ -62,7 +64,7 @@ def json_response(
     return Response(body, status_code=status_code, media_type="application/json", headers=all_headers)
 
 
-def page_response(request: Request, page: BaseModel, next_cursor: str | None) -> Response:
+def page_response(request: Request, page: Mapping[str, Any], next_cursor: str | None) -> Response:
     headers: dict[str, Any] = {}
     if next_cursor is not None:
         next_url = request.url.include_query_params(cursor=next_cursor)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, true, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, false, literal, or_, true, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
@@ -228,10 +228,13 @@ class Listing(Generic[RowT]):
         keys.append(_key("id", self.sortable["id"], keys[-1].descending))
         return keys
 
-    def page_statement(self) -> Select[Any]:
-        """The query of one page: one row more than asked, to know whether another page follows."""
+    def page_statement(self, columns: Sequence[Any] = ()) -> Select[Any]:
+        """The query of one page: one row more than asked, to know whether another page follows.
+
+        With `columns`, the rows hold those columns instead of the record (then the key values).
+        """
         keys = self.keys()
-        statement = self.statement
+        statement: Select[Any] = self.statement.with_only_columns(*columns) if columns else self.statement
         if self.params.cursor is not None:
             fingerprint = query_fingerprint(self.params)
             statement = statement.where(keyset_condition(keys, decode_cursor(self.params.cursor, fingerprint, keys)))
@@ -240,30 +243,32 @@ class Listing(Generic[RowT]):
             statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(self.params.limit + 1)
         )
 
-    def page(self, session: Session) -> tuple[Sequence[RowT], str | None]:
-        """One page, and the cursor of the next one unless this is the last."""
+    def page(self, session: Session, columns: Sequence[Any]) -> tuple[Sequence[Row[Any]], str | None]:
+        """The rows of one page (`columns`, then the sort key values), and the next page's cursor."""
         limit = self.params.limit
-        rows = session.execute(self.page_statement()).all()  # (record, *key values): exec() keeps only the record
-        records = [row[0] for row in rows[:limit]]
+        rows = session.connection().execute(self.page_statement(columns)).all()
+        width = len(columns)
         if len(rows) <= limit:
-            return records, None
-        return records, encode_cursor(query_fingerprint(self.params), list(rows[limit - 1][1:]))
+            return rows, None
+        return rows[:limit], encode_cursor(query_fingerprint(self.params), list(rows[limit - 1][width:]))
 
-    def stream(self, session: Session, chunk: int = 1000) -> Iterator[Sequence[RowT]]:
-        """Every row, in order, in chunks; each chunk leaves the session once read (flat memory).
+    def stream(self, session: Session, columns: Sequence[Any], chunk: int = 1000) -> Iterator[Sequence[Row[Any]]]:
+        """Every row (`columns` only), in order, in chunks of plain rows: nothing is kept once read.
 
-        The sort is checked now, not when the first chunk is read: once a response has started
-        streaming, an error can no longer become a problem response.
+        Chunks come from a server-side cursor on PostgreSQL (yield_per). The sort is checked
+        now, not when the first chunk is read: once a response has started streaming, an error
+        can no longer become a problem response.
         """
-        statement = self.statement.order_by(*order_by(self.keys())).execution_options(yield_per=chunk)
+        statement = (
+            self.statement.with_only_columns(*columns)
+            .order_by(*order_by(self.keys()))
+            .execution_options(yield_per=chunk)
+        )
         return _partitions(session, statement)
 
 
-def _partitions(session: Session, statement: SelectOfScalar[RowT]) -> Iterator[Sequence[RowT]]:
-    for rows in session.exec(statement).partitions():
-        yield rows
-        for row in rows:
-            session.expunge(row)
+def _partitions(session: Session, statement: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
+    yield from session.connection().execute(statement).partitions()
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

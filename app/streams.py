@@ -12,14 +12,14 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.csv_cells import to_cell
 from app.http import page_response
-from app.lists import Format, Listing, Page
+from app.lists import Format, Listing
+from app.reads import Item, Reader, to_json
 
 MEDIA_TYPES = {Format.CSV: "text/csv; charset=utf-8", Format.NDJSON: "application/x-ndjson"}
 
@@ -34,19 +34,14 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def stream_list(
-    session: Session,
-    listing: Listing[Any],
-    to_public: Callable[[Any], BaseModel],
-    model: type[BaseModel],
-    name: str,
-) -> StreamingResponse:
+def stream_list(session: Session, listing: Listing[Any], reader: Reader, name: str) -> StreamingResponse:
     fmt = listing.params.format
-    chunks = listing.stream(session)  # raises here, before the response starts, on a bad sort
+    chunks = listing.stream(session, reader.columns)  # raises here, before the response starts, on a bad sort
+    items = (reader.build(session, rows) for rows in chunks)
     if fmt is Format.NDJSON:
-        body: Iterator[bytes] = _ndjson(chunks, to_public)
+        body: Iterator[bytes] = _ndjson(items)
     else:
-        body = _csv(chunks, to_public, model, bom=listing.params.bom)
+        body = _csv(items, reader.fields, bom=listing.params.bom)
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
@@ -54,24 +49,19 @@ def stream_list(
     )
 
 
-def _ndjson(chunks: Iterator[Sequence[Any]], to_public: Callable[[Any], BaseModel]) -> Iterator[bytes]:
-    for rows in chunks:
-        yield b"".join(to_public(row).model_dump_json().encode() + b"\n" for row in rows)
+def _ndjson(chunks: Iterator[list[Item]]) -> Iterator[bytes]:
+    for items in chunks:
+        yield b"".join([to_json(item) + b"\n" for item in items])
 
 
-def _csv(
-    chunks: Iterator[Sequence[Any]], to_public: Callable[[Any], BaseModel], model: type[BaseModel], *, bom: bool
-) -> Iterator[bytes]:
-    fields = [*model.model_fields, *model.model_computed_fields]
+def _csv(chunks: Iterator[list[Item]], fields: Sequence[str], *, bom: bool) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if bom:
         buffer.write("\ufeff")
     writer.writerow(fields)
-    for rows in chunks:
-        for row in rows:
-            item = to_public(row).model_dump(mode="json")
-            writer.writerow([to_cell(field, item[field]) for field in fields])
+    for items in chunks:
+        writer.writerows([to_cell(field, item[field]) for field in fields] for item in items)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
@@ -83,14 +73,19 @@ def list_response(
     request: Request,
     session: Session,
     listing: Listing[Any],
-    to_public: Callable[[Any], BaseModel],
-    public: type[BaseModel],
+    reader: Reader,
     name: str,
-    items: Callable[[Sequence[Any]], Sequence[BaseModel]] | None = None,
+    items: Callable[[Sequence[Any]], list[Item]] | None = None,
 ) -> Response:
-    """How every list answers: a page of JSON (items built by `items`), or the whole stream."""
+    """How every list answers: a page of JSON (items built by `items`), or the whole stream.
+
+    `items` gets the page's rows (the reader's columns first) and makes their items, e.g. with
+    embedded records; by default they are the reader's items.
+    """
     if listing.params.format is not Format.JSON:
-        return stream_list(session, listing, to_public, public, name)
-    rows, next_cursor = listing.page(session)
-    page = Page[Any](items=list(items(rows)) if items else [to_public(row) for row in rows], next_cursor=next_cursor)
+        return stream_list(session, listing, reader, name)
+    rows, next_cursor = listing.page(session, reader.columns)
+    page: Item = {"items": items(rows) if items else reader.build(session, rows)}
+    if next_cursor is not None:
+        page["next_cursor"] = next_cursor
     return page_response(request, page, next_cursor)

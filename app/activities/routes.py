@@ -35,8 +35,7 @@ def list_activities(
         request,
         session,
         listing,
-        to_public,
-        ActivityPublic,
+        service.ACTIVITIES,
         "activities",
         lambda rows: service.with_includes(session, rows, params.include),
     )
@@ -87,9 +86,9 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
 
 
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
-def get_activity(request: Request, activity: ActivityDep) -> Response:
+def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
     """Fetch one activity with its participants, countries and monitored reports."""
-    return json_response(request, to_public(activity))
+    return json_response(request, service.ACTIVITIES.get(session, activity_id))
 
 
 @router.patch(

@@ -34,8 +34,7 @@ def list_objectives(
         request,
         session,
         listing,
-        to_public,
-        ObjectivePublic,
+        service.OBJECTIVES,
         "objectives",
         lambda rows: service.with_includes(session, rows, params.include),
     )
@@ -62,9 +61,9 @@ def create_objective(
 
 
 @router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)
-def get_objective(request: Request, objective: ObjectiveDep) -> Response:
+def get_objective(request: Request, session: ReadSessionDep, objective_id: uuid.UUID) -> Response:
     """Fetch one objective."""
-    return json_response(request, to_public(objective))
+    return json_response(request, service.OBJECTIVES.get(session, objective_id))
 
 
 @router.patch(

@@ -1,15 +1,16 @@
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.activities.models import Activity, ActivityPublic
-from app.activities.service import to_public as activity_public
+from app.activities.service import ACTIVITIES, activities_public
 from app.errors import ErrorItem, ValidationFailed
 from app.lists import Listing, SearchParams, where_in
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
+from app.reads import Reader
 from app.records import (
     Code,
     Timestamp,
@@ -52,24 +53,27 @@ def to_public(objective: Objective) -> ObjectivePublic:
     return ObjectivePublic.model_validate(objective)
 
 
-def with_includes(session: Session, objectives: Sequence[Objective], include: Sequence[str]) -> list[ObjectiveItem]:
-    """Public items with their activities: the same few queries whatever the page size."""
-    by_objective: dict[uuid.UUID, list[ActivityPublic]] = {}
+OBJECTIVES = Reader(ObjectivePublic, Objective)
+
+
+def with_includes(session: Session, rows: Sequence[Any], include: Sequence[str]) -> list[dict[str, Any]]:
+    """Items with their activities (as ObjectiveItem): the same few queries whatever the page size."""
+    items = OBJECTIVES.build(session, rows)
     if "activities" in include:
-        ids = [o.id for o in objectives]
-        rows = session.exec(
-            select(Activity)
-            .where(col(Activity.objective_id).in_(ids), col(Activity.deleted_at).is_(None))
-            .order_by(col(Activity.code))
-        ).all()
-        for row in rows:
-            by_objective.setdefault(row.objective_id, []).append(activity_public(row))
-    items = []
-    for objective in objectives:
-        item = ObjectiveItem.model_construct(**dict(to_public(objective)))
-        if "activities" in include:
-            item.activities = by_objective.get(objective.id, [])
-        items.append(item)
+        by_objective: dict[str, list[dict[str, Any]]] = {item["id"]: [] for item in items}
+        if items:
+            statement = (
+                ACTIVITIES.select()
+                .where(
+                    ACTIVITIES.table.c.objective_id.in_([uuid.UUID(item["id"]) for item in items]),
+                    ACTIVITIES.table.c.deleted_at.is_(None),
+                )
+                .order_by(ACTIVITIES.table.c.code)
+            )
+            for activity in activities_public(session, session.connection().execute(statement).all()):
+                by_objective[activity["objective_id"]].append(activity)
+        for item in items:
+            item["activities"] = by_objective[item["id"]]
     return items
 
 

@@ -28,7 +28,7 @@ PartnerDep = Annotated[Partner, Depends(load_partner)]
 def list_partners(request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
     listing = service.list_partners(session, params)
-    return list_response(request, session, listing, to_public, PartnerPublic, "partners")
+    return list_response(request, session, listing, service.PARTNERS, "partners")
 
 
 @router.post(
@@ -50,9 +50,9 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
 
 
 @router.get("/{partner_id}", response_model=PartnerPublic, responses=READ_ERRORS)
-def get_partner(request: Request, partner: PartnerDep) -> Response:
+def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
     """Fetch one partner (public fields only)."""
-    return json_response(request, to_public(partner))
+    return json_response(request, service.PARTNERS.get(session, partner_id))
 
 
 @router.patch(

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
+from app.reads import Reader
 from app.records import (
     CountryCode,
     Timestamp,
@@ -44,6 +45,9 @@ class PartnerListParams(SearchParams):
 
 def to_public(partner: Partner) -> PartnerPublic:
     return PartnerPublic.model_validate(partner)
+
+
+PARTNERS = Reader(PartnerPublic, Partner)
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:

@@ -31,7 +31,7 @@ def list_government_reports(
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
     listing = service.list_reports(session, params)
-    return list_response(request, session, listing, to_public, GovernmentReportPublic, "government-reports")
+    return list_response(request, session, listing, service.GOVERNMENT_REPORTS, "government-reports")
 
 
 @router.post(
@@ -81,9 +81,9 @@ def put_government_report_by_ref(
 
 
 @router.get("/{government_report_id}", response_model=GovernmentReportPublic, responses=READ_ERRORS)
-def get_government_report(request: Request, government_report: GovernmentReportDep) -> Response:
+def get_government_report(request: Request, session: ReadSessionDep, government_report_id: uuid.UUID) -> Response:
     """Fetch one government report, with whether it is overdue today."""
-    return json_response(request, to_public(government_report))
+    return json_response(request, service.GOVERNMENT_REPORTS.get(session, government_report_id))
 
 
 @router.patch(

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityGovernmentReport
 from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner
+from app.reads import Child, Reader
 from app.records import (
     CountryCode,
     Timestamp,
@@ -78,6 +79,16 @@ def to_public(report: GovernmentReport) -> GovernmentReportPublic:
             "monitored_by": [m.partner_id for m in report.monitors],
         }
     )
+
+
+GOVERNMENT_REPORTS = Reader(
+    GovernmentReportPublic,
+    GovernmentReport,
+    children=[
+        Child("articles", GovernmentReport.articles),  # type: ignore[arg-type]
+        Child("monitored_by", GovernmentReport.monitors, ReportMonitor.partner_id),  # type: ignore[arg-type]
+    ],
+)
 
 
 def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:

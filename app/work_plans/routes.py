@@ -30,7 +30,7 @@ def list_work_plans(
 ) -> Response:
     """List work plans, the latest period first."""
     listing = service.list_work_plans(session, params)
-    return list_response(request, session, listing, to_public, WorkPlanPublic, "work-plans")
+    return list_response(request, session, listing, service.WORK_PLANS, "work-plans")
 
 
 @router.post(
@@ -54,9 +54,9 @@ def create_work_plan(
 
 
 @router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)
-def get_work_plan(request: Request, work_plan: WorkPlanDep) -> Response:
+def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
     """Fetch one work plan."""
-    return json_response(request, to_public(work_plan))
+    return json_response(request, service.WORK_PLANS.get(session, work_plan_id))
 
 
 @router.patch(

@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 
 from app.lists import Listing, ListParams, where_in, where_range
 from app.objectives.models import Objective
+from app.reads import Reader
 from app.records import Code, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
@@ -32,6 +33,9 @@ class WorkPlanListParams(ListParams):
 
 def to_public(work_plan: WorkPlan) -> WorkPlanPublic:
     return WorkPlanPublic.model_validate(work_plan)
+
+
+WORK_PLANS = Reader(WorkPlanPublic, WorkPlan)
 
 
 def list_work_plans(session: Session, params: WorkPlanListParams) -> Listing[WorkPlan]:

@@ -1,0 +1,248 @@
+"""The lean read path (app/reads.py) writes byte for byte what the Public models write.
+
+Every read (get, list pages, include=, CSV and NDJSON streams) is built from rows by a Reader,
+while writes still answer through `to_public(record).model_dump_json()`, and ETags are hashes of
+those bytes: the two must never differ. Checked on the seed and on generated records with
+awkward text, every vocabulary value, empty and full lists, and overdue and future reports.
+"""
+
+import csv
+import io
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlmodel import Session, SQLModel, select
+
+from app.activities import service as activities
+from app.activities.models import Activity, ActivityUpdate
+from app.csv_cells import to_cell
+from app.objectives import service as objectives
+from app.objectives.models import Objective
+from app.partners import service as partners
+from app.partners.models import Partner
+from app.reads import Reader, to_json
+from app.records import utcnow
+from app.reports import service as reports
+from app.reports.models import GovernmentReport, GovernmentReportUpdate
+from app.seed.service import load_seed
+from app.vocabularies import (
+    ARTICLE_COUNT,
+    ActivityLevel,
+    ActivityStatus,
+    ActivityType,
+    Assessment,
+    Instrument,
+    ParticipantRole,
+    PartnerKind,
+    ReportKind,
+    ReportStatus,
+    WorkPlanStatus,
+)
+from app.work_plans import service as work_plans
+from app.work_plans.models import WorkPlan
+from tests.factories import make_activity, make_objective, make_partner, make_report, make_work_plan
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str
+    model: type[SQLModel]
+    to_public: Callable[[Any], BaseModel]
+    reader: Reader
+
+
+RESOURCES = [
+    Resource("/v1/work-plans", WorkPlan, work_plans.to_public, work_plans.WORK_PLANS),
+    Resource("/v1/objectives", Objective, objectives.to_public, objectives.OBJECTIVES),
+    Resource("/v1/partners", Partner, partners.to_public, partners.PARTNERS),
+    Resource("/v1/government-reports", GovernmentReport, reports.to_public, reports.GOVERNMENT_REPORTS),
+    Resource("/v1/activities", Activity, activities.to_public, activities.ACTIVITIES),
+]
+TEXTS = [
+    "plain",
+    "Zoë's «café» — naïve",
+    'quotes " and \\ backslash',
+    "line\nbreak\tand tab",
+    "=SUM(A1) formula-like",
+    "-leading minus",
+    "emoji 🧒🏽 and CJK 儿童",
+    "\u2028 line separator \u2029",
+    "</script><b>html</b>",
+    "x" * 300,
+]
+COUNTRIES = ["KEN", "FRA", "MEX", "THA", "BRA", "PHL", "IND"]
+
+
+def texts(rng: random.Random, optional: bool = True) -> Any:
+    return None if optional and rng.random() < 0.3 else rng.choice(TEXTS)
+
+
+def maybe_date(rng: random.Random, start: date | None = None) -> date | None:
+    if rng.random() < 0.3:
+        return None
+    base = start or date(2000, 1, 1) + timedelta(days=rng.randrange(12_000))
+    return base + timedelta(days=rng.randrange(400)) if start else base
+
+
+def generate(session: Session, rng: random.Random) -> None:
+    """Records through the service layer, as the API would store them."""
+    plans = [
+        make_work_plan(
+            session,
+            title=rng.choice(TEXTS)[:300].strip() or "t",
+            group_name=texts(rng),
+            status=rng.choice(list(WorkPlanStatus)),
+            description=texts(rng),
+        )
+        for _ in range(3)
+    ]
+    objective_list = [
+        make_objective(session, work_plan_id=rng.choice(plans).id, description=texts(rng)) for _ in range(4)
+    ]
+    partner_list = []
+    for n in range(8):
+        start = maybe_date(rng)
+        partner_list.append(
+            make_partner(
+                session,
+                name=f"{rng.choice(TEXTS)[:200].strip()} {n}",
+                acronym=rng.choice([None, "NGO AG", "ECPAT"]),
+                kind=rng.choice(list(PartnerKind)),
+                country=rng.choice([None, *COUNTRIES]),
+                website=rng.choice([None, "https://example.org/a?b=c&d"]),
+                description=texts(rng),
+                active_from=start,
+                active_to=maybe_date(rng, start) if start else None,
+                mandate_holder=texts(rng),
+                contact_email="someone@example.org",
+                notes="internal, never published",
+            )
+        )
+    today = utcnow().date()
+    report_list = []
+    for n in range(12):
+        instrument = rng.choice(list(Instrument))
+        due = rng.choice([None, today - timedelta(days=rng.randrange(1, 900)), today + timedelta(days=30), today])
+        submitted = rng.choice([None, None, date(2004, 9, 1)])
+        articles = [
+            {
+                "instrument": article_instrument,
+                "article": number,
+                "assessment": rng.choice(list(Assessment)),
+                "note": texts(rng),
+            }
+            for article_instrument in rng.sample(list(Instrument), rng.randrange(0, 3))
+            for number in rng.sample(range(1, ARTICLE_COUNT[article_instrument] + 1), rng.randrange(0, 4))
+        ]
+        report_list.append(
+            make_report(
+                session,
+                country=rng.choice(COUNTRIES),
+                instrument=instrument,
+                kind=rng.choice(list(ReportKind)),
+                symbol=rng.choice([None, f"CRC/C/{instrument}/{n}/1"]),
+                due_date=due,
+                submitted_date=submitted,
+                committee_session=rng.choice([None, 1, 37, 1000]),
+                status=rng.choice(list(ReportStatus)),
+                analysis=texts(rng),
+                articles=articles,
+                monitored_by=[p.id for p in rng.sample(partner_list, rng.randrange(0, 4))],
+                notes="internal",
+            )
+        )
+    for _ in range(25):
+        planned_start = maybe_date(rng)
+        make_activity(
+            session,
+            objective_id=rng.choice(objective_list).id,
+            title=rng.choice(TEXTS)[:300].strip() or "t",
+            description=texts(rng),
+            status=rng.choice(list(ActivityStatus)),
+            type=rng.choice(list(ActivityType)),
+            level=rng.choice([None, *ActivityLevel]),
+            planned_start=planned_start,
+            planned_end=maybe_date(rng, planned_start) if planned_start else None,
+            countries=rng.sample(COUNTRIES, rng.randrange(0, 4)),
+            participants=[
+                {"partner_id": p.id, "role": rng.choice(list(ParticipantRole))}
+                for p in rng.sample(partner_list, rng.randrange(0, 4))
+            ],
+            government_report_ids=[r.id for r in rng.sample(report_list, rng.randrange(0, 3))],
+        )
+    # Changed records: a version above 1, lists replaced (ids sorted, positions renumbered).
+    changed = session.exec(select(Activity)).first()
+    assert changed is not None
+    activities.update_activity(
+        session,
+        changed,
+        ActivityUpdate(countries=["THA", "BRA"], participants=[{"partner_id": partner_list[3].id, "role": "funder"}]),  # type: ignore[list-item]
+    )
+    reports.update_report(session, report_list[0], GovernmentReportUpdate(analysis="Changed, with «text»."))
+
+
+def expected(session: Session, resource: Resource) -> dict[str, bytes]:
+    records = session.exec(select(resource.model).where(resource.model.deleted_at.is_(None))).all()  # type: ignore[attr-defined]
+    assert records
+    for record in records:
+        session.refresh(record)
+    return {str(record.id): resource.to_public(record).model_dump_json().encode() for record in records}  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["seed", "generated"])
+def records(request: pytest.FixtureRequest, session: Session) -> str:
+    if request.param == "seed":
+        load_seed(session)
+        make_report(session, articles=[{"instrument": "CRC", "article": 34}], due_date=date(2004, 1, 18))
+    else:
+        generate(session, random.Random(20031128))  # noqa: S311
+    session.flush()
+    return str(request.param)
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=[r.path.removeprefix("/v1/") for r in RESOURCES])
+def test_reader_items_are_the_public_models_json(session: Session, records: str, resource: Resource) -> None:
+    wanted = expected(session, resource)
+    items = resource.reader.by_ids(session, [uuid.UUID(i) for i in wanted])
+    assert {item["id"]: to_json(item) for item in items} == wanted
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=[r.path.removeprefix("/v1/") for r in RESOURCES])
+def test_every_read_answers_the_public_models_json(
+    client: TestClient, session: Session, records: str, resource: Resource
+) -> None:
+    wanted = expected(session, resource)
+    for record_id, body in wanted.items():
+        response = client.get(f"{resource.path}/{record_id}")
+        assert response.status_code == 200
+        assert response.content == body
+    page = client.get(resource.path, params={"limit": "200"})
+    assert page.status_code == 200
+    listed = [item["id"] for item in page.json()["items"]]
+    assert sorted(listed) == sorted(wanted)
+    assert page.content == b'{"items":[' + b",".join(wanted[i] for i in listed) + b"]}"
+    ndjson = client.get(resource.path, params={"format": "ndjson"})
+    assert ndjson.content == b"".join(wanted[i] + b"\n" for i in listed)
+    exported = client.get(resource.path, params={"format": "csv"})
+    fields = [*resource.reader.public.model_fields, *resource.reader.public.model_computed_fields]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(fields)
+    for item in page.json()["items"]:
+        writer.writerow([to_cell(field, item[field]) for field in fields])
+    assert exported.text == buffer.getvalue()
+
+
+def test_an_etag_from_a_get_is_good_for_if_match(client: TestClient, session: Session, records: str) -> None:
+    for resource in RESOURCES:
+        record_id = next(iter(expected(session, resource)))
+        etag = client.get(f"{resource.path}/{record_id}").headers["etag"]
+        response = client.patch(f"{resource.path}/{record_id}", json={}, headers={"If-Match": etag})
+        assert response.status_code == 200, response.text
