@@ -1,7 +1,9 @@
 """Mounts each resource's router under /v1."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from app.access.keys import authorize
+from app.access.routes import router as access
 from app.activities.routes import router as activities
 from app.objectives.routes import router as objectives
 from app.partners.routes import router as partners
@@ -10,6 +12,7 @@ from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
 from app.work_plans.routes import router as work_plans
 
-api_router = APIRouter(prefix="/v1")
-for router in (work_plans, objectives, activities, partners, reports, sync, vocabularies):
+# Default-deny: every operation under /v1 passes `authorize` (writes need a key with a role).
+api_router = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
+for router in (work_plans, objectives, activities, partners, reports, sync, vocabularies, access):
     api_router.include_router(router)

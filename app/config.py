@@ -41,6 +41,10 @@ class Settings(BaseSettings):
             "`workplan purge-tombstones` removes older ones, and older cursors get 410."
         ),
     )
+    anonymous_read: bool = Field(
+        default=True,
+        description="Whether reads of public fields work without a key; writes always need one.",
+    )
     echo_sql: bool = Field(default=False, description="Log every SQL statement.")
 
     @cached_property

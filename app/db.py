@@ -87,9 +87,17 @@ def get_write_engine() -> Engine:
     return write_engine(get_engine())
 
 
+def tag(session: Session, request: Request) -> Session:
+    """Who writes in this session, for the audit log: the caller's key, and the request's id."""
+    principal = getattr(request.state, "principal", None)
+    session.info["actor"] = getattr(principal, "actor", "anonymous")
+    session.info["request_id"] = getattr(request.state, "request_id", None)
+    return session
+
+
 def get_session(request: Request) -> Iterator[Session]:
     bind = get_engine() if request.method in SAFE_METHODS else get_write_engine()
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
         yield session
 
 
@@ -99,3 +107,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 # scope="request": the session outlives the endpoint, so a streamed list can keep reading.
 ReadSessionDep = Annotated[Session, Depends(get_session, scope="request")]
+
+
+# Every session writes its audit log entries: register the hooks wherever sessions are made.
+from app.access import audit as _audit  # noqa: E402, F401

@@ -208,6 +208,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 _DESCRIPTIONS = {
     400: "Bad request: malformed JSON, or a cursor or sort this list cannot take.",
+    401: "No key, or a key that is malformed, unknown, revoked or expired (see WWW-Authenticate).",
+    403: "The key's role may not do this, or its partner does not own the record.",
     404: "No such record, or it was deleted.",
     409: "Conflict: a unique code is taken, the record is still in use, or its Idempotency-Key is in use.",
     410: "The cursor is too old or from another database: sync again from no cursor.",

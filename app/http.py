@@ -11,6 +11,7 @@ from pydantic_core import to_json
 from sqlmodel import Session
 from starlette.responses import Response
 
+from app.access.keys import check_record_owner
 from app.errors import PreconditionFailed, UnsupportedMediaType
 from app.records import RecordT, get_record
 
@@ -58,7 +59,8 @@ def json_response(
     """`model` is a Public model, or an item a Reader built (the same JSON, without validation)."""
     body = model.model_dump_json().encode() if isinstance(model, BaseModel) else to_json(model)
     etag = etag_of(body)
-    all_headers = {"ETag": etag, **(headers or {})}
+    # Vary: what a caller sees depends on its key (a partner's contact details).
+    all_headers = {"ETag": etag, "Vary": "Authorization", **(headers or {})}
     if status_code == 200 and none_match(request, etag):
         return Response(status_code=304, headers=all_headers)
     return Response(body, status_code=status_code, media_type="application/json", headers=all_headers)
@@ -91,6 +93,7 @@ def delete_response(
 ) -> Response:
     """Soft-delete under If-Match; deleting a deleted record is 204 again, whatever If-Match says."""
     record = get_record(session, model, record_id, for_update=True, include_deleted=True)
+    check_record_owner(request, record)
     if record.deleted_at is None:
         check_if_match(request, to_public(record))
         delete(session, record)

@@ -13,9 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
 from app.db import SessionDep
-from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
+from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response, problems
 from app.migrations import head_revision
 from app.sync.idempotency import Replay, send_replay
 
@@ -40,6 +41,7 @@ TAGS = [
     {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
     {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
+    {"name": "Access", "description": "API keys and the audit log (admin keys only)."},
     {"name": "Service", "description": "Liveness and readiness."},
 ]
 
@@ -78,6 +80,35 @@ def _problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+def required_role(path: str, method: str) -> str:
+    """The least role an operation needs (what `authorize` and the admin routes enforce)."""
+    if path.startswith(("/v1/api-keys", "/v1/audit")):
+        return "admin"
+    if method.upper() in SAFE:
+        return "anonymous"
+    return "partner" if path.startswith(OWNED_PREFIXES) else "editor"
+
+
+_ROLE_TEXT = {
+    "anonymous": "No key needed (unless the service turns anonymous reads off); a key also shows private fields.",
+    "partner": "A key with the partner role (its partner's own records only) or above.",
+    "editor": "A key with the editor role or above.",
+    "admin": "A key with the admin role.",
+}
+
+
+def _declare_access(path: str, method: str, operation: dict[str, Any]) -> None:
+    role = required_role(path, method)
+    operation["x-required-role"] = role
+    operation["description"] = f"{operation.get('description', '').rstrip()}\n\nAccess: {_ROLE_TEXT[role]}"
+    if role == "anonymous":
+        operation["security"] = [{}, {"HTTPBearer": []}]
+    responses = operation.setdefault("responses", {})
+    for status in ("401", "403"):
+        responses.setdefault(status, {"description": problems(int(status))[int(status)]["description"]})
+        responses[status]["content"] = _problem_content()
+
+
 def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Errors are problem+json everywhere; PATCH also takes application/merge-patch+json."""
     for operations in schema["paths"].values():
@@ -92,6 +123,10 @@ def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
             body = operation.get("requestBody", {}).get("content", {})
             if method == "patch" and "application/json" in body:
                 body["application/merge-patch+json"] = body["application/json"]
+    for path, operations in schema["paths"].items():
+        if path.startswith("/v1/"):
+            for method, operation in operations.items():
+                _declare_access(path, method, operation)
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)

@@ -1,5 +1,6 @@
 """Every table, imported in one place so that Alembic and the tests see them all."""
 
+from app.access.models import ApiKey, AuditEntry
 from app.activities.models import Activity, ActivityCountry, ActivityGovernmentReport, ActivityParticipant
 from app.objectives.models import Objective
 from app.partners.models import Partner
@@ -12,6 +13,8 @@ __all__ = [
     "ActivityCountry",
     "ActivityGovernmentReport",
     "ActivityParticipant",
+    "ApiKey",
+    "AuditEntry",
     "GovernmentReport",
     "IdempotencyKey",
     "Objective",

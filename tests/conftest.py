@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, make_url, text
 from sqlmodel import Session
 
 os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
 
-from app.db import create_db_engine, get_session
+from app.access.keys import Principal, auth_sessions, current_principal
+from app.access.models import Role
+from app.db import create_db_engine, get_session, tag
 from app.main import app
 from app.migrations import alembic_config
 from app.sync.idempotency import claim_session
@@ -53,6 +56,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def editor(request: Request) -> Principal:
+    principal = Principal(key_id="test-editor", role=Role.EDITOR)
+    request.state.principal = principal
+    return principal
+
+
 @pytest.fixture(scope="session", params=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
@@ -78,9 +87,11 @@ def session(connection: Connection) -> Iterator[Session]:
 
 @pytest.fixture
 def client(connection: Connection) -> Iterator[TestClient]:
-    def test_session() -> Iterator[Session]:
+    def test_session(request: Request) -> Iterator[Session]:
         with (
-            Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session,
+            tag(
+                Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False), request
+            ) as session,
             session.begin(),
         ):
             yield session
@@ -89,8 +100,20 @@ def client(connection: Connection) -> Iterator[TestClient]:
         with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
             yield session
 
+    # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
+    app.dependency_overrides[current_principal] = editor
     app.dependency_overrides[get_session] = test_session
     app.dependency_overrides[claim_session] = test_claim_session
+    app.dependency_overrides[auth_sessions] = lambda: (
+        lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
+    )
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def anonymous_client(client: TestClient) -> TestClient:
+    """The test client without the editor the other tests act as: keys are checked for real."""
+    app.dependency_overrides.pop(current_principal)
+    return client

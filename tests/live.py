@@ -29,13 +29,24 @@ def workplan(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+class Live(str):
+    """The base URL of a live server, with an editor's key for the writes of a test."""
+
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
 @contextmanager
-def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> Iterator[str]:
+def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> Iterator[Live]:
     """Migrate (and seed) the database, serve it, and yield the base URL; stop the server after."""
     env = {**os.environ, "WORKPLAN_DATABASE_URL": database_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
     workplan(env, "db", "upgrade")
     if seed:
         workplan(env, "seed")
+    key = workplan(env, "keys", "create", "--name", "tests", "--role", "editor", "--quiet").strip()
     port = free_port()
     # Server output goes to a file, not a pipe: a full pipe would stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
@@ -45,7 +56,8 @@ def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> It
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-        base = f"http://127.0.0.1:{port}"
+        base = Live(f"http://127.0.0.1:{port}")
+        base.key = key
         try:
             deadline = time.monotonic() + 90
             while True:

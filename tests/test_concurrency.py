@@ -20,7 +20,7 @@ def test_concurrent_reads_and_writes_all_succeed_and_count_exactly(kind: str, tm
 
         def writer(n: int) -> list[int]:
             statuses = []
-            with httpx.Client(base_url=base, timeout=30) as client:
+            with httpx.Client(base_url=base, headers=base.headers, timeout=30) as client:
                 for i in range(10):
                     body = {
                         "objective_id": OBJECTIVE_5,
@@ -39,7 +39,7 @@ def test_concurrent_reads_and_writes_all_succeed_and_count_exactly(kind: str, tm
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = [s for result in pool.map(writer, range(8)) for s in result]
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(base_url=base, headers=base.headers, timeout=30) as client:
             created = client.get("/v1/activities", params={"objective_id": OBJECTIVE_5, "limit": 200}).json()["items"]
             version = client.get(f"/v1/activities/{ACTIVITY_5_1}").json()["version"]
 

@@ -39,5 +39,7 @@ def test_the_readme_tour_works_as_written(tmp_path: Path) -> None:
     assert '"name": "ECPAT International"' in output
     assert '"status": "completed"' in output
     assert '"code": "PRECONDITION_FAILED"' in output
+    assert '"action": "update"' in output
+    assert re.search(r'"status": \[\s*"in_progress",\s*"completed"\s*\]', output), output
     header = (tmp_path / "activities.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert header.startswith("objective_id,code,title,")

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.access.keys import check_record_owner, claim_ownership
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams, to_public
@@ -19,7 +20,10 @@ router = APIRouter(prefix="/activities", tags=["Activities"])
 
 
 def load_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Activity:
-    return get_record(session, Activity, activity_id, for_update=request.method not in SAFE_METHODS)
+    record = get_record(session, Activity, activity_id, for_update=request.method not in SAFE_METHODS)
+    if request.method not in SAFE_METHODS:
+        check_record_owner(request, record)
+    return record
 
 
 ActivityDep = Annotated[Activity, Depends(load_activity)]
@@ -52,6 +56,7 @@ def create_activity(
     request: Request, idempotency: IdempotencyDep, session: SessionDep, body: ActivityCreate
 ) -> Response:
     """Create an activity with its participants, countries and monitored reports."""
+    claim_ownership(request, body)
     activity = service.create_activity(session, body)
     location = request.url_for("get_activity", activity_id=activity.id).path
     return remember(

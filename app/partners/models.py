@@ -96,6 +96,10 @@ class PartnerPublic(RecordPublic, PartnerBase):
     pass
 
 
+class PartnerWithContacts(PartnerPrivate, PartnerPublic):
+    """What a caller with a key sees: the public fields and the contact details and notes."""
+
+
 class PartnerUpdate(InputModel):
     """JSON Merge Patch: absent fields stay as they are, null clears an optional field."""
 

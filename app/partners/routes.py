@@ -1,20 +1,32 @@
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.access.keys import caller
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
 from app.partners import service
-from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
+from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
 from app.partners.service import PartnerListParams, to_public
+from app.reads import Reader
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, list_response
 from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/partners", tags=["Partners"])
+
+
+def view(request: Request) -> Callable[[Partner], PartnerPublic]:
+    """Anonymous callers see public fields; a caller with a key also the contacts and notes."""
+    return service.with_contacts if caller(request).role is not None else to_public
+
+
+def reader(request: Request) -> Reader:
+    return service.PARTNERS_WITH_CONTACTS if caller(request).role is not None else service.PARTNERS
 
 
 def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Partner:
@@ -24,17 +36,17 @@ def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -
 PartnerDep = Annotated[Partner, Depends(load_partner)]
 
 
-@router.get("", response_model=Page[PartnerPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+@router.get("", response_model=Page[PartnerWithContacts], responses={**LIST_ERRORS, **STREAM_RESPONSES})
 def list_partners(request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
     listing = service.list_partners(session, params)
-    return list_response(request, session, listing, service.PARTNERS, "partners")
+    return list_response(request, session, listing, reader(request), "partners")
 
 
 @router.post(
     "",
     status_code=201,
-    response_model=PartnerPublic,
+    response_model=PartnerWithContacts,
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
@@ -45,30 +57,30 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(partner), status_code=201, headers={"Location": location}),
+        json_response(request, view(request)(partner), status_code=201, headers={"Location": location}),
     )
 
 
-@router.get("/{partner_id}", response_model=PartnerPublic, responses=READ_ERRORS)
+@router.get("/{partner_id}", response_model=PartnerWithContacts, responses=READ_ERRORS)
 def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
-    """Fetch one partner (public fields only)."""
-    return json_response(request, service.PARTNERS.get(session, partner_id))
+    """Fetch one partner; with a key, its contact details and notes too."""
+    return json_response(request, reader(request).get(session, partner_id))
 
 
 @router.patch(
     "/{partner_id}",
-    response_model=PartnerPublic,
+    response_model=PartnerWithContacts,
     responses=UPDATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
 def update_partner(request: Request, session: SessionDep, partner: PartnerDep, body: PartnerUpdate) -> Response:
     """Change a partner with a JSON Merge Patch."""
-    check_if_match(request, to_public(partner))
+    check_if_match(request, view(request)(partner))
     service.update_partner(session, partner, body)
-    return json_response(request, to_public(partner))
+    return json_response(request, view(request)(partner))
 
 
 @router.delete("/{partner_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Response:
     """Delete a partner that no activity or report still names; deleting it again is harmless."""
-    return delete_response(request, session, Partner, partner_id, to_public, service.delete_partner)
+    return delete_response(request, session, Partner, partner_id, view(request), service.delete_partner)

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, where_in, where_range
-from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate
+from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
 from app.reads import Reader
 from app.records import (
     CountryCode,
@@ -47,7 +47,12 @@ def to_public(partner: Partner) -> PartnerPublic:
     return PartnerPublic.model_validate(partner)
 
 
+def with_contacts(partner: Partner) -> PartnerWithContacts:
+    return PartnerWithContacts.model_validate(partner)
+
+
 PARTNERS = Reader(PartnerPublic, Partner)
+PARTNERS_WITH_CONTACTS = Reader(PartnerWithContacts, Partner)
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:

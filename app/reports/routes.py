@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.access.keys import check_record_owner, claim_ownership
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
@@ -19,7 +20,10 @@ router = APIRouter(prefix="/government-reports", tags=["Government reports"])
 
 
 def load_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> GovernmentReport:
-    return get_record(session, GovernmentReport, government_report_id, for_update=request.method not in SAFE_METHODS)
+    record = get_record(session, GovernmentReport, government_report_id, for_update=request.method not in SAFE_METHODS)
+    if request.method not in SAFE_METHODS:
+        check_record_owner(request, record)
+    return record
 
 
 GovernmentReportDep = Annotated[GovernmentReport, Depends(load_government_report)]
@@ -45,6 +49,7 @@ def create_government_report(
     request: Request, idempotency: IdempotencyDep, session: SessionDep, body: GovernmentReportCreate
 ) -> Response:
     """Record a State party report, with its article analysis."""
+    claim_ownership(request, body)
     government_report = service.create_report(session, body)
     location = request.url_for("get_government_report", government_report_id=government_report.id).path
     return remember(

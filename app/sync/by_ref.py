@@ -2,7 +2,7 @@
 
 `PUT /v1/<collection>/by-ref/{external_ref}` creates the record the first time and replaces it
 after, so a partner system can push its own records again and again without keeping our ids.
-Until API keys exist the owner comes from `owner_partner_id` in the body.
+A partner key's records are its partner's; an editor or admin names the owner in the body.
 """
 
 from collections.abc import Callable
@@ -12,6 +12,7 @@ from fastapi import Path, Request
 from sqlmodel import Session, SQLModel, col, select
 from starlette.responses import Response
 
+from app.access.keys import claim_ownership
 from app.errors import ErrorItem, PreconditionFailed, ValidationFailed
 from app.http import check_if_match, json_response
 from app.partners.models import Partner
@@ -60,7 +61,10 @@ def put_by_ref(
     to_public: Callable[[OwnedT], SQLModel],
     location: Callable[[OwnedT], str],
 ) -> Response:
-    """Create or replace the owner's record named `external_ref`, honouring If-Match / If-None-Match: *."""
+    """Create or replace the owner's record named `external_ref`, honouring If-Match / If-None-Match: *.
+
+    A partner key's records are its partner's; an editor names the owner in the body."""
+    claim_ownership(request, body)
     if body.owner_partner_id is None:
         raise _invalid("/owner_partner_id", "is required: the partner that owns the record")
     if body.external_ref not in (None, external_ref):

@@ -32,8 +32,9 @@ from app.errors import BadRequest, Gone
 from app.lists import _b64, _sign, _unb64
 from app.objectives.models import Objective, ObjectivePublic
 from app.objectives.service import to_public as objective_public
-from app.partners.models import Partner, PartnerPublic
+from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
 from app.partners.service import to_public as partner_public
+from app.partners.service import with_contacts
 from app.records import RecordTable, utcnow
 from app.reports.models import GovernmentReport, GovernmentReportPublic
 from app.reports.service import to_public as report_public
@@ -57,13 +58,15 @@ class Synced:
     model: type[RecordTable]
     public: type[SQLModel]
     to_public: Callable[[Any], SQLModel]
+    # What a caller with a key sees, where it sees more (a partner's contact details).
+    with_private: Callable[[Any], SQLModel] | None = None
 
 
 SYNCED: dict[SyncType, Synced] = {
     SyncType.ACTIVITY: Synced(Activity, ActivityPublic, activity_public),
     SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GovernmentReportPublic, report_public),
     SyncType.OBJECTIVE: Synced(Objective, ObjectivePublic, objective_public),
-    SyncType.PARTNER: Synced(Partner, PartnerPublic, partner_public),
+    SyncType.PARTNER: Synced(Partner, PartnerPublic, partner_public, with_contacts),
     SyncType.WORK_PLAN: Synced(WorkPlan, WorkPlanPublic, work_plan_public),
 }
 # Referring records before the records they refer to: the order tombstones are purged in.
@@ -89,9 +92,16 @@ class Change(BaseModel):
     id: uuid.UUID
     change_seq: int = Field(description="Apply the item only if this is above the one you hold for (type, id).")
     deleted: bool = Field(description="A tombstone: the record was deleted; `data` is null.")
-    data: ActivityPublic | GovernmentReportPublic | ObjectivePublic | PartnerPublic | WorkPlanPublic | None = Field(
-        description="The record's full public representation, as its GET returns it."
-    )
+    # A partner's contact details are there for callers with a key, as in its GET.
+    data: (
+        ActivityPublic
+        | GovernmentReportPublic
+        | ObjectivePublic
+        | PartnerWithContacts
+        | PartnerPublic
+        | WorkPlanPublic
+        | None
+    ) = Field(description="The record as its GET returns it to the same caller; null for a deletion.")
 
 
 class ChangesPage(BaseModel):
@@ -176,7 +186,8 @@ def _after(model: type[RecordTable], name: str, position: Position) -> ColumnEle
     return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
 
 
-def read_changes(session: Session, params: ChangesParams) -> ChangesPage:
+def read_changes(session: Session, params: ChangesParams, *, private: bool = False) -> ChangesPage:
+    """A page of the feed; `private`: records as a caller with a key reads them."""
     bind = session.get_bind()
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         # One snapshot for the whole page: a transaction that touched two tables is seen whole.
@@ -206,8 +217,9 @@ def read_changes(session: Session, params: ChangesParams) -> ChangesPage:
     for name in {name for _, name, _, deleted in found if not deleted}:
         synced = SYNCED[SyncType(name)]
         ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
+        view = synced.with_private if private and synced.with_private else synced.to_public
         for record in session.exec(select(synced.model).where(col(synced.model.id).in_(ids))):
-            records[name, record.id] = synced.to_public(record)
+            records[name, record.id] = view(record)
     items = [
         Change.model_construct(
             type=SyncType(name),

@@ -9,7 +9,8 @@
    mid-request, the claim lapses after `LEASE`; and the write of a request whose claim lapsed and
    was taken over finds its claim gone and rolls back (409), so two records never result.
 
-Keys are per caller (`principal`; one anonymous caller until API keys exist) and kept 24 hours.
+Keys are per caller (`principal`: the API key's key_id) and kept 24 hours: two partners may use the
+same Idempotency-Key without meeting.
 """
 
 import hashlib
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 from starlette.responses import Response
 
+from app.access.keys import caller
 from app.db import get_write_engine
 from app.errors import BadRequest, Conflict, ValidationFailed
 from app.records import as_utc, utcnow
@@ -163,7 +165,11 @@ async def idempotency(
         raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code="INVALID_IDEMPOTENCY_KEY")
     body = await request.body()
     claim = await run_in_threadpool(
-        _claim, session, "", idempotency_key, fingerprint(request.method, request.url.path, body)
+        _claim,
+        session,
+        caller(request).key_id or "",
+        idempotency_key,
+        fingerprint(request.method, request.url.path, body),
     )
     try:
         yield claim

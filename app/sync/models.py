@@ -31,7 +31,7 @@ class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_key"
     __table_args__ = (Index("ix_idempotency_key_expires_at", "expires_at"),)
 
-    # Who sent it ("" until API keys exist) and the key itself: keys are per caller.
+    # Who sent it (the API key's key_id) and the key itself: keys are per caller.
     principal: str = Field(default="", primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=255)
     fingerprint: str = Field(max_length=64, description="SHA-256 of the method, path and body.")

@@ -57,6 +57,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, select
 
+from app.access.audit import log_bulk_creates
 from app.activities.models import (
     Activity,
     ActivityCountry,
@@ -1004,6 +1005,7 @@ class _Chunk:
                 children.setdefault(table.name, (table, []))[1].extend(child_rows)
         # Core inserts: the ORM's before_insert hook would overwrite updated_at with created_at.
         self.session.execute(insert(_table(spec.table)), records)
+        log_bulk_creates(self.session, _table(spec.table).name, records)
         for table, child_rows in children.values():
             if child_rows:
                 self.session.execute(insert(table), child_rows)

@@ -14,11 +14,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.db import SAFE_METHODS, create_db_engine, get_session, write_engine
+from app.access.keys import Principal, auth_sessions, current_principal
+from app.access.models import Role
+from app.db import SAFE_METHODS, create_db_engine, get_session, tag, write_engine
 from app.main import app
 from app.seed.service import load_seed
 from app.sync.idempotency import claim_session
 from tests.conftest import DATABASES, fresh_database_url, migrate
+
+
+def editor(request: Request) -> Principal:
+    principal = Principal(key_id="test-editor", role=Role.EDITOR)
+    request.state.principal = principal
+    return principal
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -38,15 +46,18 @@ def sync_client(sync_engine: Engine) -> Iterator[TestClient]:
 
     def session_override(request: Request) -> Iterator[Session]:
         bind = sync_engine if request.method in SAFE_METHODS else writer
-        with Session(bind, expire_on_commit=False) as session, session.begin():
+        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
             yield session
 
     def claims() -> Iterator[Session]:
         with Session(writer, expire_on_commit=False) as session:
             yield session
 
+    # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
+    app.dependency_overrides[current_principal] = editor
     app.dependency_overrides[get_session] = session_override
     app.dependency_overrides[claim_session] = claims
+    app.dependency_overrides[auth_sessions] = lambda: lambda: Session(sync_engine)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
     app.dependency_overrides.clear()

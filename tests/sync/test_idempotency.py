@@ -1,8 +1,9 @@
 """Idempotency-Key on POST: replays, conflicts, and no double writes under parallel retries."""
 
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,20 @@ OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
 
 def body(code: str) -> dict[str, str]:
     return {"objective_id": OBJECTIVE_5, "code": code, "title": f"Idempotent {code}", "type": "meeting"}
+
+
+def stored_claim(key: str, *, principal: str = "test-editor", at: datetime | None = None) -> IdempotencyKey:
+    """A claim as a first request leaves it while it runs (principal: the test client's key)."""
+    at = at or utcnow()
+    return IdempotencyKey(
+        principal=principal,
+        key=key,
+        fingerprint="0" * 64,
+        claim=uuid.uuid4().hex,
+        created_at=at,
+        expires_at=at + timedelta(hours=24),
+        locked_until=at + timedelta(minutes=5),
+    )
 
 
 def count(client: TestClient, code: str) -> int:
@@ -58,15 +73,7 @@ def test_the_same_key_on_another_collection_is_another_request(sync_client: Test
 
 
 def test_a_key_in_flight_is_a_conflict(sync_client: TestClient, sync_engine: Engine) -> None:
-    now = utcnow()
-    claim = IdempotencyKey(
-        key="busy",
-        fingerprint="0" * 64,
-        claim="c" * 32,
-        created_at=now,
-        expires_at=now + timedelta(hours=24),
-        locked_until=now + timedelta(minutes=5),
-    )
+    claim = stored_claim("busy")
     with Session(write_engine(sync_engine)) as session, session.begin():
         session.add(claim)
     content = json.dumps(body("IDEM-5")).encode()
@@ -84,18 +91,8 @@ def test_a_key_in_flight_is_a_conflict(sync_client: TestClient, sync_engine: Eng
 
 
 def test_an_abandoned_claim_lapses_and_expired_keys_are_forgotten(sync_client: TestClient, sync_engine: Engine) -> None:
-    long_ago = utcnow() - timedelta(days=2)
     with Session(write_engine(sync_engine)) as session, session.begin():
-        session.add(
-            IdempotencyKey(
-                key="dead",
-                fingerprint="0" * 64,
-                claim="d" * 32,
-                created_at=long_ago,
-                expires_at=long_ago + timedelta(hours=24),
-                locked_until=long_ago + timedelta(minutes=5),
-            )
-        )
+        session.add(stored_claim("dead", at=utcnow() - timedelta(days=2)))
     response = sync_client.post("/v1/activities", json=body("IDEM-6"), headers={"Idempotency-Key": "dead"})
     assert response.status_code == 201
 
@@ -118,7 +115,8 @@ def test_a_malformed_key_is_refused(sync_client: TestClient, key: str) -> None:
 
 def test_every_post_takes_the_header(sync_client: TestClient) -> None:
     for path, operations in sync_client.get("/openapi.json").json()["paths"].items():
-        if "post" in operations:
+        # Not /v1/api-keys: a replay would have to keep the new key itself, in plain text.
+        if "post" in operations and path != "/v1/api-keys":
             names = {p["name"] for p in operations["post"].get("parameters", [])}
             assert "Idempotency-Key" in names or "idempotency-key" in names, path
 
@@ -129,12 +127,12 @@ def test_parallel_duplicates_create_one_record(kind: str, tmp_path: Path) -> Non
     with live_server(fresh_database_url(kind, tmp_path, "_idempotency"), workers=2) as base:
 
         def send(_: int) -> httpx.Response:
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with httpx.Client(base_url=base, headers=base.headers, timeout=60) as client:
                 return client.post("/v1/activities", json=body("PAR-1"), headers={"Idempotency-Key": "parallel"})
 
         with ThreadPoolExecutor(max_workers=12) as pool:
             responses = list(pool.map(send, range(24)))
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, headers=base.headers, timeout=60) as client:
             found = client.get("/v1/activities", params={"code": "PAR-1"}).json()["items"]
             replay = client.post("/v1/activities", json=body("PAR-1"), headers={"Idempotency-Key": "parallel"})
 
@@ -147,3 +145,11 @@ def test_parallel_duplicates_create_one_record(kind: str, tmp_path: Path) -> Non
     assert len(found) == 1
     assert replay.status_code == 201
     assert replay.headers["location"] == created[0].headers["location"]
+
+
+def test_keys_are_per_caller(sync_client: TestClient, sync_engine: Engine) -> None:
+    with Session(write_engine(sync_engine)) as session, session.begin():
+        session.add(stored_claim("shared", principal="someone-else"))
+    # Another caller's key of the same name neither blocks nor replays this one.
+    response = sync_client.post("/v1/activities", json=body("IDEM-9"), headers={"Idempotency-Key": "shared"})
+    assert response.status_code == 201

@@ -21,6 +21,8 @@ NOT_SYNCED = {
     "report_monitor": "government_report.monitored_by",
     "sync_state": "the change counter",
     "idempotency_key": "replays of POST responses",
+    "api_key": "credentials, never mirrored",
+    "audit_entry": "the audit log (GET /v1/audit)",
 }
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.db import create_db_engine, write_engine
 from app.sync.models import SyncState
 from tests.conftest import DATABASES, fresh_database_url
-from tests.live import live_server
+from tests.live import Live, live_server
 from tests.sync.conftest import served
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sync_client.py"
@@ -29,8 +29,8 @@ def load_example() -> ModuleType:
     return module
 
 
-def churn(base: str, stop: threading.Event) -> None:
-    with httpx.Client(base_url=base, timeout=60) as client:
+def churn(base: Live, stop: threading.Event) -> None:
+    with httpx.Client(base_url=base, headers=base.headers, timeout=60) as client:
         n = 0
         while not stop.is_set():
             n += 1
@@ -47,7 +47,7 @@ def test_the_example_client_mirrors_the_seed_and_a_live_stream_of_changes(kind: 
     sync_client = load_example()
     url = fresh_database_url(kind, tmp_path, "_mirror")
     mirror_path = str(tmp_path / "mirror.db")
-    with live_server(url) as base, httpx.Client(base_url=base, timeout=60) as client:
+    with live_server(url) as base, httpx.Client(base_url=base, headers=base.headers, timeout=60) as client:
         mirror = sync_client.Mirror(mirror_path)
         sync_client.sync(client, mirror, limit=7)
         assert mirror.records() == served(client)  # the seed

@@ -23,7 +23,7 @@ from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.activities.service import create_activity, delete_activity, update_activity
 from app.db import create_db_engine, write_engine
 from tests.conftest import DATABASES, fresh_database_url
-from tests.live import live_server
+from tests.live import Live, live_server
 from tests.sync.conftest import served
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
@@ -50,10 +50,10 @@ def poll(client: httpx.Client, replica: Replica, cursor: str | None) -> str:
             return cursor
 
 
-def api_writer(base: str, seed: int, stop: threading.Event, created: list[str]) -> list[int]:
+def api_writer(base: Live, seed: int, stop: threading.Event, created: list[str]) -> list[int]:
     rng = random.Random(seed)  # noqa: S311 - reproducible test data
     statuses = []
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, headers=base.headers, timeout=60) as client:
         n = 0
         while not stop.is_set():
             n += 1
@@ -114,7 +114,7 @@ def db_writer(url: str, seed: int, stop: threading.Event) -> int:
 @pytest.mark.parametrize("kind", DATABASES)
 def test_a_follower_misses_nothing_and_invents_nothing(kind: str, seed: int, tmp_path: Path) -> None:
     url = fresh_database_url(kind, tmp_path, "_proof")
-    with live_server(url, workers=3) as base, httpx.Client(base_url=base, timeout=60) as follower:
+    with live_server(url, workers=3) as base, httpx.Client(base_url=base, headers=base.headers, timeout=60) as follower:
         replica: Replica = {}
         cursor = poll(follower, replica, None)
         stop = threading.Event()

@@ -132,8 +132,8 @@ def live_rows(connection: Connection) -> Rows:
             deleted |= set(connection.execute(select(table.c.id).where(table.c.deleted_at.is_not(None))).scalars())
     rows: Rows = {}
     for table in tables:
-        if table.name in ("sync_state", "idempotency_key"):
-            continue  # each database's own bookkeeping (its epoch, its change counter)
+        if table.name in ("sync_state", "idempotency_key", "api_key", "audit_entry"):
+            continue  # each database's own bookkeeping (its epoch, its change counter, its keys and log)
         # change_seq is this database's stamp of the write, not part of the record.
         found = [
             {k: v for k, v in row._mapping.items() if k != "change_seq"} for row in connection.execute(select(table))

@@ -1,0 +1,208 @@
+"""API keys, who is calling, and what each role may do (default-deny).
+
+A key is `wp_<key_id>_<secret>`: `key_id` (12 hex characters) names it in lists, logs and the
+audit log; the secret (43 URL-safe characters, 256 random bits) is shown once, when the key is
+made, and only its SHA-256 is stored, compared in constant time. Keys go in
+`Authorization: Bearer <key>`, never in the URL.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session, col, select
+
+from app.access.models import ApiKey, Role
+from app.config import get_settings
+from app.db import get_engine
+from app.errors import AppError, BadRequest
+from app.records import as_utc, utcnow
+
+KEY_PATTERN = re.compile(r"^wp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+# Query parameters that would carry a key in the URL: refused rather than ignored.
+KEY_PARAMETERS = frozenset({"api_key", "apikey", "key", "access_token", "token"})
+
+
+class Unauthorized(AppError):
+    status, code = 401, "UNAUTHORIZED"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": f'Bearer realm="workplan", error="{error}"'})
+
+
+class Forbidden(AppError):
+    status, code = 403, "FORBIDDEN"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key (its id, role and partner) or nobody."""
+
+    key_id: str | None = None
+    role: Role | None = None
+    partner_id: uuid.UUID | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.key_id or "anonymous"
+
+    def at_least(self, role: Role) -> bool:
+        return self.role is not None and self.role.rank >= role.rank
+
+
+ANONYMOUS = Principal()
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key(
+    session: Session,
+    *,
+    name: str,
+    role: Role,
+    partner_id: uuid.UUID | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Make a key; returns the stored record and the full key, which is never seen again."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    record = ApiKey(
+        key_id=key_id,
+        secret_hash=secret_hash(secret),
+        name=name,
+        role=role,
+        partner_id=partner_id,
+        expires_at=expires_at,
+    )
+    session.add(record)
+    session.flush()
+    return record, f"wp_{key_id}_{secret}"
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    match = KEY_PATTERN.match(token)
+    if match is None:
+        raise Unauthorized("The key is not in the form wp_<id>_<secret>.")
+    key_id, secret = match.groups()
+    key = session.exec(select(ApiKey).where(col(ApiKey.key_id) == key_id)).first()
+    # Compare even when there is no such key, so that timing does not tell which ids exist.
+    expected = key.secret_hash if key is not None else secret_hash("")
+    if not hmac.compare_digest(expected, secret_hash(secret)) or key is None:
+        raise Unauthorized("Unknown key.")
+    if key.revoked_at is not None:
+        raise Unauthorized("This key was revoked.")
+    if key.expires_at is not None and as_utc(key.expires_at) <= utcnow():
+        raise Unauthorized("This key has expired.")
+    return Principal(key_id=key.key_id, role=Role(key.role), partner_id=key.partner_id)
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key: `Authorization: Bearer wp_<id>_<secret>`. Reads work without one.",
+)
+
+
+def auth_sessions() -> Callable[[], Session]:
+    """Makes the short session a key is looked up in, apart from the request's own transaction."""
+    return lambda: Session(get_engine())
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    sessions: Annotated[Callable[[], Session], Depends(auth_sessions)],
+) -> Principal:
+    """The caller, from the Authorization header; kept on request.state for the session's audit."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    if KEY_PARAMETERS & {name.lower() for name in request.query_params}:
+        raise BadRequest("Send keys in the Authorization header, never in the URL.", code="KEY_IN_URL")
+    header = request.headers.get("authorization")
+    if header is None:
+        principal = ANONYMOUS
+    elif credentials is None:
+        raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error="invalid_request")
+    else:
+        with sessions() as session:
+            principal = authenticate(session, credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Collections whose records a partner's key may create, and change when its partner owns them.
+OWNED_PREFIXES = ("/v1/activities", "/v1/government-reports")
+
+
+def authorize(request: Request, principal: PrincipalDep) -> Principal:
+    """Default-deny for every /v1 operation: reads are open (unless switched off), writes need a key
+    with a role that may write there; record ownership is checked where the record is loaded."""
+    if request.method in SAFE:
+        if principal.role is None and not get_settings().anonymous_read:
+            raise Unauthorized("Reading needs a key on this service.", error="invalid_request")
+        return principal
+    if principal.role is None:
+        raise Unauthorized("Writing needs a key.", error="invalid_request")
+    if not principal.at_least(Role.PARTNER):
+        raise Forbidden(f"A {principal.role} key may only read.")
+    if principal.role is Role.PARTNER and not request.url.path.startswith(OWNED_PREFIXES):
+        raise Forbidden("A partner key may only write activities and government reports.")
+    return principal
+
+
+def require(role: Role) -> Any:
+    """A dependency: the caller has at least `role`."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role is None:
+            raise Unauthorized(f"This needs a key with the {role} role.", error="invalid_request")
+        if not principal.at_least(role):
+            raise Forbidden(f"This needs the {role} role; the key has {principal.role}.")
+        return principal
+
+    return Depends(check)
+
+
+def check_owner(principal: Principal, owner_partner_id: uuid.UUID | None) -> None:
+    """A partner key changes only the records its partner owns."""
+    if principal.role is Role.PARTNER and owner_partner_id != principal.partner_id:
+        raise Forbidden("A partner key may change only the records its partner owns.")
+
+
+def owner_for(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID | None:
+    """The owner of a record a caller creates: a partner key's own partner, whatever it asked for."""
+    if principal.role is not Role.PARTNER:
+        return requested
+    if requested not in (None, principal.partner_id):
+        raise Forbidden("A partner key creates records owned by its own partner only.")
+    return principal.partner_id
+
+
+def caller(request: Request) -> Principal:
+    """The principal `authorize` found for this request (anonymous outside /v1)."""
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return principal
+
+
+def check_record_owner(request: Request, record: object) -> None:
+    """For writes: a partner key may touch a record only if its partner owns it."""
+    if hasattr(record, "owner_partner_id"):
+        check_owner(caller(request), record.owner_partner_id)
+
+
+def claim_ownership(request: Request, body: Any) -> None:
+    """For creates: a partner key's records belong to its partner (mass assignment refused)."""
+    body.owner_partner_id = owner_for(caller(request), body.owner_partner_id)

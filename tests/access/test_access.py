@@ -1,0 +1,288 @@
+"""Who may do what, with real keys: default-deny, roles, partner ownership, broken keys, audit."""
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from app.access.keys import KEY_PATTERN, new_key
+from app.access.models import ApiKey, Role
+from app.config import get_settings
+from app.main import app
+from app.records import utcnow
+from tests.factories import make_activity, make_partner
+from tests.problems import assert_problem
+
+
+@pytest.fixture
+def anonymous(anonymous_client: TestClient) -> TestClient:
+    return anonymous_client
+
+
+@pytest.fixture
+def keys(session: Session) -> dict[str, Any]:
+    partner_a = make_partner(session, name="ECPAT International")
+    partner_b = make_partner(session, name="Save the Children")
+    made: dict[str, Any] = {"partner_a_id": str(partner_a.id), "partner_b_id": str(partner_b.id)}
+    for name, role, partner in [
+        ("admin", Role.ADMIN, None),
+        ("editor", Role.EDITOR, None),
+        ("reader", Role.READER, None),
+        ("partner_a", Role.PARTNER, partner_a.id),
+        ("partner_b", Role.PARTNER, partner_b.id),
+    ]:
+        record, key = new_key(session, name=name, role=role, partner_id=partner)
+        made[name] = key
+        made[f"{name}_key_id"] = record.key_id
+    revoked, made["revoked"] = new_key(session, name="revoked", role=Role.EDITOR)
+    revoked.revoked_at = utcnow()
+    _expired, made["expired"] = new_key(
+        session, name="expired", role=Role.EDITOR, expires_at=utcnow() - timedelta(minutes=1)
+    )
+    activity = make_activity(session)
+    made["objective_id"] = str(activity.objective_id)
+    made["activity_id"] = str(activity.id)
+    session.flush()
+    return made
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def activity_body(keys: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {"objective_id": keys["objective_id"], "code": "ACC-1", "title": "Access", "type": "meeting"} | changes
+
+
+WRITES = [
+    (path, method)
+    for path, operations in app.openapi()["paths"].items()
+    for method in operations
+    if method in ("post", "put", "patch", "delete")
+]
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "ref-1" if m.group(0) == "{external_ref}" else str(uuid.uuid4()), path)
+
+
+@pytest.mark.parametrize(("path", "method"), WRITES, ids=[f"{m} {p}" for p, m in WRITES])
+def test_every_write_is_refused_anonymously_and_with_a_reader_key(
+    anonymous: TestClient, keys: dict[str, Any], path: str, method: str
+) -> None:
+    url = _url(path)
+    response = anonymous.request(method, url, json={})
+    assert_problem(response, 401, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    response = anonymous.request(method, url, json={}, headers=bearer(keys["reader"]))
+    assert_problem(response, 403, "FORBIDDEN")
+
+
+ADMIN_ONLY = [
+    ("get", "/v1/api-keys"),
+    ("get", "/v1/audit"),
+    ("post", "/v1/api-keys"),
+    ("get", f"/v1/api-keys/{uuid.uuid4()}"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), ADMIN_ONLY)
+def test_admin_operations_need_an_admin(anonymous: TestClient, keys: dict[str, Any], method: str, url: str) -> None:
+    assert_problem(anonymous.request(method, url, json={}), 401, "UNAUTHORIZED")
+    for role in ("reader", "partner_a", "editor"):
+        assert_problem(anonymous.request(method, url, json={}, headers=bearer(keys[role])), 403, "FORBIDDEN")
+
+
+def test_every_operation_declares_its_role_and_the_bearer_scheme() -> None:
+    schema = app.openapi()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            assert operation["x-required-role"] in {"anonymous", "partner", "editor", "admin"}, (method, path)
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            if method != "get":
+                assert operation["x-required-role"] != "anonymous", (method, path)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key", "Bearer wp_0123456789ab_" + "A" * 43, "bearer  "],
+)
+def test_broken_keys_are_401(anonymous: TestClient, keys: dict[str, Any], header: str) -> None:
+    response = anonymous.post("/v1/activities", json=activity_body(keys), headers={"Authorization": header})
+    assert_problem(response, 401, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    # Also on reads: a bad key is not quietly treated as no key.
+    assert_problem(anonymous.get("/v1/activities", headers={"Authorization": header}), 401, "UNAUTHORIZED")
+
+
+@pytest.mark.parametrize("which", ["revoked", "expired"])
+def test_revoked_and_expired_keys_are_401(anonymous: TestClient, keys: dict[str, Any], which: str) -> None:
+    response = anonymous.post("/v1/activities", json=activity_body(keys), headers=bearer(keys[which]))
+    assert_problem(response, 401, "UNAUTHORIZED")
+
+
+def test_a_key_in_the_url_is_refused(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    response = anonymous.get(f"/v1/activities/{keys['activity_id']}", params={"api_key": keys["editor"]})
+    assert_problem(response, 400, "KEY_IN_URL")
+
+
+def test_partner_keys_own_what_they_create_and_touch_nothing_else(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    a, b = bearer(keys["partner_a"]), bearer(keys["partner_b"])
+    created = anonymous.post("/v1/activities", json=activity_body(keys), headers=a)
+    assert created.status_code == 201, created.text
+    mine = created.json()
+    assert mine["owner_partner_id"] == keys["partner_a_id"]
+    url = f"/v1/activities/{mine['id']}"
+
+    assert_problem(anonymous.patch(url, json={"title": "Taken"}, headers=b), 403, "FORBIDDEN")
+    assert_problem(anonymous.delete(url, headers=b), 403, "FORBIDDEN")
+    # Records nobody owns (the seed's, the coordinator's) are not a partner's to change either.
+    seeded = f"/v1/activities/{keys['activity_id']}"
+    assert_problem(anonymous.patch(seeded, json={"title": "Taken"}, headers=a), 403, "FORBIDDEN")
+    assert anonymous.get(url).json()["title"] == "Access"
+
+    assert anonymous.patch(url, json={"title": "Mine"}, headers=a).status_code == 200
+    assert anonymous.patch(url, json={"title": "Edited"}, headers=bearer(keys["editor"])).status_code == 200
+    assert anonymous.delete(url, headers=a).status_code == 204
+
+
+def test_a_partner_key_cannot_create_for_another_owner(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    body = activity_body(keys, owner_partner_id=keys["partner_b_id"])
+    assert_problem(anonymous.post("/v1/activities", json=body, headers=bearer(keys["partner_a"])), 403, "FORBIDDEN")
+    put = anonymous.put("/v1/activities/by-ref/x1", json=body, headers=bearer(keys["partner_a"]))
+    assert_problem(put, 403, "FORBIDDEN")
+
+
+def test_a_partner_keys_by_ref_put_takes_the_owner_from_the_key(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    response = anonymous.put(
+        "/v1/activities/by-ref/ecpat-17", json=activity_body(keys), headers=bearer(keys["partner_a"])
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["owner_partner_id"] == keys["partner_a_id"]
+    # Partner B's reference "ecpat-17" is another record of B's.
+    other = anonymous.put(
+        "/v1/activities/by-ref/ecpat-17", json=activity_body(keys, code="ACC-2"), headers=bearer(keys["partner_b"])
+    )
+    assert other.status_code == 201
+    assert other.json()["id"] != response.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/v1/partners", {"name": "X", "kind": "ngo"}),
+        (
+            "post",
+            "/v1/work-plans",
+            {"code": "W", "title": "W", "period_start": "2004-01-01", "period_end": "2004-12-31"},
+        ),
+        ("post", "/v1/api-keys", {"name": "x", "role": "admin"}),
+    ],
+)
+def test_partner_keys_write_only_their_collections(
+    anonymous: TestClient, keys: dict[str, Any], method: str, path: str, body: dict[str, Any]
+) -> None:
+    assert_problem(anonymous.request(method, path, json=body, headers=bearer(keys["partner_a"])), 403, "FORBIDDEN")
+
+
+@pytest.mark.parametrize("field", [{"version": 7}, {"id": str(uuid.uuid4())}, {"created_at": "2003-01-01T00:00:00Z"}])
+def test_server_owned_fields_cannot_be_assigned(
+    anonymous: TestClient, keys: dict[str, Any], field: dict[str, Any]
+) -> None:
+    response = anonymous.post("/v1/activities", json=activity_body(keys) | field, headers=bearer(keys["editor"]))
+    assert_problem(response, 422, "VALIDATION_FAILED")
+    url = f"/v1/activities/{keys['activity_id']}"
+    assert_problem(anonymous.patch(url, json=field, headers=bearer(keys["editor"])), 422, "VALIDATION_FAILED")
+    owner = {"owner_partner_id": keys["partner_a_id"]}
+    assert_problem(anonymous.patch(url, json=owner, headers=bearer(keys["editor"])), 422, "VALIDATION_FAILED")
+
+
+def test_a_key_cannot_be_made_with_its_own_secret_or_a_role_it_invents(
+    anonymous: TestClient, keys: dict[str, Any]
+) -> None:
+    admin = bearer(keys["admin"])
+    for body in (
+        {"name": "x", "role": "superuser"},
+        {"name": "x", "role": "reader", "secret_hash": "0" * 64},
+        {"name": "x", "role": "reader", "key_id": "0123456789ab"},
+        {"name": "x", "role": "partner"},
+    ):
+        assert_problem(anonymous.post("/v1/api-keys", json=body, headers=admin), 422, "VALIDATION_FAILED")
+
+
+def test_private_fields_need_a_key(anonymous: TestClient, session: Session, keys: dict[str, Any]) -> None:
+    partner = make_partner(session, name="Focal Point", contact_email="fp@example.org", notes="internal")
+    url = f"/v1/partners/{partner.id}"
+    public = anonymous.get(url).json()
+    assert "contact_email" not in public
+    assert "notes" not in public
+    private = anonymous.get(url, headers=bearer(keys["reader"])).json()
+    assert private["contact_email"] == "fp@example.org"
+    assert private["notes"] == "internal"
+    listed = anonymous.get("/v1/partners", params={"limit": 200}).json()["items"]
+    assert all("notes" not in item for item in listed)
+
+
+def test_anonymous_reads_can_be_switched_off(
+    anonymous: TestClient, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_read", False)
+    assert_problem(anonymous.get("/v1/activities"), 401, "UNAUTHORIZED")
+    assert anonymous.get("/v1/activities", headers=bearer(keys["reader"])).status_code == 200
+
+
+def test_the_audit_log_says_who_changed_a_status_and_from_what(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    url = f"/v1/activities/{keys['activity_id']}"
+    before = anonymous.get(url).json()["status"]
+    assert anonymous.patch(url, json={"status": "completed"}, headers=bearer(keys["editor"])).status_code == 200
+    page = anonymous.get(
+        "/v1/audit", params={"record_id": keys["activity_id"], "limit": 1}, headers=bearer(keys["admin"])
+    ).json()
+    (entry,) = page["items"]
+    assert entry["actor"] == keys["editor_key_id"]
+    assert entry["action"] == "update"
+    assert entry["record_type"] == "activity"
+    assert entry["changes"] == {"status": [before, "completed"]}
+    by_actor = anonymous.get("/v1/audit", params={"actor": keys["editor_key_id"]}, headers=bearer(keys["admin"]))
+    assert [e["record_id"] for e in by_actor.json()["items"]] == [keys["activity_id"]]
+
+
+def test_keys_made_and_revoked_through_the_api(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    admin = bearer(keys["admin"])
+    made = anonymous.post("/v1/api-keys", json={"name": "sync", "role": "editor"}, headers=admin)
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    assert made.headers["cache-control"] == "no-store"
+    listed = anonymous.get("/v1/api-keys", headers=admin).json()["items"]
+    assert all("key" not in item and "secret_hash" not in item for item in listed)
+    assert anonymous.post("/v1/activities", json=activity_body(keys), headers=bearer(key)).status_code == 201
+    assert anonymous.delete(f"/v1/api-keys/{made.json()['id']}", headers=admin).status_code == 204
+    assert_problem(
+        anonymous.post("/v1/activities", json=activity_body(keys, code="ACC-3"), headers=bearer(key)),
+        401,
+        "UNAUTHORIZED",
+    )
+
+
+def test_no_table_holds_a_key_in_plain_text(session: Session, keys: dict[str, Any]) -> None:
+    secrets = [keys[name] for name in ("admin", "editor", "reader", "partner_a", "partner_b", "revoked", "expired")]
+    connection = session.connection()
+    dump: list[str] = []
+    for table in SQLModel.metadata.sorted_tables:
+        for row in connection.execute(text(f"SELECT * FROM {table.name}")):
+            dump.extend(str(value) for value in row)
+    text_dump = "\n".join(dump)
+    for key in secrets:
+        assert key not in text_dump
+        match = KEY_PATTERN.match(key)
+        assert match is not None
+        assert match.group(2) not in text_dump
+    assert len(session.exec(select(ApiKey)).all()) >= len(secrets)
