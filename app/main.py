@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api import api_router
 from app.db import SessionDep
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response
+from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
 from app.sync.idempotency import Replay, send_replay
 
@@ -108,7 +109,10 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(Replay, send_replay)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api_router)
 
     @app.get("/healthz", tags=["Service"], response_model=Health)
