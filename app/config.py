@@ -46,6 +46,21 @@ class Settings(BaseSettings):
         description="Whether reads of public fields work without a key; writes always need one.",
     )
     echo_sql: bool = Field(default=False, description="Log every SQL statement.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Request bodies above this many bytes are refused with 413, chunked ones too.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests under /v1 a minute for each API key (Bearer token); 0 turns the limit off.",
+    )
+    anonymous_rate_limit_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="Requests under /v1 a minute for each client address without a key; 0 turns it off.",
+    )
 
     @cached_property
     def signing_key(self) -> bytes:

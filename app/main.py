@@ -17,6 +17,7 @@ from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
 from app.db import SessionDep
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response, problems
+from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
 from app.sync.idempotency import Replay, send_replay
 
@@ -107,6 +108,11 @@ def _declare_access(path: str, method: str, operation: dict[str, Any]) -> None:
     for status in ("401", "403"):
         responses.setdefault(status, {"description": problems(int(status))[int(status)]["description"]})
         responses[status]["content"] = _problem_content()
+    limits = {"429": "Too many requests for this key or address: wait `Retry-After` seconds."}
+    if "requestBody" in operation:
+        limits["413"] = "The body is larger than the service takes (1 MiB by default)."
+    for status, description in limits.items():
+        responses.setdefault(status, {"description": description, "content": _problem_content()})
 
 
 def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +149,10 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(Replay, send_replay)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api_router)
 
     @app.get("/healthz", tags=["Service"], response_model=Health)

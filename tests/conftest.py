@@ -16,6 +16,10 @@ from sqlalchemy import Connection, Engine, make_url, text
 from sqlmodel import Session
 
 os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
+# The suite (its live servers included) makes thousands of requests a minute from one address and
+# one key; tests/test_limits.py sets the limits it tests.
+os.environ.setdefault("WORKPLAN_RATE_LIMIT_PER_MINUTE", "0")
+os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access.keys import Principal, auth_sessions, current_principal
 from app.access.models import Role

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.access.keys import KEY_PATTERN
 from app.cli import app
 from app.config import get_settings
 from app.db import get_engine
@@ -18,7 +19,7 @@ from tests.conftest import DATABASES, fresh_database_url
 from tests.live import BIN
 
 runner = CliRunner()
-COMMANDS = ["serve", "db", "seed", "export", "import", "vocabularies"]
+COMMANDS = ["serve", "db", "seed", "export", "import", "vocabularies", "keys", "audit", "purge-tombstones"]
 
 
 @pytest.fixture(params=DATABASES)
@@ -141,3 +142,31 @@ def test_an_import_killed_midway_leaves_the_database_as_it_was(database: str, tm
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL, "the import finished before it could be killed"
     assert _export("ndjson", tmp_path / "after.ndjson") == before
+
+
+def test_keys_are_made_listed_and_revoked_and_the_audit_names_them(database: str) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["seed"]).exit_code == 0
+    made = runner.invoke(app, ["keys", "create", "--name", "coordinator", "--role", "editor", "--quiet"])
+    assert made.exit_code == 0, made.output
+    key = made.output.strip()
+    match = KEY_PATTERN.match(key)
+    assert match is not None, key
+    key_id = match.group(1)
+    listed = runner.invoke(app, ["keys", "list"])
+    assert key_id in listed.output
+    assert "live" in listed.output
+    assert match.group(2) not in listed.output
+
+    refused = runner.invoke(app, ["keys", "create", "--name", "p", "--role", "partner"])
+    assert refused.exit_code == 1
+    assert "partner_id is required" in refused.output
+
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["keys", "list"]).output
+    assert runner.invoke(app, ["keys", "revoke", "000000000000"]).exit_code == 1
+
+    audit = runner.invoke(app, ["audit", "--type", "work_plan", "--limit", "1"], env={"COLUMNS": "300"})
+    assert audit.exit_code == 0, audit.output
+    assert "seed" in audit.output
+    assert "create" in audit.output

@@ -1,0 +1,232 @@
+"""Abuse limits, as pure ASGI middleware: request body size, request rate, and security headers.
+
+Each reads its settings per request (`get_settings()` is cached), so they follow the configuration
+without rebuilding the app. In `create_app` they wrap each other as SecurityHeaders > RequestId >
+RateLimit > BodyLimit > the app: a refused request never reaches a route, and every answer, 413 and
+429 included, carries the security headers and an X-Request-ID.
+"""
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import get_settings
+from app.errors import problem_response
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to a request body over `max_body_bytes`, before any route sees it.
+
+    A Content-Length above the limit is refused without reading a byte (so a client that sent
+    `Expect: 100-continue` never uploads). Otherwise the body is read here, counted as it streams
+    (chunked bodies have no Content-Length) and refused as soon as it passes the limit; under the
+    limit it is handed to the app whole. Routes read JSON bodies whole anyway, so this buffers
+    nothing more than they do, and even a route that ignores its body cannot run on an oversized one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_body_bytes
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _too_large(limit)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more_body = message.get("more_body", False)
+        body: bytes | None = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is None:
+                return await receive()  # after the body: wait for the disconnect
+            message, body = {"type": "http.request", "body": body, "more_body": False}, None
+            return message
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(limit: int) -> Response:
+    detail = f"The request body is larger than the limit of {limit} bytes."
+    return problem_response(413, "CONTENT_TOO_LARGE", detail, headers={"Connection": "close"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one request against one bucket."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int
+    """Seconds until the bucket has room for another request."""
+
+
+class RateLimiter(Protocol):
+    """Where request counts live. In-process for now; a shared store (Redis, the database)
+    implements the same method for several workers."""
+
+    async def hit(self, bucket: str, per_minute: int) -> Decision:
+        """Count one request against `bucket` if it is under `per_minute`, and say what is left."""
+        ...
+
+
+class MemoryRateLimiter:
+    """A sliding window counter (the `limits` library) in this process's memory.
+
+    Two counters a bucket (this minute's and the last one's), weighted: O(1) memory however busy
+    a client is, and no burst of twice the limit across a minute boundary as a fixed window allows.
+    `limits` also has Redis, Memcached and MongoDB storage for the same strategy (through
+    `limits.aio` for asyncio): the shared implementation of `RateLimiter` will be this class with
+    another storage.
+    """
+
+    def __init__(self) -> None:
+        self.storage = MemoryStorage()
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+
+    async def hit(self, bucket: str, per_minute: int) -> Decision:
+        item = RateLimitItemPerMinute(per_minute)
+        allowed = self.strategy.hit(item, bucket)
+        reset_at, remaining = self.strategy.get_window_stats(item, bucket)
+        return Decision(allowed, per_minute, remaining, max(0, math.ceil(reset_at - time.time())))
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+def _bucket(scope: Scope) -> tuple[str, int, str]:
+    """The bucket a request counts against, its limit per minute, and who it is in a message."""
+    settings = get_settings()
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        # Never the token itself: it is validated elsewhere, and memory is no place for secrets.
+        return "key:" + hashlib.sha256(token.encode()).hexdigest(), settings.rate_limit_per_minute, "API key"
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
+    return "address:" + address, settings.anonymous_rate_limit_per_minute, "address"
+
+
+def _rate_limit_headers(decision: Decision) -> dict[str, str]:
+    # draft-ietf-httpapi-ratelimit-headers-06: three integer fields and the policy.
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_after),
+        "RateLimit-Policy": f"{decision.limit};w=60",
+    }
+
+
+class RateLimitMiddleware:
+    """Count every request under /v1 per API key (a Bearer token) or, without one, per client
+    address; answer 429 with Retry-After past the limit, and send the RateLimit headers always.
+
+    The token is not validated here: a made-up token gets a bucket of its own, which the API key
+    check then refuses. The address is the connection's, or the one a trusted proxy forwarded
+    (uvicorn's `--forwarded-allow-ips`).
+    """
+
+    def __init__(self, app: ASGIApp, new_limiter: Callable[[], RateLimiter] = MemoryRateLimiter) -> None:
+        self.app = app
+        self.new_limiter = new_limiter
+        self.limiter = new_limiter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Each run of the app starts with empty buckets, as a new process does; the lifespan
+            # state hands the limiter to whoever needs to look at it (tests).
+            self.limiter = self.new_limiter()
+            scope.setdefault("state", {})["rate_limiter"] = self.limiter
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
+            await self.app(scope, receive, send)
+            return
+        bucket, per_minute, who = _bucket(scope)
+        if per_minute == 0:
+            await self.app(scope, receive, send)
+            return
+        decision = await self.limiter.hit(bucket, per_minute)
+        headers = _rate_limit_headers(decision)
+        if not decision.allowed:
+            retry_after = max(1, decision.reset_after)
+            detail = f"Too many requests from this {who}: {per_minute} a minute. Retry in {retry_after} s."
+            response = problem_response(
+                429, "RATE_LIMITED", detail, headers={**headers, "Retry-After": str(retry_after)}
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = _response_headers(message)
+                for name, value in headers.items():
+                    response_headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _response_headers(message: Message) -> MutableHeaders:
+    message.setdefault("headers", [])
+    return MutableHeaders(scope=message)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Only frame-ancestors: a CSP restricting scripts or styles would break the docs pages.
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response, and `Cache-Control: no-store` on the answers to
+    requests that carried credentials (unless the route chose its own caching)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authorized = "authorization" in Headers(scope=scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = _response_headers(message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if authorized:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

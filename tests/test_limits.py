@@ -1,0 +1,268 @@
+"""Abuse limits through the real HTTP stack: body size (413), request rate (429) and security headers."""
+
+import hashlib
+import json
+import re
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import limits.storage.memory
+import limits.strategies
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import Session, select
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+import app.limits
+from app.config import get_settings
+from app.limits import MemoryRateLimiter, SecurityHeadersMiddleware
+from app.models import Partner
+from tests.conftest import fresh_database_url
+from tests.live import live_server
+from tests.problems import assert_problem, problem
+
+LIMIT = 300
+PARTNER = {"name": "ECPAT International", "kind": "network"}
+# 30 s into a minute (1_800_000_000 is a multiple of 60), so no window boundary falls inside a test.
+FROZEN_NOW = 1_800_000_030.0
+SECURITY = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
+
+
+@pytest.fixture(autouse=True)
+def limits_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small limits and a stopped clock for the rate limiter (each TestClient starts with empty buckets)."""
+    settings = get_settings()
+    monkeypatch.setattr(settings, "max_body_bytes", LIMIT)
+    monkeypatch.setattr(settings, "rate_limit_per_minute", 600)
+    monkeypatch.setattr(settings, "anonymous_rate_limit_per_minute", 600)
+    clock = types.SimpleNamespace(time=lambda: FROZEN_NOW)
+    for module in (limits.storage.memory, limits.strategies, app.limits):
+        monkeypatch.setattr(module, "time", clock)
+
+
+def padded(body: dict[str, str], size: int) -> bytes:
+    """Valid JSON of exactly `size` bytes: only the whitespace makes it too large."""
+    text = json.dumps(body).encode()
+    return text[:-1] + b" " * (size - len(text)) + b"}"
+
+
+def chunks(data: bytes, size: int = 64) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def count_partners(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Partner)).one()
+
+
+def assert_security_headers(response: Any) -> None:
+    for name, value in SECURITY.items():
+        assert response.headers.get(name) == value, (name, response.headers)
+
+
+# Request bodies
+
+
+def test_a_body_at_the_limit_is_accepted(client: TestClient) -> None:
+    response = client.post("/v1/partners", content=padded(PARTNER, LIMIT), headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+
+
+def test_a_content_length_over_the_limit_is_413_and_writes_nothing(client: TestClient, session: Session) -> None:
+    before = count_partners(session)
+    response = client.post(
+        "/v1/partners", content=padded(PARTNER, LIMIT + 1), headers={"Content-Type": "application/json"}
+    )
+    assert response.request.headers["content-length"] == str(LIMIT + 1)
+    detail = f"The request body is larger than the limit of {LIMIT} bytes."
+    assert assert_problem(response, 413, "CONTENT_TOO_LARGE") == problem(413, detail, "CONTENT_TOO_LARGE")
+    assert_security_headers(response)
+    assert "x-request-id" in response.headers
+    assert count_partners(session) == before
+
+
+def test_a_streamed_body_without_content_length_is_counted(client: TestClient, session: Session) -> None:
+    before = count_partners(session)
+    response = client.post(
+        "/v1/partners", content=chunks(padded(PARTNER, 4 * LIMIT)), headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413, "CONTENT_TOO_LARGE")
+    assert count_partners(session) == before
+    # The same, under the limit, goes through.
+    small = client.post(
+        "/v1/partners", content=chunks(padded(PARTNER, LIMIT)), headers={"Content-Type": "application/json"}
+    )
+    assert small.status_code == 201, small.text
+    assert count_partners(session) == before + 1
+
+
+def test_a_route_that_ignores_its_body_does_not_run_on_an_oversized_one(client: TestClient, session: Session) -> None:
+    partner = client.post("/v1/partners", json=PARTNER).json()
+    response = client.request("DELETE", f"/v1/partners/{partner['id']}", content=chunks(b"x" * (2 * LIMIT)))
+    assert_problem(response, 413, "CONTENT_TOO_LARGE")
+    assert client.get(f"/v1/partners/{partner['id']}").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_live_server_refuses_chunked_and_declared_bodies_over_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKPLAN_MAX_BODY_BYTES", str(LIMIT))
+    json_type = {"Content-Type": "application/json"}
+    with (
+        live_server(fresh_database_url("sqlite", tmp_path), seed=False) as base,
+        httpx.Client(base_url=base, headers=base.headers) as http,
+    ):
+
+        def partners() -> int:
+            return len(http.get("/v1/partners", params={"limit": 200}).json()["items"])
+
+        # Real chunked transfer coding, over the limit only in its later chunks.
+        chunked = http.post("/v1/partners", content=chunks(padded(PARTNER, 4 * LIMIT)), headers=json_type)
+        assert chunked.request.headers["transfer-encoding"] == "chunked"
+        assert_problem(chunked, 413, "CONTENT_TOO_LARGE")
+        assert_security_headers(chunked)
+        declared = http.post("/v1/partners", content=padded(PARTNER, LIMIT + 1), headers=json_type)
+        assert_problem(declared, 413, "CONTENT_TOO_LARGE")
+        assert partners() == 0
+        accepted = http.post("/v1/partners", content=chunks(padded(PARTNER, LIMIT)), headers=json_type)
+        assert accepted.status_code == 201, accepted.text
+        assert partners() == 1
+
+
+# Request rate
+
+
+def test_an_address_past_its_limit_gets_429_with_retry_after(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 3)
+    remaining = []
+    for _ in range(3):
+        response = client.get("/v1/objectives")
+        assert response.status_code == 200
+        assert response.headers["ratelimit-limit"] == "3"
+        assert response.headers["ratelimit-policy"] == "3;w=60"
+        remaining.append(int(response.headers["ratelimit-remaining"]))
+    assert remaining == [2, 1, 0]
+    refused = client.get("/v1/objectives")
+    body = assert_problem(refused, 429, "RATE_LIMITED")
+    assert "address" in body["detail"]
+    retry_after = int(refused.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert int(refused.headers["ratelimit-reset"]) <= retry_after
+    assert_security_headers(refused)
+    # Writes count too, and are refused before anything is read or written.
+    assert_problem(client.post("/v1/partners", json=PARTNER), 429, "RATE_LIMITED")
+
+
+def test_keys_and_addresses_have_buckets_of_their_own(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
+    monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 2)
+    first, second = {"Authorization": "Bearer first-key"}, {"Authorization": "bearer second-key"}
+
+    assert client.get("/v1/objectives").status_code == 200
+    assert_problem(client.get("/v1/objectives"), 429, "RATE_LIMITED")
+    # The address is spent; its keys are not.
+    for _ in range(2):
+        response = client.get("/v1/objectives", headers=first)
+        assert response.status_code == 200
+        assert response.headers["ratelimit-limit"] == "2"
+    refused = client.get("/v1/objectives", headers=first)
+    assert "API key" in assert_problem(refused, 429, "RATE_LIMITED")["detail"]
+    assert "retry-after" in refused.headers
+    assert client.get("/v1/objectives", headers=second).status_code == 200
+    # A scheme other than Bearer is no key: it counts against the address.
+    assert_problem(client.get("/v1/objectives", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 429, "RATE_LIMITED")
+
+
+def test_the_limiter_keeps_a_hash_of_the_token_not_the_token(client: TestClient) -> None:
+    token = "s3cret-token-value"
+    assert client.get("/v1/objectives", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    limiter = client.app_state["rate_limiter"]
+    assert isinstance(limiter, MemoryRateLimiter)
+    keys = " ".join(limiter.storage.storage)
+    assert token not in keys
+    assert hashlib.sha256(token.encode()).hexdigest() in keys
+
+
+def test_service_and_docs_paths_are_not_limited(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
+    for _ in range(3):
+        for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert not any(name in response.headers for name in RATE_LIMIT_HEADERS), path
+
+
+def test_zero_turns_a_limit_off(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 0)
+    for _ in range(5):
+        response = client.get("/v1/objectives")
+        assert response.status_code == 200
+        assert "ratelimit-limit" not in response.headers
+
+
+# Headers on every response
+
+
+def test_success_error_and_not_found_responses_carry_every_header(client: TestClient) -> None:
+    responses = [
+        client.get("/v1/objectives"),
+        client.post("/v1/partners", content=b"{", headers={"Content-Type": "application/json"}),
+        client.get("/v1/partners/0b6f1f3e-5a4c-4a59-9d43-2f3c1d1e9a10"),
+        client.get("/v1/nothing-here"),
+    ]
+    assert [r.status_code for r in responses] == [200, 400, 404, 404]
+    for response in responses:
+        assert_security_headers(response)
+        assert all(name in response.headers for name in RATE_LIMIT_HEADERS), response.headers
+        assert "cache-control" not in response.headers
+    outside = client.get("/nothing-here")
+    assert outside.status_code == 404
+    assert_security_headers(outside)
+
+
+def test_answers_to_credentialed_requests_are_not_stored(client: TestClient) -> None:
+    response = client.get("/v1/objectives", headers={"Authorization": "Bearer some-key"})
+    assert response.headers["cache-control"] == "no-store"
+    assert client.get("/healthz", headers={"Authorization": "Bearer some-key"}).headers["cache-control"] == "no-store"
+    assert "cache-control" not in client.get("/v1/objectives").headers
+
+
+def test_a_route_keeps_its_own_cache_control() -> None:
+    def cached(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"Cache-Control": "private, max-age=60"})
+
+    inner = Starlette(routes=[Route("/", cached)])
+    with TestClient(SecurityHeadersMiddleware(inner)) as plain:
+        response = plain.get("/", headers={"Authorization": "Bearer some-key"})
+    assert response.headers["cache-control"] == "private, max-age=60"
+    assert_security_headers(response)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_still_render_with_their_assets(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    assert_security_headers(response)
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', response.text)
+    assert any(asset.endswith(".js") for asset in assets), assets
+    for asset in assets:
+        loaded = client.get(asset)
+        assert loaded.status_code == 200, asset
+        assert loaded.headers["x-content-type-options"] == "nosniff"
