@@ -123,13 +123,16 @@ def _sqlite_uuid(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
             return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}".lower()
         return str(process(raw) if process else raw)
 
-    return _remembered(read)
+    return read
 
 
-def _remembered(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Ids repeat (a few objectives and plans, 2,000 partners on 100,000 activities): remember
-    the last few thousand, which makes a repeat one C-level dictionary hit."""
-    return functools.lru_cache(maxsize=8192)(read)
+def _remembered(column: ColumnElement[Any], read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """References repeat (a few objectives and plans, 2,000 partners on 100,000 activities): the
+    last thousand are remembered, which makes a repeat one C-level dictionary hit. Not ids of
+    the rows themselves, which never repeat: a cache of them would only hold memory."""
+    if isinstance(column, Column) and column.foreign_keys:
+        return functools.lru_cache(maxsize=1024)(read)
+    return read
 
 
 def _sqlite_timestamp(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
@@ -161,13 +164,13 @@ def _reader(column: ColumnElement[Any], convert: Converter, dialect: Dialect) ->
     process = column_type.dialect_impl(dialect).result_processor(dialect, None)
     if dialect.name == "sqlite":
         if isinstance(column_type, Uuid) and convert is str:
-            return _sqlite_uuid(process)
+            return _remembered(column, _sqlite_uuid(process))
         if isinstance(column_type, DateTime) and convert is format_timestamp:
             return _sqlite_timestamp(process)
         if isinstance(column_type, Date) and convert is date.isoformat:
             return _sqlite_date(process)
     if process is None:
-        return _remembered(convert) if convert is str and isinstance(column_type, Uuid) else convert
+        return _remembered(column, convert) if convert is str and isinstance(column_type, Uuid) else convert
     if convert is None:
         return process
     return lambda raw: convert(process(raw))
