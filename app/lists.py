@@ -12,8 +12,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import ColumnElement, Row, Select, and_, false, literal, or_, true, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, false, literal, or_, true, tuple_, type_coerce
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import NullType
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -238,22 +239,36 @@ class Listing(Generic[RowT]):
         if self.params.cursor is not None:
             fingerprint = query_fingerprint(self.params)
             statement = statement.where(keyset_condition(keys, decode_cursor(self.params.cursor, fingerprint, keys)))
-        # The key values ride along with each row, so the cursor needs no attribute lookups.
-        return (
-            statement.add_columns(*(key.column for key in keys)).order_by(*order_by(keys)).limit(self.params.limit + 1)
-        )
+        # The key values ride along with each row, so the cursor needs no attribute lookups; with
+        # `columns`, as the driver returns them: only the last row's become Python values.
+        key_columns = [key.column for key in keys]
+        if columns:
+            key_columns = [type_coerce(column, NullType()) for column in key_columns]
+        return statement.add_columns(*key_columns).order_by(*order_by(keys)).limit(self.params.limit + 1)
 
     def page(self, session: Session, columns: Sequence[Any]) -> tuple[Sequence[Row[Any]], str | None]:
         """The rows of one page (`columns`, then the sort key values), and the next page's cursor."""
         limit = self.params.limit
-        rows = session.connection().execute(self.page_statement(columns)).all()
-        width = len(columns)
+        connection = session.connection()
+        result = connection.execute(self.page_statement(columns))
+        description = result.cursor.description if result.cursor is not None else None
+        rows = result.all()
         if len(rows) <= limit:
             return rows, None
-        return rows[:limit], encode_cursor(query_fingerprint(self.params), list(rows[limit - 1][width:]))
+        dialect, width = connection.dialect, len(columns)
+        values = []
+        for index, (key, value) in enumerate(zip(self.keys(), rows[limit - 1][width:], strict=True)):
+            # The driver's type code: some processors (PostgreSQL floats, such as a search score) need it.
+            type_code = description[width + index][1] if description else None
+            process = key.column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            values.append(value if process is None or value is None else process(value))
+        return rows[:limit], encode_cursor(query_fingerprint(self.params), values)
 
-    def stream(self, session: Session, columns: Sequence[Any], chunk: int = 1000) -> Iterator[Sequence[Row[Any]]]:
+    def stream(self, session: Session, columns: Sequence[Any], chunk: int = 500) -> Iterator[Sequence[Row[Any]]]:
         """Every row (`columns` only), in order, in chunks of plain rows: nothing is kept once read.
+
+        500 rows a chunk: the chunk (its rows, items and bytes) is what the stream holds, and
+        1,000 cost 3 MB more for no measurable speed.
 
         Chunks come from a server-side cursor on PostgreSQL (yield_per). The sort is checked
         now, not when the first chunk is read: once a response has started streaming, an error

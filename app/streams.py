@@ -37,7 +37,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def stream_list(session: Session, listing: Listing[Any], reader: Reader, name: str) -> StreamingResponse:
     fmt = listing.params.format
     chunks = listing.stream(session, reader.columns)  # raises here, before the response starts, on a bad sort
-    items = (reader.build(session, rows) for rows in chunks)
+    items = _items(session, reader, chunks)
     if fmt is Format.NDJSON:
         body: Iterator[bytes] = _ndjson(items)
     else:
@@ -49,9 +49,18 @@ def stream_list(session: Session, listing: Listing[Any], reader: Reader, name: s
     )
 
 
+def _items(session: Session, reader: Reader, chunks: Iterator[Sequence[Any]]) -> Iterator[list[Item]]:
+    for rows in chunks:
+        items = reader.build(session, rows)
+        del rows  # each chunk is let go of before the next is read: one chunk alive at a time
+        yield items
+
+
 def _ndjson(chunks: Iterator[list[Item]]) -> Iterator[bytes]:
     for items in chunks:
-        yield b"".join([to_json(item) + b"\n" for item in items])
+        body = b"\n".join(map(to_json, items)) + b"\n" if items else b""
+        del items
+        yield body
 
 
 def _csv(chunks: Iterator[list[Item]], fields: Sequence[str], *, bom: bool) -> Iterator[bytes]:
