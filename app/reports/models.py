@@ -209,6 +209,12 @@ class GovernmentReportPublic(RecordPublic, Owned, GovernmentReportLinks, Governm
         return late if late > 0 else None
 
 
+class GovernmentReportWithNotes(GovernmentReportPublic):
+    """What a caller with a key sees: the public fields and the internal notes."""
+
+    notes: str | None = Field(default=None, description="Internal notes: only for callers with a key.")
+
+
 class GovernmentReportUpdate(InputModel):
     """JSON Merge Patch: absent fields stay as they are, null clears an optional field, lists are replaced."""
 

@@ -1,22 +1,39 @@
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import check_record_owner, claim_ownership
+from app.access.keys import caller, check_record_owner, claim_ownership
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
+from app.reads import Reader
 from app.records import get_record
 from app.reports import service
-from app.reports.models import GovernmentReport, GovernmentReportCreate, GovernmentReportPublic, GovernmentReportUpdate
+from app.reports.models import (
+    GovernmentReport,
+    GovernmentReportCreate,
+    GovernmentReportPublic,
+    GovernmentReportUpdate,
+    GovernmentReportWithNotes,
+)
 from app.reports.service import GovernmentReportListParams, to_public
 from app.streams import STREAM_RESPONSES, list_response
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/government-reports", tags=["Government reports"])
+
+
+def view(request: Request) -> Callable[[GovernmentReport], GovernmentReportPublic]:
+    """Anonymous callers see public fields; a caller with a key also the internal notes."""
+    return service.with_notes if caller(request).role is not None else to_public
+
+
+def reader(request: Request) -> Reader:
+    return service.GOVERNMENT_REPORTS_WITH_NOTES if caller(request).role is not None else service.GOVERNMENT_REPORTS
 
 
 def load_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> GovernmentReport:
@@ -29,19 +46,19 @@ def load_government_report(request: Request, session: SessionDep, government_rep
 GovernmentReportDep = Annotated[GovernmentReport, Depends(load_government_report)]
 
 
-@router.get("", response_model=Page[GovernmentReportPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
+@router.get("", response_model=Page[GovernmentReportWithNotes], responses={**LIST_ERRORS, **STREAM_RESPONSES})
 def list_government_reports(
     request: Request, session: ReadSessionDep, params: Annotated[GovernmentReportListParams, Query()]
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
     listing = service.list_reports(session, params)
-    return list_response(request, session, listing, service.GOVERNMENT_REPORTS, "government-reports")
+    return list_response(request, session, listing, reader(request), "government-reports")
 
 
 @router.post(
     "",
     status_code=201,
-    response_model=GovernmentReportPublic,
+    response_model=GovernmentReportWithNotes,
     responses=CREATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
@@ -55,13 +72,13 @@ def create_government_report(
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(government_report), status_code=201, headers={"Location": location}),
+        json_response(request, view(request)(government_report), status_code=201, headers={"Location": location}),
     )
 
 
 @router.put(
     "/by-ref/{external_ref}",
-    response_model=GovernmentReportPublic,
+    response_model=GovernmentReportWithNotes,
     responses={**BY_REF_RESPONSES, **UPDATE_ERRORS},
     dependencies=[Depends(require_json)],
 )
@@ -80,20 +97,20 @@ def put_government_report_by_ref(
         body,
         create=service.create_report,
         replace=service.replace_report,
-        to_public=to_public,
+        to_public=view(request),
         location=lambda report: request.url_for("get_government_report", government_report_id=report.id).path,
     )
 
 
-@router.get("/{government_report_id}", response_model=GovernmentReportPublic, responses=READ_ERRORS)
+@router.get("/{government_report_id}", response_model=GovernmentReportWithNotes, responses=READ_ERRORS)
 def get_government_report(request: Request, session: ReadSessionDep, government_report_id: uuid.UUID) -> Response:
     """Fetch one government report, with whether it is overdue today."""
-    return json_response(request, service.GOVERNMENT_REPORTS.get(session, government_report_id))
+    return json_response(request, reader(request).get(session, government_report_id))
 
 
 @router.patch(
     "/{government_report_id}",
-    response_model=GovernmentReportPublic,
+    response_model=GovernmentReportWithNotes,
     responses=UPDATE_ERRORS,
     dependencies=[Depends(require_json)],
 )
@@ -104,12 +121,14 @@ def update_government_report(
     body: GovernmentReportUpdate,
 ) -> Response:
     """Change a government report with a JSON Merge Patch; a list sent replaces the whole list."""
-    check_if_match(request, to_public(government_report))
+    check_if_match(request, view(request)(government_report))
     service.update_report(session, government_report, body)
-    return json_response(request, to_public(government_report))
+    return json_response(request, view(request)(government_report))
 
 
 @router.delete("/{government_report_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> Response:
     """Delete a report that no activity monitors any more; deleting it again is harmless."""
-    return delete_response(request, session, GovernmentReport, government_report_id, to_public, service.delete_report)
+    return delete_response(
+        request, session, GovernmentReport, government_report_id, view(request), service.delete_report
+    )

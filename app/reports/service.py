@@ -1,6 +1,6 @@
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 from sqlmodel import Session, col, select
@@ -26,6 +26,7 @@ from app.reports.models import (
     GovernmentReportCreate,
     GovernmentReportPublic,
     GovernmentReportUpdate,
+    GovernmentReportWithNotes,
     ReportArticle,
     ReportMonitor,
 )
@@ -69,7 +70,18 @@ class GovernmentReportListParams(SearchParams):
 
 
 def to_public(report: GovernmentReport) -> GovernmentReportPublic:
-    return GovernmentReportPublic.model_validate(
+    return _view(GovernmentReportPublic, report)
+
+
+def with_notes(report: GovernmentReport) -> GovernmentReportWithNotes:
+    return _view(GovernmentReportWithNotes, report)
+
+
+ViewT = TypeVar("ViewT", bound=GovernmentReportPublic)
+
+
+def _view(view: type[ViewT], report: GovernmentReport) -> ViewT:
+    return view.model_validate(
         {
             **column_values(report),
             "articles": [
@@ -81,14 +93,12 @@ def to_public(report: GovernmentReport) -> GovernmentReportPublic:
     )
 
 
-GOVERNMENT_REPORTS = Reader(
-    GovernmentReportPublic,
-    GovernmentReport,
-    children=[
-        Child("articles", GovernmentReport.articles),  # type: ignore[arg-type]
-        Child("monitored_by", GovernmentReport.monitors, ReportMonitor.partner_id),  # type: ignore[arg-type]
-    ],
-)
+_CHILDREN = [
+    Child("articles", GovernmentReport.articles),  # type: ignore[arg-type]
+    Child("monitored_by", GovernmentReport.monitors, ReportMonitor.partner_id),  # type: ignore[arg-type]
+]
+GOVERNMENT_REPORTS = Reader(GovernmentReportPublic, GovernmentReport, children=_CHILDREN)
+GOVERNMENT_REPORTS_WITH_NOTES = Reader(GovernmentReportWithNotes, GovernmentReport, children=_CHILDREN)
 
 
 def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:

@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -26,21 +26,21 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, t
 from sqlmodel import Session, SQLModel, col, select
 
 from app.activities.models import Activity, ActivityPublic
-from app.activities.service import to_public as activity_public
+from app.activities.service import ACTIVITIES
 from app.config import get_settings
 from app.errors import BadRequest, Gone
 from app.lists import _b64, _sign, _unb64
 from app.objectives.models import Objective, ObjectivePublic
-from app.objectives.service import to_public as objective_public
+from app.objectives.service import OBJECTIVES
 from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
-from app.partners.service import to_public as partner_public
-from app.partners.service import with_contacts
+from app.partners.service import PARTNERS, PARTNERS_WITH_CONTACTS
+from app.reads import Reader
 from app.records import RecordTable, utcnow
-from app.reports.models import GovernmentReport, GovernmentReportPublic
-from app.reports.service import to_public as report_public
+from app.reports.models import GovernmentReport, GovernmentReportPublic, GovernmentReportWithNotes
+from app.reports.service import GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES
 from app.sync.models import IdempotencyKey, SyncState
 from app.work_plans.models import WorkPlan, WorkPlanPublic
-from app.work_plans.service import to_public as work_plan_public
+from app.work_plans.service import WORK_PLANS
 
 
 class SyncType(StrEnum):
@@ -56,18 +56,17 @@ class SyncType(StrEnum):
 @dataclass(frozen=True)
 class Synced:
     model: type[RecordTable]
-    public: type[SQLModel]
-    to_public: Callable[[Any], SQLModel]
+    reader: Reader
     # What a caller with a key sees, where it sees more (a partner's contact details).
-    with_private: Callable[[Any], SQLModel] | None = None
+    private_reader: Reader | None = None
 
 
 SYNCED: dict[SyncType, Synced] = {
-    SyncType.ACTIVITY: Synced(Activity, ActivityPublic, activity_public),
-    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GovernmentReportPublic, report_public),
-    SyncType.OBJECTIVE: Synced(Objective, ObjectivePublic, objective_public),
-    SyncType.PARTNER: Synced(Partner, PartnerPublic, partner_public, with_contacts),
-    SyncType.WORK_PLAN: Synced(WorkPlan, WorkPlanPublic, work_plan_public),
+    SyncType.ACTIVITY: Synced(Activity, ACTIVITIES),
+    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES),
+    SyncType.OBJECTIVE: Synced(Objective, OBJECTIVES),
+    SyncType.PARTNER: Synced(Partner, PARTNERS, PARTNERS_WITH_CONTACTS),
+    SyncType.WORK_PLAN: Synced(WorkPlan, WORK_PLANS),
 }
 # Referring records before the records they refer to: the order tombstones are purged in.
 PURGE_ORDER = (
@@ -95,6 +94,7 @@ class Change(BaseModel):
     # A partner's contact details are there for callers with a key, as in its GET.
     data: (
         ActivityPublic
+        | GovernmentReportWithNotes
         | GovernmentReportPublic
         | ObjectivePublic
         | PartnerWithContacts
@@ -186,8 +186,9 @@ def _after(model: type[RecordTable], name: str, position: Position) -> ColumnEle
     return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
 
 
-def read_changes(session: Session, params: ChangesParams, *, private: bool = False) -> ChangesPage:
-    """A page of the feed; `private`: records as a caller with a key reads them."""
+def read_changes(session: Session, params: ChangesParams, *, private: bool = False) -> dict[str, Any]:
+    """A page of the feed, in the shape of ChangesPage, its records already in JSON form (built
+    from table rows by the same readers as GET); `private`: as a caller with a key reads them."""
     bind = session.get_bind()
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         # One snapshot for the whole page: a transaction that touched two tables is seen whole.
@@ -213,28 +214,28 @@ def read_changes(session: Session, params: ChangesParams, *, private: bool = Fal
     found.sort()
     has_more = len(found) > params.limit
     found = found[: params.limit]
-    records: dict[tuple[str, uuid.UUID], Any] = {}
+    records: dict[tuple[str, str], Any] = {}
     for name in {name for _, name, _, deleted in found if not deleted}:
         synced = SYNCED[SyncType(name)]
+        reader = synced.private_reader if private and synced.private_reader else synced.reader
         ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
-        view = synced.with_private if private and synced.with_private else synced.to_public
-        for record in session.exec(select(synced.model).where(col(synced.model.id).in_(ids))):
-            records[name, record.id] = view(record)
+        for item in reader.by_ids(session, ids):
+            records[name, item["id"]] = item
     items = [
-        Change.model_construct(
-            type=SyncType(name),
-            id=record_id,
-            change_seq=seq,
-            deleted=deleted,
-            data=None if deleted else records[name, record_id],
-        )
+        {
+            "type": name,
+            "id": str(record_id),
+            "change_seq": seq,
+            "deleted": deleted,
+            "data": None if deleted else records[name, str(record_id)],
+        }
         for seq, name, record_id, deleted in found
     ]
     if found:
         seq, name, record_id, _ = found[-1]
         position = Position(seq=seq, type=name, id=record_id, floor=position.floor)
     cursor = encode_cursor(state.epoch, params.types, position)
-    return ChangesPage.model_construct(items=items, next_cursor=cursor, has_more=has_more)
+    return {"items": items, "next_cursor": cursor, "has_more": has_more}
 
 
 def _unreferenced(model: type[RecordTable]) -> list[ColumnElement[bool]]:

@@ -6,6 +6,7 @@ from starlette.responses import Response
 from app.access.keys import caller
 from app.db import ReadSessionDep
 from app.errors import problems
+from app.reads import to_json
 from app.sync.feed import ChangesPage, ChangesParams, read_changes
 
 router = APIRouter(tags=["Sync"])
@@ -20,4 +21,4 @@ def list_changes(request: Request, session: ReadSessionDep, params: Annotated[Ch
     Apply an item only if its `change_seq` is above the one you hold for that (type, id). A 410
     `CURSOR_EXPIRED` means: start again from no cursor."""
     page = read_changes(session, params, private=caller(request).role is not None)
-    return Response(page.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+    return Response(to_json(page), media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -15,7 +15,7 @@ from app.access.models import ApiKey, Role
 from app.config import get_settings
 from app.main import app
 from app.records import utcnow
-from tests.factories import make_activity, make_partner
+from tests.factories import make_activity, make_partner, make_report
 from tests.problems import assert_problem
 
 
@@ -286,3 +286,14 @@ def test_no_table_holds_a_key_in_plain_text(session: Session, keys: dict[str, An
         assert match is not None
         assert match.group(2) not in text_dump
     assert len(session.exec(select(ApiKey)).all()) >= len(secrets)
+
+
+def test_a_reports_internal_notes_need_a_key(anonymous: TestClient, session: Session, keys: dict[str, Any]) -> None:
+    report = make_report(session, country="KEN", notes="Ask the Focal Point")
+    url = f"/v1/government-reports/{report.id}"
+    assert "notes" not in anonymous.get(url).json()
+    assert anonymous.get(url, headers=bearer(keys["reader"])).json()["notes"] == "Ask the Focal Point"
+    feed = anonymous.get("/v1/changes", params={"types": "government_report"}, headers=bearer(keys["reader"])).json()
+    assert [item["data"]["notes"] for item in feed["items"] if item["id"] == str(report.id)] == ["Ask the Focal Point"]
+    public_feed = anonymous.get("/v1/changes", params={"types": "government_report"}).json()
+    assert all("notes" not in item["data"] for item in public_feed["items"])

@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.access.keys import current_principal
+from app.main import app
 from app.records import utcnow
 from app.reports.models import GovernmentReport
 from tests.factories import make_activity, make_partner, make_report
@@ -203,17 +205,23 @@ def test_overdue_fields_are_read_only(client: TestClient) -> None:
 # Private notes
 
 
-def test_notes_are_stored_but_never_in_a_response(client: TestClient, session: Session) -> None:
+def test_notes_are_stored_and_shown_only_to_callers_with_a_key(client: TestClient, session: Session) -> None:
     report = create(client, body_for(symbol="CRC/C/OPSC/MEX/1", notes="Internal: ask the Focal Point."))
     url = f"{PATH}/{report['id']}"
     stored = session.exec(select(GovernmentReport).where(GovernmentReport.symbol == "CRC/C/OPSC/MEX/1")).one()
     assert stored.notes == "Internal: ask the Focal Point."
     patched = client.patch(url, json={"notes": "Changed.", "status": "submitted"})
     assert patched.status_code == 200, patched.text
-    responses = [report, client.get(url).json(), patched.json(), *client.get(PATH).json()["items"]]
+    # The writer has a key: it sees the notes it wrote.
+    assert report["notes"] == "Internal: ask the Focal Point."
+    assert patched.json()["notes"] == "Changed."
+
+    app.dependency_overrides.pop(current_principal)  # from here on, nobody's key
+    responses = [client.get(url).json(), *client.get(PATH).json()["items"]]
     for body in responses:
         assert "notes" not in body, body
-    assert "Focal Point" not in client.get(PATH).text
+    assert "Changed." not in client.get(PATH).text
+    assert "Changed." not in client.get(PATH, params={"format": "csv"}).text
 
 
 # Deletion
