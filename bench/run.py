@@ -260,6 +260,9 @@ def measure(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]:
         "WORKPLAN_SECRET_KEY": "bench",
         "BENCH_DATABASE_URL": args.database_url,
         "PATH": f"{BIN}:{os.environ['PATH']}",
+        # A load test from one address is what the per-address rate limit is there to stop.
+        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
+        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
     }
     api_command = [str(BIN / "workplan"), "serve", "--workers", "1"]
     baseline_command = [str(BIN / "uvicorn"), "bench.baseline:app", "--workers", "1", "--proxy-headers"]

@@ -61,13 +61,15 @@ def timed_sync(base: str) -> tuple[float, int, int]:
                 return time.perf_counter() - started, items, pages
 
 
-def write_rate(base: str, objective_id: str, writers: int, seconds: float, tag: str) -> tuple[float, int]:
+def write_rate(
+    base: str, headers: dict[str, str], objective_id: str, writers: int, seconds: float, tag: str
+) -> tuple[float, int]:
     stop = threading.Event()
     errors = []
 
     def writer(n: int) -> int:
         done = 0
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             while not stop.is_set():
                 body = {
                     "objective_id": objective_id,
@@ -97,17 +99,33 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--write-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    env = {**os.environ, "WORKPLAN_DATABASE_URL": args.database_url, "WORKPLAN_SECRET_KEY": "bench"}
+    env = {
+        **os.environ,
+        "WORKPLAN_DATABASE_URL": args.database_url,
+        "WORKPLAN_SECRET_KEY": "bench",
+        # A load from one address and one key is what the rate limits are there to stop.
+        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
+        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
+    }
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "workplan"), "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
-    command = [str(bin_dir / "workplan"), "serve", "--workers", "1"]
+    workplan = str(bin_dir / "workplan")
+    subprocess.run([workplan, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
+    made = subprocess.run(  # noqa: S603
+        [workplan, "keys", "create", "--name", "bench", "--role", "editor", "--quiet"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    command = [workplan, "serve", "--workers", "1"]
     with server(command, env, "/readyz") as (base, _pid):
         export_s, exported = timed_export(base)
         sync_s, synced, pages = timed_sync(base)
         objective_id = httpx.get(base + "/v1/objectives?limit=1").json()["items"][0]["id"]
         tag = str(int(time.time()))
-        single, single_errors = write_rate(base, objective_id, 1, args.write_seconds / 2, tag + "s")
-        many, many_errors = write_rate(base, objective_id, args.writers, args.write_seconds, tag + "m")
+        single, single_errors = write_rate(base, headers, objective_id, 1, args.write_seconds / 2, tag + "s")
+        many, many_errors = write_rate(base, headers, objective_id, args.writers, args.write_seconds, tag + "m")
     result = {
         "database": args.database_url.split(":")[0],
         "export_seconds": round(export_s, 2),

@@ -3,6 +3,9 @@
     python examples/sync_client.py --base-url http://127.0.0.1:8000 --db mirror.db          # sync once
     python examples/sync_client.py --base-url http://127.0.0.1:8000 --db mirror.db --follow # and keep polling
 
+With WORKPLAN_KEY set to an API key, the mirror also holds what a key may read (partners' contact
+details and notes); without one, the public fields.
+
 It follows the client rules of the API (see README, "Syncing"):
 
 - The first run has no cursor: the feed sends every live record (the initial sync).
@@ -20,6 +23,7 @@ Needs httpx (`pip install httpx`); the mirror is a SQLite file with one table, `
 
 import argparse
 import json
+import os
 import sqlite3
 import time
 from typing import Any
@@ -112,9 +116,17 @@ def main() -> None:
     parser.add_argument("--follow", action="store_true", help="Keep polling after catching up.")
     parser.add_argument("--interval", type=float, default=5.0, help="Seconds between polls with --follow.")
     parser.add_argument("--limit", type=int, default=1000, help="Items per page (1 to 1000).")
+    parser.add_argument(
+        "--key-env",
+        default="WORKPLAN_KEY",
+        help="The environment variable holding an API key, if any: with a key the mirror also holds "
+        "partners' contact details. Never on the command line, where other users can read it.",
+    )
     args = parser.parse_args()
     mirror = Mirror(args.db)
-    with httpx.Client(base_url=args.base_url, timeout=60) as client:
+    key = os.environ.get(args.key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=args.base_url, headers=headers, timeout=60) as client:
         while True:
             applied = sync(client, mirror, limit=args.limit)
             print(f"applied {applied} changes; {len(mirror.records())} records mirrored", flush=True)
