@@ -297,3 +297,21 @@ def test_a_reports_internal_notes_need_a_key(anonymous: TestClient, session: Ses
     assert [item["data"]["notes"] for item in feed["items"] if item["id"] == str(report.id)] == ["Ask the Focal Point"]
     public_feed = anonymous.get("/v1/changes", params={"types": "government_report"}).json()
     assert all("notes" not in item["data"] for item in public_feed["items"])
+
+
+def test_the_audit_log_pages_newest_first_with_a_cursor(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    url = f"/v1/activities/{keys['activity_id']}"
+    for title in ("One", "Two", "Three"):
+        assert anonymous.patch(url, json={"title": title}, headers=bearer(keys["editor"])).status_code == 200
+    admin = bearer(keys["admin"])
+    params: dict[str, Any] = {"record_id": keys["activity_id"], "limit": 2}
+    first = anonymous.get("/v1/audit", params=params, headers=admin)
+    assert 'rel="next"' in first.headers["link"]
+    second = anonymous.get("/v1/audit", params=params | {"cursor": first.json()["next_cursor"]}, headers=admin)
+    titles = [
+        e["changes"]["title"][1] for e in first.json()["items"] + second.json()["items"] if "title" in e["changes"]
+    ]
+    assert titles[:3] == ["Three", "Two", "One"]
+    other = anonymous.get("/v1/audit", params={"limit": 2, "cursor": first.json()["next_cursor"]}, headers=admin)
+    assert_problem(other, 400, "CURSOR_MISMATCH")
+    assert_problem(anonymous.get("/v1/audit", params={"cursor": "x.y"}, headers=admin), 400, "INVALID_CURSOR")
