@@ -74,7 +74,7 @@ def page_response(request: Request, page: Mapping[str, Any], next_cursor: str | 
     return json_response(request, page, headers=headers)
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Dependency for writes: the body must be JSON (or JSON Merge Patch)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in JSON_MEDIA_TYPES:

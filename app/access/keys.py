@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session, col, select
 
@@ -112,12 +113,12 @@ _bearer = HTTPBearer(
 )
 
 
-def auth_sessions() -> Callable[[], Session]:
+async def auth_sessions() -> Callable[[], Session]:
     """Makes the short session a key is looked up in, apart from the request's own transaction."""
     return lambda: Session(get_engine())
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     sessions: Annotated[Callable[[], Session], Depends(auth_sessions)],
@@ -134,12 +135,17 @@ def current_principal(
     elif credentials is None:
         raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error="invalid_request")
     else:
-        with sessions() as session:
-            principal = authenticate(session, credentials.credentials)
+        principal = await run_in_threadpool(_look_up, sessions, credentials.credentials)
     request.state.principal = principal
     return principal
 
 
+def _look_up(sessions: Callable[[], Session], token: str) -> Principal:
+    with sessions() as session:
+        return authenticate(session, token)
+
+
+# The checks below are async: plain logic, with no reason to take a thread-pool hop per request.
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -147,7 +153,7 @@ SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 OWNED_PREFIXES = ("/v1/activities", "/v1/government-reports")
 
 
-def authorize(request: Request, principal: PrincipalDep) -> Principal:
+async def authorize(request: Request, principal: PrincipalDep) -> Principal:
     """Default-deny for every /v1 operation: reads are open (unless switched off), writes need a key
     with a role that may write there; record ownership is checked where the record is loaded."""
     if request.method in SAFE:
@@ -166,7 +172,7 @@ def authorize(request: Request, principal: PrincipalDep) -> Principal:
 def require(role: Role) -> Any:
     """A dependency: the caller has at least `role`."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role is None:
             raise Unauthorized(f"This needs a key with the {role} role.", error="invalid_request")
         if not principal.at_least(role):
