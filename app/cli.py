@@ -19,7 +19,7 @@ from rich.table import Column, Table
 from sqlmodel import Session, col, select
 
 from app.access.models import ApiKey, Role
-from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit
+from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
 from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
@@ -206,8 +206,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's key_id (as
         if key is None:
             err.print(f"[red]No key {key_id}.[/red]")
             raise typer.Exit(1)
-        if key.revoked_at is None:
-            key.revoked_at = utcnow()
+        revoke_key(session, key)
     out.print(f"Key {key_id} revoked.")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -194,6 +195,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, code, detail, headers=headers)
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # The services check unique keys and references before writing; a violation that still
+    # reaches the database is a concurrent request that got there first (two PUTs by-ref of a
+    # new reference, say). Nothing of this request was written.
+    log.info("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        409, "CONFLICT", "Another request changed the same records at the same time; nothing was written. Retry."
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "INTERNAL_ERROR", "The server failed to answer; the error is logged.")
@@ -203,6 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -96,6 +96,10 @@ class RateLimiter(Protocol):
         """Count one request against `bucket` if it is under `per_minute`, and say what is left."""
         ...
 
+    async def allows(self, bucket: str, per_minute: int) -> bool:
+        """Whether one more hit on `bucket` would be under `per_minute` (counting nothing)."""
+        ...
+
 
 class MemoryRateLimiter:
     """A sliding window counter (the `limits` library) in this process's memory.
@@ -117,8 +121,16 @@ class MemoryRateLimiter:
         reset_at, remaining = self.strategy.get_window_stats(item, bucket)
         return Decision(allowed, per_minute, remaining, max(0, math.ceil(reset_at - time.time())))
 
+    async def allows(self, bucket: str, per_minute: int) -> bool:
+        return bool(self.strategy.test(RateLimitItemPerMinute(per_minute), bucket))
+
     def reset(self) -> None:
         self.storage.reset()
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 def _bucket(scope: Scope) -> tuple[str, int, str]:
@@ -129,9 +141,7 @@ def _bucket(scope: Scope) -> tuple[str, int, str]:
     if scheme.lower() == "bearer" and token:
         # Never the token itself: it is validated elsewhere, and memory is no place for secrets.
         return "key:" + hashlib.sha256(token.encode()).hexdigest(), settings.rate_limit_per_minute, "API key"
-    client = scope.get("client")
-    address = client[0] if client else "unknown"
-    return "address:" + address, settings.anonymous_rate_limit_per_minute, "address"
+    return "address:" + _address(scope), settings.anonymous_rate_limit_per_minute, "address"
 
 
 def _rate_limit_headers(decision: Decision) -> dict[str, str]:
@@ -149,7 +159,9 @@ class RateLimitMiddleware:
     address; answer 429 with Retry-After past the limit, and send the RateLimit headers always.
 
     The token is not validated here: a made-up token gets a bucket of its own, which the API key
-    check then refuses. The address is the connection's, or the one a trusted proxy forwarded
+    check then refuses. So that inventing tokens buys no requests, every 401 also counts against
+    the address (at the per-address limit), and an address past it gets 429 whatever it sends.
+    The address is the connection's, or the one a trusted proxy forwarded
     (uvicorn's `--forwarded-allow-ips`).
     """
 
@@ -168,9 +180,16 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
             await self.app(scope, receive, send)
             return
+        failures = "failed:" + _address(scope)
+        failure_limit = get_settings().anonymous_rate_limit_per_minute
+        if failure_limit and not await self.limiter.allows(failures, failure_limit):
+            detail = f"Too many refused keys from this address: {failure_limit} a minute. Retry in 60 s."
+            response = problem_response(429, "RATE_LIMITED", detail, headers={"Retry-After": "60"})
+            await response(scope, receive, send)
+            return
         bucket, per_minute, who = _bucket(scope)
         if per_minute == 0:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._counting_refusals(send, failures, failure_limit))
             return
         decision = await self.limiter.hit(bucket, per_minute)
         headers = _rate_limit_headers(decision)
@@ -190,7 +209,19 @@ class RateLimitMiddleware:
                     response_headers.setdefault(name, value)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, self._counting_refusals(send_with_headers, failures, failure_limit))
+
+    def _counting_refusals(self, send: Send, failures: str, limit: int) -> Send:
+        """A send that counts a 401 against the address's failure bucket."""
+        if not limit:
+            return send
+
+        async def counting(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                await self.limiter.hit(failures, limit)
+            await send(message)
+
+        return counting
 
 
 def _response_headers(message: Message) -> MutableHeaders:

@@ -266,3 +266,16 @@ def test_the_docs_still_render_with_their_assets(client: TestClient, page: str) 
         loaded = client.get(asset)
         assert loaded.status_code == 200, asset
         assert loaded.headers["x-content-type-options"] == "nosniff"
+
+
+def test_made_up_keys_count_against_the_address(anonymous_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each invented token would get a fresh bucket of its own; its 401 counts against the address."""
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 3)
+    monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 100)
+    for n in range(3):
+        invented = {"Authorization": f"Bearer wp_{n:012x}_" + "A" * 43}
+        assert_problem(anonymous_client.get("/v1/objectives", headers=invented), 401, "UNAUTHORIZED")
+    another = {"Authorization": "Bearer wp_ffffffffffff_" + "B" * 43}
+    refused = anonymous_client.get("/v1/objectives", headers=another)
+    assert "refused keys" in assert_problem(refused, 429, "RATE_LIMITED")["detail"]
+    assert refused.headers["retry-after"] == "60"

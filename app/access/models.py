@@ -60,7 +60,9 @@ class AuditEntry(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     actor: str = Field(max_length=64, description="The API key's key_id, or `cli`, `seed`, `import`, `anonymous`.")
     request_id: str | None = Field(default=None, max_length=64)
-    action: str = Field(max_length=10, description="create, update or delete.")
+    action: str = Field(
+        max_length=10, description="create, update or delete (of a record); create or revoke (of an API key)."
+    )
     record_type: str = Field(max_length=40)
     record_id: uuid.UUID
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description="field: [before, after]")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session, col, select
 from starlette.responses import Response
 
+from app.access.audit import record_change
 from app.access.keys import new_key, require
 from app.access.models import ApiKey, AuditEntry, Role
 from app.db import ReadSessionDep, SessionDep
@@ -17,7 +18,7 @@ from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, proble
 from app.http import json_response, page_response
 from app.lists import _b64, _sign, _unb64, query_fingerprint
 from app.partners.models import Partner
-from app.records import Timestamp, ensure_exist, utcnow
+from app.records import Timestamp, ensure_exist, format_timestamp, utcnow
 
 router = APIRouter(tags=["Access"], dependencies=[require(Role.ADMIN)])
 ADMIN_ERRORS = problems(401, 403, 422)
@@ -75,7 +76,14 @@ def create_key(session: Session, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     if data.expires_at is not None and data.expires_at <= utcnow():
         item = ErrorItem.model_validate({"in": "body", "pointer": "/expires_at", "message": "must be in the future"})
         raise ValidationFailed("The request body is not valid.", errors=[item])
-    return new_key(session, name=data.name, role=data.role, partner_id=data.partner_id, expires_at=data.expires_at)
+    record, key = new_key(
+        session, name=data.name, role=data.role, partner_id=data.partner_id, expires_at=data.expires_at
+    )
+    # Keys are not records, so the ORM hook does not log them; the audit must (never the secret).
+    partner = str(data.partner_id) if data.partner_id else None
+    fields = {"key_id": record.key_id, "name": record.name, "role": str(record.role), "partner_id": partner}
+    record_change(session, "create", "api_key", record.id, {k: [None, v] for k, v in fields.items() if v is not None})
+    return record, key
 
 
 @router.get("/api-keys", response_model=ApiKeyList, responses=ADMIN_ERRORS)
@@ -116,10 +124,15 @@ def get_api_key(request: Request, session: ReadSessionDep, api_key_id: uuid.UUID
 @router.delete("/api-keys/{api_key_id}", status_code=204, responses={**ADMIN_ERRORS, **problems(404)})
 def revoke_api_key(session: SessionDep, api_key_id: uuid.UUID) -> Response:
     """Revoke an API key (admin): it is refused from now on; revoking it again is harmless."""
-    key = _load(session, api_key_id)
+    revoke_key(session, _load(session, api_key_id))
+    return Response(status_code=204)
+
+
+def revoke_key(session: Session, key: ApiKey) -> None:
+    """Revoke a key, once, and say so in the audit log (shared with `workplan keys revoke`)."""
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-    return Response(status_code=204)
+        record_change(session, "revoke", "api_key", key.id, {"revoked_at": [None, format_timestamp(key.revoked_at)]})
 
 
 class AuditParams(BaseModel):

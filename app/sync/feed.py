@@ -165,8 +165,9 @@ def decode_cursor(cursor: str, state: SyncState, types: Sequence[SyncType]) -> P
         )
     horizon = timedelta(days=get_settings().tombstone_days)
     # Purged tombstones at or below the floor were never owed to this client (its initial sync
-    # skipped them), and those at or below its position it has seen.
-    missed = state.purged_seq > max(position.seq, position.floor)
+    # skipped them), and those below its position it has seen. At its position's own stamp it may
+    # have stopped halfway (one PostgreSQL transaction shares one stamp), so that one counts.
+    missed = state.purged_seq > position.floor and state.purged_seq >= position.seq
     if missed or time.time() - issued_at > horizon.total_seconds():
         raise Gone(
             "The cursor is older than the tombstone horizon, so deletions may have been missed: "

@@ -315,3 +315,34 @@ def test_the_audit_log_pages_newest_first_with_a_cursor(anonymous: TestClient, k
     other = anonymous.get("/v1/audit", params={"limit": 2, "cursor": first.json()["next_cursor"]}, headers=admin)
     assert_problem(other, 400, "CURSOR_MISMATCH")
     assert_problem(anonymous.get("/v1/audit", params={"cursor": "x.y"}, headers=admin), 400, "INVALID_CURSOR")
+
+
+def test_making_and_revoking_keys_is_in_the_audit_log(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    admin = bearer(keys["admin"])
+    made = anonymous.post("/v1/api-keys", json={"name": "audited", "role": "reader"}, headers=admin).json()
+    anonymous.delete(f"/v1/api-keys/{made['id']}", headers=admin)
+    entries = anonymous.get("/v1/audit", params={"record_id": made["id"]}, headers=admin).json()["items"]
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("revoke", keys["admin_key_id"]),
+        ("create", keys["admin_key_id"]),
+    ]
+    assert entries[1]["changes"]["role"] == [None, "reader"]
+    assert made["key"] not in str(entries)
+
+
+def test_a_unique_key_taken_by_a_concurrent_request_is_409_not_500(
+    anonymous: TestClient, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first PUTs of one reference can both pass the service's check; the index stops one."""
+    editor = bearer(keys["editor"])
+    body = activity_body(keys, owner_partner_id=keys["partner_a_id"])
+    assert anonymous.put("/v1/activities/by-ref/race", json=body, headers=editor).status_code == 201
+    # The second request's look-ups ran before the first committed: they found nothing.
+    monkeypatch.setattr("app.activities.service.ensure_ownership", lambda *_args, **_kwargs: None)
+    clash = anonymous.post(
+        "/v1/activities",
+        json=activity_body(keys, code="ACC-9", owner_partner_id=keys["partner_a_id"], external_ref="race"),
+        headers=editor,
+    )
+    assert_problem(clash, 409, "CONFLICT")
+    assert len(anonymous.get("/v1/activities", params={"code": "ACC-9"}).json()["items"]) == 0

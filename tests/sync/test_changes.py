@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from app.activities.models import Activity
 from app.config import get_settings
 from app.db import write_engine
-from app.sync.feed import purge_tombstones
+from app.errors import Gone
+from app.sync.feed import Position, decode_cursor, encode_cursor, purge_tombstones
 from app.sync.models import SyncState
 from app.transfer.service import ImportFailed, import_records
 from tests.problems import assert_problem
@@ -205,3 +206,17 @@ def test_an_import_is_stamped_and_its_owner_checked(
     with Session(write_engine(sync_engine)) as session, session.begin(), pytest.raises(ImportFailed) as failed:
         import_records(session, path)
     assert [p.pointer for p in failed.value.report.errors] == ["/owner_partner_id"]
+
+
+def test_a_cursor_that_stopped_inside_a_purged_stamp_has_expired() -> None:
+    """On PostgreSQL one transaction's rows share a stamp, and a page can end among them: if that
+    stamp's tombstones are purged, the rest of them are gone for this cursor."""
+    epoch = uuid.uuid4()
+    inside = Position(seq=40, type="activity", id=uuid.uuid4(), floor=10)
+    cursor = encode_cursor(epoch, [], inside)
+    state = SyncState(epoch=epoch, change_seq=50, purged_seq=40)
+    with pytest.raises(Gone):
+        decode_cursor(cursor, state, [])
+    assert decode_cursor(cursor, SyncState(epoch=epoch, change_seq=50, purged_seq=39), []) == inside
+    # Tombstones purged at or below the initial sync's floor were never this client's to see.
+    assert decode_cursor(cursor, SyncState(epoch=epoch, change_seq=50, purged_seq=10), []) == inside
