@@ -150,23 +150,35 @@ def query_fingerprint(params: BaseModel) -> str:
     return hashlib.sha256(json.dumps(bound, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def encode_cursor(fingerprint: str, values: Sequence[Any]) -> str:
-    payload = json.dumps({"q": fingerprint, "k": [_encode_value(v) for v in values]}, separators=(",", ":"))
-    data = payload.encode()
+def seal(payload: Mapping[str, Any]) -> str:
+    """An opaque token carrying `payload` as signed JSON: what every cursor of the service is."""
+    data = json.dumps(payload, separators=(",", ":")).encode()
     return f"{_b64(data)}.{_sign(data)}"
 
 
-def decode_cursor(cursor: str, fingerprint: str, keys: Sequence[SortKey]) -> list[Any]:
+def unseal(token: str) -> dict[str, Any]:
+    """The payload of a token `seal` made; 400 INVALID_CURSOR for anything else."""
+    payload: Any = None
     try:
-        body, signature = cursor.split(".")
+        body, signature = token.split(".")
         data = _unb64(body)
-        valid = signature.isascii() and hmac.compare_digest(signature, _sign(data))
+        if signature.isascii() and hmac.compare_digest(signature, _sign(data)):
+            payload = json.loads(data)
     except (ValueError, UnicodeEncodeError):
-        valid = False
-    if not valid:
+        pass
+    if not isinstance(payload, dict):
         raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR")
-    payload = json.loads(data)
-    if payload["q"] != fingerprint:
+    return payload
+
+
+def encode_cursor(fingerprint: str, values: Sequence[Any]) -> str:
+    return seal({"q": fingerprint, "k": [_encode_value(v) for v in values]})
+
+
+def decode_cursor(cursor: str, fingerprint: str, keys: Sequence[SortKey]) -> list[Any]:
+    payload = unseal(cursor)
+    if payload.get("q") != fingerprint:
+        # Another list's cursor, or another kind of cursor altogether (the feed's, the audit's).
         raise BadRequest(
             "The cursor belongs to another query: keep the filters and sort it was issued with.",
             code="CURSOR_MISMATCH",

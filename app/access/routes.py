@@ -1,7 +1,5 @@
 """Admin endpoints: API keys (`/v1/api-keys`) and the audit log (`/v1/audit`)."""
 
-import hmac
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -16,7 +14,7 @@ from app.access.models import ApiKey, AuditEntry, Role
 from app.db import ReadSessionDep, SessionDep
 from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
-from app.lists import _b64, _sign, _unb64, query_fingerprint
+from app.lists import query_fingerprint, seal, unseal
 from app.partners.models import Partner
 from app.records import Timestamp, ensure_exist, format_timestamp, utcnow
 
@@ -164,22 +162,17 @@ class AuditPage(BaseModel):
 
 
 def _cursor(fingerprint: str, seq: int) -> str:
-    data = json.dumps({"q": fingerprint, "s": seq}, separators=(",", ":")).encode()
-    return f"{_b64(data)}.{_sign(data)}"
+    return seal({"q": fingerprint, "s": seq})
 
 
 def _after(cursor: str, fingerprint: str) -> int:
-    try:
-        body, signature = cursor.split(".")
-        data = _unb64(body)
-        if not (signature.isascii() and hmac.compare_digest(_sign(data), signature)):
-            raise ValueError
-        payload = json.loads(data)
-        if payload["q"] != fingerprint:
-            raise BadRequest("The cursor belongs to another query.", code="CURSOR_MISMATCH")
-        return int(payload["s"])
-    except (ValueError, UnicodeEncodeError, KeyError, TypeError):
-        raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR") from None
+    payload = unseal(cursor)
+    if payload.get("q") != fingerprint:
+        raise BadRequest("The cursor belongs to another query.", code="CURSOR_MISMATCH")
+    seq = payload.get("s")
+    if not isinstance(seq, int):
+        raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR")
+    return seq
 
 
 @router.get("/audit", response_model=AuditPage, responses={**ADMIN_ERRORS, **problems(400)})

@@ -220,3 +220,11 @@ def test_a_cursor_that_stopped_inside_a_purged_stamp_has_expired() -> None:
     assert decode_cursor(cursor, SyncState(epoch=epoch, change_seq=50, purged_seq=39), []) == inside
     # Tombstones purged at or below the initial sync's floor were never this client's to see.
     assert decode_cursor(cursor, SyncState(epoch=epoch, change_seq=50, purged_seq=10), []) == inside
+
+
+def test_a_cursor_of_one_kind_is_refused_by_the_others(sync_client: TestClient) -> None:
+    """Every cursor is signed with the same key: each endpoint must refuse the others' with a 400."""
+    _, feed_cursor = drain(sync_client)
+    list_cursor = sync_client.get("/v1/activities", params={"limit": 1}).json()["next_cursor"]
+    assert_problem(sync_client.get("/v1/activities", params={"cursor": feed_cursor}), 400, "CURSOR_MISMATCH")
+    assert_problem(sync_client.get("/v1/changes", params={"cursor": list_cursor}), 400, "INVALID_CURSOR")
