@@ -247,13 +247,17 @@ def create_activity(session: Session, data: ActivityCreate, record_id: uuid.UUID
 
 def update_activity(session: Session, activity: Activity, patch: ActivityUpdate) -> Activity:
     current = {name: getattr(activity, name) for name in ActivityCreate.model_fields if name not in LINK_FIELDS}
-    merged = merge_patch({**current, **_links(activity)}, patch, ActivityCreate)
-    return replace_activity(session, activity, merged)
+    links = _links(activity)
+    return _apply(session, activity, merge_patch({**current, **links}, patch, ActivityCreate), links)
 
 
 def replace_activity(session: Session, activity: Activity, data: ActivityCreate) -> Activity:
     """Make the activity what `data` says; version and updated_at move only if something changed."""
-    links = _links(activity)
+    return _apply(session, activity, data, _links(activity))
+
+
+def _apply(session: Session, activity: Activity, data: ActivityCreate, links: dict[str, Any]) -> Activity:
+    """Write `data` over the activity whose current lists are `links`."""
     objective = _check_references(session, data, activity)
     if (objective.work_plan_id, data.code) != (activity.work_plan_id, activity.code):
         _ensure_code_free(session, objective.work_plan_id, data.code, activity)

@@ -178,8 +178,8 @@ def create_report(
 
 def update_report(session: Session, report: GovernmentReport, patch: GovernmentReportUpdate) -> GovernmentReport:
     current = {name: getattr(report, name) for name in GovernmentReportCreate.model_fields if name not in LINK_FIELDS}
-    merged = merge_patch({**current, **_links(report)}, patch, GovernmentReportCreate)
-    return replace_report(session, report, merged)
+    links = _links(report)
+    return _apply(session, report, merge_patch({**current, **links}, patch, GovernmentReportCreate), links)
 
 
 def _links(report: GovernmentReport) -> dict[str, Any]:
@@ -189,7 +189,13 @@ def _links(report: GovernmentReport) -> dict[str, Any]:
 
 def replace_report(session: Session, report: GovernmentReport, data: GovernmentReportCreate) -> GovernmentReport:
     """Make the report what `data` says; version and updated_at move only if something changed."""
-    links = _links(report)
+    return _apply(session, report, data, _links(report))
+
+
+def _apply(
+    session: Session, report: GovernmentReport, data: GovernmentReportCreate, links: dict[str, Any]
+) -> GovernmentReport:
+    """Write `data` over the report whose current lists are `links`."""
     _check_references(session, data, report)
     links_changed = data.articles != links["articles"] or sorted(data.monitored_by) != links["monitored_by"]
     if links_changed:
