@@ -124,9 +124,6 @@ async def current_principal(
     sessions: Annotated[Callable[[], Session], Depends(auth_sessions)],
 ) -> Principal:
     """The caller, from the Authorization header; kept on request.state for the session's audit."""
-    cached: Principal | None = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
     if KEY_PARAMETERS & {name.lower() for name in request.query_params}:
         raise BadRequest("Send keys in the Authorization header, never in the URL.", code="KEY_IN_URL")
     header = request.headers.get("authorization")
@@ -201,6 +198,11 @@ def caller(request: Request) -> Principal:
     """The principal `authorize` found for this request (anonymous outside /v1)."""
     principal: Principal = getattr(request.state, "principal", ANONYMOUS)
     return principal
+
+
+def sees_private(request: Request) -> bool:
+    """Whether the caller may read private fields (contact details, internal notes): any key may."""
+    return caller(request).role is not None
 
 
 def check_record_owner(request: Request, record: object) -> None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import caller
+from app.access.keys import sees_private
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
@@ -22,11 +22,11 @@ router = APIRouter(prefix="/partners", tags=["Partners"])
 
 def view(request: Request) -> Callable[[Partner], PartnerPublic]:
     """Anonymous callers see public fields; a caller with a key also the contacts and notes."""
-    return service.with_contacts if caller(request).role is not None else to_public
+    return service.with_contacts if sees_private(request) else to_public
 
 
 def reader(request: Request) -> Reader:
-    return service.PARTNERS_WITH_CONTACTS if caller(request).role is not None else service.PARTNERS
+    return service.PARTNERS_WITH_CONTACTS if sees_private(request) else service.PARTNERS
 
 
 def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Partner:

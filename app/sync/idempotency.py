@@ -108,17 +108,17 @@ def _claim(session: Session, principal: str, key: str, print_: str) -> Claim:
                         code="IDEMPOTENCY_KEY_REUSED",
                     )
                 if row.response_status is None:
-                    raise Conflict(
-                        "A request with this Idempotency-Key is still running; retry shortly.",
-                        code="IDEMPOTENCY_KEY_IN_USE",
-                        headers={"Retry-After": "1"},
-                    )
+                    raise _in_use()
                 headers = json.loads(row.response_headers or "{}")
                 headers["Idempotent-Replayed"] = "true"
                 raise Replay(Response(row.response_body, status_code=row.response_status, headers=headers))
         except IntegrityError:
             continue  # another request claimed it between our look and our insert: look again
-    raise Conflict(
+    raise _in_use()
+
+
+def _in_use() -> Conflict:
+    return Conflict(
         "A request with this Idempotency-Key is still running; retry shortly.",
         code="IDEMPOTENCY_KEY_IN_USE",
         headers={"Retry-After": "1"},

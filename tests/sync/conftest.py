@@ -14,19 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.access.keys import Principal, auth_sessions, current_principal
-from app.access.models import Role
+from app.access.keys import auth_sessions, current_principal
 from app.db import SAFE_METHODS, create_db_engine, get_session, tag, write_engine
 from app.main import app
 from app.seed.service import load_seed
 from app.sync.idempotency import claim_session
-from tests.conftest import DATABASES, fresh_database_url, migrate
-
-
-def editor(request: Request) -> Principal:
-    principal = Principal(key_id="test-editor", role=Role.EDITOR)
-    request.state.principal = principal
-    return principal
+from tests.conftest import DATABASES, editor, fresh_database_url, migrate
 
 
 @pytest.fixture(scope="module", params=DATABASES)
