@@ -98,6 +98,8 @@ def sentence(rng: random.Random, words: int) -> str:
 
 
 def recreate(url: str) -> None:
+    """A new empty database at `url`: the SQLite files removed, or the PostgreSQL database dropped
+    and created (only one named workplan_bench*, so no other database is ever dropped)."""
     target = make_url(url)
     if target.get_backend_name() == "sqlite":
         path = Path(target.database or "")

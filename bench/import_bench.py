@@ -40,6 +40,7 @@ from app.partners.models import Partner
 from app.seed.service import load_seed
 from app.transfer.service import export_records, import_records
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
+from bench.generate import recreate
 
 COUNTRIES = ("KEN", "FRA", "MEX", "URY", "THA", "PHL", "BRA", "IND", "ZAF", "SWE", "CAN", "JPN")
 TIMESTAMP = "2024-03-04T05:06:07.890Z"
@@ -52,24 +53,9 @@ class Measure:
     note: str = ""
 
 
-def recreate_database(url: str) -> None:
-    """A new empty database at `url`: the SQLite file removed, or the PostgreSQL database dropped and created."""
-    target = make_url(url)
-    if target.get_backend_name() == "sqlite":
-        if target.database:
-            for suffix in ("", "-wal", "-shm"):
-                Path(target.database + suffix).unlink(missing_ok=True)
-        return
-    admin = create_db_engine(target.set(database="postgres").render_as_string(hide_password=False), pool_size=1)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-
-
 def prepare_database(url: str) -> None:
     """Recreated, migrated to head and seeded with the 2003 plan."""
-    recreate_database(url)
+    recreate(url)
     engine = create_db_engine(url, pool_size=1)
     config = alembic_config()
     with engine.begin() as connection:
@@ -253,7 +239,7 @@ def main() -> None:
         if not args.database_url:
             return
         for each in (baseline_url, quarter_url):
-            recreate_database(each)  # leave no 100k-row siblings behind
+            recreate(each)  # leave no 100k-row siblings behind
 
 
 if __name__ == "__main__":
