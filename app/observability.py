@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.access.keys import Forbidden, Principal, PrincipalDep, Unauthorized
 from app.access.models import Role
 from app.config import get_settings
-from app.db import get_engine
+from app.db import SessionDep
 from app.limits import route_path
 from app.records import as_utc, utcnow
 from app.sync.feed import SYNCED
@@ -89,6 +89,7 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which worker
             "message": record.getMessage(),
         }
         entry.update({name: value for name, value in vars(record).items() if name not in _STANDARD})
@@ -232,6 +233,9 @@ class FeedCollector(Collector):
     """The change feed's head, read from the database at each scrape (a fact about the database,
     not about one process: every worker would report the same)."""
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         head = GaugeMetricFamily(
             "workplan_changes_head_seq", "The highest change_seq stamp taken: where the feed ends."
@@ -241,7 +245,7 @@ class FeedCollector(Collector):
             "Seconds since the newest change in the feed was made (its record's updated_at).",
         )
         try:
-            seq, newest = _feed_head()
+            seq, newest = _feed_head(self.session)
         except SQLAlchemyError:
             return
         head.add_metric([], seq)
@@ -251,19 +255,19 @@ class FeedCollector(Collector):
             yield age
 
 
-def _feed_head() -> tuple[int, datetime | None]:
-    with Session(get_engine()) as session:
-        seq = session.exec(select(SyncState.change_seq)).one()
-        newest: datetime | None = None
-        for synced in SYNCED.values():
-            model = synced.model
-            stamped = session.exec(
-                select(model.updated_at).where(
-                    col(model.change_seq) == select(func.max(model.change_seq)).scalar_subquery()
-                )
-            ).first()
-            if stamped is not None and (newest is None or as_utc(stamped) > newest):
-                newest = as_utc(stamped)
+def _feed_head(session: Session) -> tuple[int, datetime | None]:
+    seq = session.exec(select(SyncState.change_seq)).one()
+    newest: datetime | None = None
+    for synced in SYNCED.values():
+        model = synced.model
+        # The record(s) holding each table's highest stamp, found through the (change_seq, id) index.
+        stamped = session.exec(
+            select(model.updated_at).where(
+                col(model.change_seq) == select(func.max(model.change_seq)).scalar_subquery()
+            )
+        ).first()
+        if stamped is not None and (newest is None or as_utc(stamped) > newest):
+            newest = as_utc(stamped)
     return seq, newest
 
 
@@ -278,19 +282,19 @@ def may_read_metrics(principal: PrincipalDep) -> Principal:
     return principal
 
 
-def read_metrics(_principal: Annotated[Principal, Depends(may_read_metrics)]) -> Response:
+def read_metrics(session: SessionDep, _principal: Annotated[Principal, Depends(may_read_metrics)]) -> Response:
     """Prometheus metrics, every worker's."""
     registry: Collector = REGISTRY
     if MULTIPROCESS_DIR in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(_Scrape(registry)), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_Scrape(registry, FeedCollector(session))), media_type=CONTENT_TYPE_LATEST)
 
 
 class _Scrape(Collector):
-    def __init__(self, processes: Collector) -> None:
-        self.processes = processes
+    def __init__(self, *collectors: Collector) -> None:
+        self.collectors = collectors
 
     def collect(self) -> Iterator[Metric]:
-        yield from self.processes.collect()
-        yield from FeedCollector().collect()
+        for collector in self.collectors:
+            yield from collector.collect()
