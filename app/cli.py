@@ -89,6 +89,9 @@ def serve(
             access_log=False,
             log_config=log_config(settings.log_format),
             timeout_graceful_shutdown=30,
+            # A starting worker answers the supervisor's ping only once its imports are done: several
+            # seconds on a busy machine, which the default of 5 s took for a hang, restarting it forever.
+            timeout_worker_healthcheck=60,
         )
 
 
