@@ -139,9 +139,9 @@ class SharedRateLimiter:
     """
 
     def __init__(self, uri: str, key_prefix: str) -> None:
-        options: dict[str, float | str | bool] = {"implementation": "redispy", "key_prefix": key_prefix}
-        if not uri.startswith(("redis", "rediss")):
-            options = {}
+        options: dict[str, float | str | bool] = {}
+        if uri.startswith("redis"):  # redis, rediss, redis+sentinel, redis+cluster: with the redis package
+            options = {"implementation": "redispy", "key_prefix": key_prefix}
         storage = storage_from_string(f"async+{uri}", **options)
         assert isinstance(storage, AsyncStorage)
         self.storage = storage

@@ -210,11 +210,12 @@ def observe_engine(engine: Engine) -> None:
 
 
 def _before_execute(conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
-    conn.info.setdefault("started", []).append(time.perf_counter())
+    # One statement at a time runs on a connection; one that fails leaves a start the next overwrites.
+    conn.info["statement_started"] = time.perf_counter()
 
 
 def _after_execute(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
-    seconds = time.perf_counter() - conn.info["started"].pop()
+    seconds = time.perf_counter() - conn.info.pop("statement_started", time.perf_counter())
     threshold = get_settings().slow_query_ms
     if threshold and seconds * 1000 >= threshold:
         SLOW_QUERIES.inc()

@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 import pytest
+from anyio import to_thread
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 
 from app.access.keys import new_key
 from app.access.models import Role
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import create_db_engine
 from app.main import app
 from app.observability import JsonFormatter, log_config, observe_engine, route_template
@@ -173,3 +174,12 @@ def test_the_pool_gauges_follow_connections_in_use(observed: Engine) -> None:
     assert checked_out() == before
     observed.dispose()
     assert (REGISTRY.get_sample_value("workplan_db_pool_size") or 0) >= 2
+
+
+def test_each_worker_runs_routes_in_the_threads_its_pool_is_sized_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "threads", 7)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        assert client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens) == 7
+    assert Settings(threads=7).connections == 7
+    assert Settings(threads=7, pool_size=3).connections == 3
