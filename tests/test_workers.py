@@ -141,14 +141,16 @@ def test_a_stopped_server_finishes_and_commits_the_request_in_flight_and_takes_n
     database_url = fresh_database_url(kind, tmp_path, "_graceful")
     with serve(database_url, tmp_path) as server:
         engine = create_db_engine(database_url, pool_size=2)
+        port = int(server.base.rpartition(":")[2])
         # The test holds the write lock (BEGIN IMMEDIATE on SQLite), so the server's write waits, in flight.
-        with write_engine(engine).connect() as lock:
+        with (
+            write_engine(engine).connect() as lock,
+            socket.create_connection(("127.0.0.1", port), timeout=60) as client,
+        ):
             lock.begin()
             if kind == "postgresql":
                 lock.execute(text("LOCK TABLE partner IN EXCLUSIVE MODE"))
             body = json.dumps({"name": "Graceful Stop Network", "kind": "network"}).encode()
-            port = int(server.base.rpartition(":")[2])
-            client = socket.create_connection(("127.0.0.1", port), timeout=60)
             client.sendall(
                 b"POST /v1/partners HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
                 + f"Authorization: Bearer {server.key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -161,10 +163,9 @@ def test_a_stopped_server_finishes_and_commits_the_request_in_flight_and_takes_n
             _wait_until_refused(server.base)
             assert server.process.poll() is None, "the server left with a request in flight"
             lock.rollback()
-        with client:
             answer = b"".join(iter(lambda: client.recv(65536), b""))
         head, _, payload = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 201 "), answer
+        assert head.startswith(b"HTTP/1.1 201 "), (answer, server.log.read_text())
         assert b"connection: close" in head.lower()
         # uvicorn ends by re-raising the signal it caught, once its shutdown is complete.
         assert server.process.wait(timeout=30) == -signal.SIGTERM
