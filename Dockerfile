@@ -1,5 +1,6 @@
-# The API on port 8000. Migrations and the (idempotent) 2003 seed run at start; set WORKPLAN_DATABASE_URL for PostgreSQL
-# and WORKPLAN_SECRET_KEY when several containers serve the same database.
+# The API on port 8000. Migrations and the (idempotent) 2003 seed run at start; set WORKPLAN_DATABASE_URL for PostgreSQL,
+# and, when several containers serve the same database, WORKPLAN_SECRET_KEY and WORKPLAN_RATE_LIMIT_STORAGE, and run
+# `workplan db upgrade` once instead (README, Production). WORKPLAN_WORKERS sets the worker processes.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,7 +25,8 @@ RUN useradd --system --uid 10001 --no-create-home workplan \
 USER workplan
 ENV PATH=/opt/venv/bin:$PATH \
     WORKPLAN_DATABASE_URL=sqlite:////data/workplan.db \
-    WORKPLAN_SECRET_KEY_FILE=/data/secret
+    WORKPLAN_SECRET_KEY_FILE=/data/secret \
+    WORKPLAN_LOG_FORMAT=json
 VOLUME /data
 EXPOSE 8000
 

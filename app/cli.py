@@ -1,7 +1,11 @@
 """The `workplan` command: run the service, migrate, seed, export and import, purge, list vocabularies."""
 
+import os
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +28,7 @@ from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
 from app.migrations import alembic_config
+from app.observability import MULTIPROCESS_DIR, log_config
 from app.records import as_utc, format_timestamp, utcnow
 from app.seed.service import load_seed
 from app.sync.feed import purge_tombstones as purge
@@ -55,19 +60,54 @@ def _session(actor: str) -> Session:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL beyond one).", min=1)] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (PostgreSQL beyond one).", min=1, envvar="WORKPLAN_WORKERS")
+    ] = 1,
+    root_path: Annotated[str, typer.Option(help="The path a reverse proxy serves the API under, e.g. /api.")] = "",
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development only).")] = False,
 ) -> None:
     """Serve the API with uvicorn."""
-    uvicorn.run(
-        "app.main:app",
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        proxy_headers=True,
-        timeout_graceful_shutdown=30,
-    )
+    settings = get_settings()
+    if workers > 1 and not settings.shared_rate_limits:
+        err.print(
+            f"[red]{workers} workers would each count requests in their own memory[/red], letting a client "
+            f"make {workers} times the rate limit. Set WORKPLAN_RATE_LIMIT_STORAGE=redis://host:6379/0, "
+            "or turn the limits off (WORKPLAN_RATE_LIMIT_PER_MINUTE=0 and "
+            "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE=0) where a proxy enforces them."
+        )
+        raise typer.Exit(2)
+    with _metrics_directory(workers):
+        uvicorn.run(
+            "app.main:app",
+            host=host,
+            port=port,
+            workers=None if reload else workers,
+            reload=reload,
+            root_path=root_path,
+            proxy_headers=True,
+            # The service logs each request itself (app/observability.py), with its route and key id.
+            access_log=False,
+            log_config=log_config(settings.log_format),
+            timeout_graceful_shutdown=30,
+            # A starting worker answers the supervisor's ping only once its imports are done: several
+            # seconds on a busy machine, which the default of 5 s took for a hang, restarting it forever.
+            timeout_worker_healthcheck=60,
+        )
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Where several workers keep their metrics for any one of them to serve, made before they
+    start (prometheus-client reads the variable when it is imported) and removed after."""
+    if workers == 1 or MULTIPROCESS_DIR in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="workplan-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
 
 
 def _alembic() -> Config:

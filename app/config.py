@@ -5,6 +5,7 @@ import secrets
 import tempfile
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,10 +29,18 @@ class Settings(BaseSettings):
         default=Path(".workplan-secret"),
         description="Where the generated signing key is kept when `secret_key` is unset.",
     )
-    pool_size: int = Field(
+    threads: int = Field(
         default=40,
         ge=1,
-        description="PostgreSQL connections per process; match the thread pool (40 by default).",
+        description="Threads per worker process that run routes (AnyIO's default thread limiter).",
+    )
+    pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Database connections per worker process, never exceeded; unset, `threads`, so that every "
+            "thread that runs a route can hold a connection."
+        ),
     )
     tombstone_days: int = Field(
         default=30,
@@ -61,6 +70,42 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests under /v1 a minute for each client address without a key; 0 turns it off.",
     )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description=(
+            "Where request counts live, as a `limits` storage URI: `memory://` (this process only) or "
+            "`redis://host:6379/0`, shared by every worker and instance."
+        ),
+    )
+    rate_limit_key_prefix: str = Field(
+        default="workplan",
+        min_length=1,
+        description="Prefix of the rate limiter's keys in a shared storage (several services, one Redis).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object a line, with one line per request; `text` for a terminal.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Whether /metrics answers without a key; otherwise it needs an admin key.",
+    )
+    slow_query_ms: int = Field(
+        default=500,
+        ge=0,
+        description="SQL statements slower than this are logged (without parameters) and counted; 0: none.",
+    )
+
+    @property
+    def connections(self) -> int:
+        """The pool size each worker process opens at most."""
+        return self.pool_size or self.threads
+
+    @property
+    def shared_rate_limits(self) -> bool:
+        """Whether rate limits hold across processes (or are off, so that nothing needs sharing)."""
+        limited = self.rate_limit_per_minute or self.anonymous_rate_limit_per_minute
+        return not limited or not self.rate_limit_storage.startswith("memory://")
 
     @cached_property
     def signing_key(self) -> bytes:

@@ -74,7 +74,7 @@ def create_db_engine(url: str, *, pool_size: int = 40, echo: bool = False) -> En
 @lru_cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return create_db_engine(settings.database_url, pool_size=settings.pool_size, echo=settings.echo_sql)
+    return create_db_engine(settings.database_url, pool_size=settings.connections, echo=settings.echo_sql)
 
 
 def write_engine(engine: Engine) -> Engine:

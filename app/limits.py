@@ -1,12 +1,13 @@
 """Abuse limits, as pure ASGI middleware: request body size, request rate, and security headers.
 
 Each reads its settings per request (`get_settings()` is cached), so they follow the configuration
-without rebuilding the app. In `create_app` they wrap each other as SecurityHeaders > RequestId >
-RateLimit > BodyLimit > the app: a refused request never reaches a route, and every answer, 413 and
+without rebuilding the app. In `create_app` they wrap each other as (RequestLog >) SecurityHeaders >
+RequestId > RateLimit > BodyLimit > the app: a refused request never reaches a route, and every answer, 413 and
 429 included, carries the security headers and an X-Request-ID.
 """
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
+from limits.aio.storage import Storage as AsyncStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidingWindowCounter
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
@@ -22,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
 from app.errors import problem_response
+
+logger = logging.getLogger("workplan.limits")
 
 
 class BodyLimitMiddleware:
@@ -89,8 +94,7 @@ class Decision:
 
 
 class RateLimiter(Protocol):
-    """Where request counts live. In-process for now; a shared store (Redis, the database)
-    implements the same method for several workers."""
+    """Where request counts live: this process's memory, or a store every worker shares."""
 
     async def hit(self, bucket: str, per_minute: int) -> Decision:
         """Count one request against `bucket` if it is under `per_minute`, and say what is left."""
@@ -106,9 +110,6 @@ class MemoryRateLimiter:
 
     Two counters a bucket (this minute's and the last one's), weighted: O(1) memory however busy
     a client is, and no burst of twice the limit across a minute boundary as a fixed window allows.
-    `limits` also has Redis, Memcached and MongoDB storage for the same strategy (through
-    `limits.aio` for asyncio): the shared implementation of `RateLimiter` will be this class with
-    another storage.
     """
 
     def __init__(self) -> None:
@@ -126,6 +127,59 @@ class MemoryRateLimiter:
 
     def reset(self) -> None:
         self.storage.reset()
+
+
+class SharedRateLimiter:
+    """The same sliding window counter in a storage every worker and instance shares (Redis),
+    through `limits.aio` so that no request blocks the event loop on the network.
+
+    If the storage does not answer, requests go through, and each failure is logged: the limits
+    guard against abuse, keys and roles guard access, and an outage of the counter should not
+    become an outage of the service.
+    """
+
+    def __init__(self, uri: str, key_prefix: str) -> None:
+        options: dict[str, float | str | bool] = {}
+        if uri.startswith("redis"):  # redis, rediss, redis+sentinel, redis+cluster: with the redis package
+            options = {"implementation": "redispy", "key_prefix": key_prefix}
+        storage = storage_from_string(f"async+{uri}", **options)
+        assert isinstance(storage, AsyncStorage)
+        self.storage = storage
+        self.strategy = AsyncSlidingWindowCounter(storage)
+
+    async def hit(self, bucket: str, per_minute: int) -> Decision:
+        item = RateLimitItemPerMinute(per_minute)
+        try:
+            allowed = await self.strategy.hit(item, bucket)
+            stats = await self.strategy.get_window_stats(item, bucket)
+        except Exception:
+            logger.exception("The rate limit storage failed; the request goes through uncounted.")
+            return Decision(True, per_minute, per_minute, 60)
+        return Decision(allowed, per_minute, stats.remaining, max(0, math.ceil(stats.reset_time - time.time())))
+
+    async def allows(self, bucket: str, per_minute: int) -> bool:
+        try:
+            return bool(await self.strategy.test(RateLimitItemPerMinute(per_minute), bucket))
+        except Exception:
+            logger.exception("The rate limit storage failed; the request goes through uncounted.")
+            return True
+
+
+def new_rate_limiter() -> RateLimiter:
+    """The limiter the settings name: in this process's memory, or in a shared storage."""
+    settings = get_settings()
+    if settings.rate_limit_storage.startswith("memory://"):
+        return MemoryRateLimiter()
+    return SharedRateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: without the `root_path` a proxy mounts the service under."""
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :]
+    return path
 
 
 def _address(scope: Scope) -> str:
@@ -165,7 +219,7 @@ class RateLimitMiddleware:
     (uvicorn's `--forwarded-allow-ips`).
     """
 
-    def __init__(self, app: ASGIApp, new_limiter: Callable[[], RateLimiter] = MemoryRateLimiter) -> None:
+    def __init__(self, app: ASGIApp, new_limiter: Callable[[], RateLimiter] = new_rate_limiter) -> None:
         self.app = app
         self.new_limiter = new_limiter
         self.limiter = new_limiter()
@@ -176,7 +230,7 @@ class RateLimitMiddleware:
             # state hands the limiter to whoever needs to look at it (tests).
             self.limiter = self.new_limiter()
             scope.setdefault("state", {})["rate_limiter"] = self.limiter
-        path = scope.get("path", "")
+        path = route_path(scope)
         if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
             await self.app(scope, receive, send)
             return

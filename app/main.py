@@ -2,9 +2,12 @@
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
@@ -15,10 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
-from app.db import SessionDep
+from app.config import get_settings
+from app.db import SessionDep, get_engine
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response, problems
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
+from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
 from app.sync.idempotency import Replay, send_replay
 
 DESCRIPTION = """
@@ -139,8 +144,18 @@ def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Every thread that runs a route can hold a connection: the pool is sized to this limiter.
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().threads
+    observe_engine(get_engine())
+    yield
+    forget_this_process()
+
+
 def create_app() -> FastAPI:
     app = FastAPIOffline(
+        lifespan=lifespan,
         title="workplan",
         version="1.0.0",
         summary="The subgroup against the sexual exploitation of children: its work plan and the reports it monitors.",
@@ -153,7 +168,10 @@ def create_app() -> FastAPI:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(api_router)
+    # On the app itself, not in a router, so that request logs find its path; not in the API's schema.
+    app.add_api_route("/metrics", read_metrics, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz", tags=["Service"], response_model=Health)
     def healthz() -> Health:

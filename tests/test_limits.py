@@ -279,3 +279,16 @@ def test_made_up_keys_count_against_the_address(anonymous_client: TestClient, mo
     refused = anonymous_client.get("/v1/objectives", headers=another)
     assert "refused keys" in assert_problem(refused, 429, "RATE_LIMITED")["detail"]
     assert refused.headers["retry-after"] == "60"
+
+
+def test_behind_a_proxy_with_a_root_path_v1_is_still_limited(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn --root-path /api puts the prefix in the path; the limiter matches the route's path."""
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
+    with TestClient(client.app, root_path="/api") as proxied:
+        first = proxied.get("/api/v1/objectives")
+        assert first.status_code == 200
+        assert first.headers["ratelimit-limit"] == "1"
+        assert_problem(proxied.get("/api/v1/objectives"), 429, "RATE_LIMITED")
+        assert proxied.get("/api/healthz").status_code == 200

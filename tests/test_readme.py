@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.config import Settings
 from tests.live import BIN, live_server
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -43,3 +44,10 @@ def test_the_readme_tour_works_as_written(tmp_path: Path) -> None:
     assert re.search(r'"status": \[\s*"in_progress",\s*"completed"\s*\]', output), output
     header = (tmp_path / "activities.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert header.startswith("objective_id,code,title,")
+
+
+def test_every_setting_is_in_the_readmes_configuration_table() -> None:
+    table = README.read_text().partition("## Configuration")[2].partition("\n## ")[0]
+    documented = set(re.findall(r"^\| `(WORKPLAN_[A-Z_]+)` \|", table, re.M))
+    settings = {f"WORKPLAN_{name.upper()}" for name in Settings.model_fields}
+    assert settings - documented == set()
