@@ -134,6 +134,7 @@ class Expected:
     rule: str
     includes: list[Instrument] = field(default_factory=list)
     report_ids: list[str] = field(default_factory=list)
+    activity_ids: list[str] = field(default_factory=list)  # filled by the service: who monitors it
     satisfied_by: str | None = None
     submitted_date: date | None = None
     is_overdue: bool = False
