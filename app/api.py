@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends
 from app.access.keys import authorize
 from app.access.routes import router as access
 from app.activities.routes import router as activities
+from app.analysis.routes import router as analysis
 from app.calendar.routes import router as calendar
 from app.objectives.routes import router as objectives
 from app.partners.routes import router as partners
@@ -24,6 +25,7 @@ for router in (
     reports,
     ratifications,
     calendar,
+    analysis,
     sync,
     vocabularies,
     access,

@@ -8,10 +8,11 @@ from pydantic import BaseModel, Field
 from app.activities.models import ActivityPublic
 from app.activities.service import ACTIVITIES
 from app.calendar import service
+from app.calendar.ics import build_calendar
 from app.calendar.models import CalendarPage, CalendarParams, ExpectedReport, GapPage, GapParams, item_json
 from app.db import ReadSessionDep
 from app.errors import LIST_ERRORS, BadRequest
-from app.http import json_response
+from app.http import etag_of, json_response, none_match
 from app.ratifications.models import RatificationPublic
 from app.ratifications.service import RATIFICATIONS, RatificationListParams, list_ratifications
 from app.records import CountryCode
@@ -27,7 +28,7 @@ def get_reporting_calendar(
     request: Request, session: ReadSessionDep, params: Annotated[CalendarParams, Query()]
 ) -> Response:
     """Every report each State owes under the CRC and its protocols, when, why, and whether it is overdue."""
-    _check_range(params.due_from, params.due_to, "due_to")
+    check_range(params.due_from, params.due_to, "due_to")
     calendar = service.reporting_calendar(
         session,
         countries=params.country,
@@ -48,7 +49,7 @@ def get_reporting_calendar(
 @router.get("/reporting-calendar/gaps", response_model=GapPage, responses=LIST_ERRORS)
 def get_coverage_gaps(request: Request, session: ReadSessionDep, params: Annotated[GapParams, Query()]) -> Response:
     """Reports due, submitted or reviewed in the period that no activity monitors yet."""
-    _check_range(params.period_from, params.period_to, "period_to")
+    check_range(params.period_from, params.period_to, "period_to")
     gaps = service.coverage_gaps(
         session,
         params.period_from,
@@ -63,6 +64,29 @@ def get_coverage_gaps(request: Request, session: ReadSessionDep, params: Annotat
         "items": [item_json(gap.item) | {"reasons": gap.reasons} for gap in gaps],
     }
     return json_response(request, body)
+
+
+ICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/calendar": {"schema": {"type": "string"}}}, "description": "An RFC 5545 calendar."},
+    **LIST_ERRORS,
+}
+
+
+@router.get("/calendar.ics", response_class=Response, responses=ICS_RESPONSES)
+def get_calendar_feed(
+    request: Request, session: ReadSessionDep, params: Annotated[CalendarParams, Query()]
+) -> Response:
+    """Due dates, Committee reviews and activity dates as an iCalendar file to subscribe to.
+
+    The filters are the calendar's; `due_from`/`due_to` bound every event's date, and with
+    `overdue` or `instrument` the file holds report dates only."""
+    check_range(params.due_from, params.due_to, "due_to")
+    body = build_calendar(session, params)
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Vary": "Authorization", "Content-Disposition": 'inline; filename="workplan.ics"'}
+    if none_match(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
 
 
 class CountryReporting(BaseModel):
@@ -100,6 +124,6 @@ def get_country_reporting(
     return json_response(request, body)
 
 
-def _check_range(start: date | None, end: date | None, name: str) -> None:
+def check_range(start: date | None, end: date | None, name: str) -> None:
     if start is not None and end is not None and end < start:
         raise BadRequest(f"{name} must not be before its start ({start.isoformat()}).", code="INVALID_RANGE")

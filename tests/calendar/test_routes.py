@@ -3,6 +3,7 @@
 from datetime import date
 from typing import Any
 
+import icalendar
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -148,3 +149,92 @@ def test_bad_input_is_a_problem_not_a_500(client: TestClient) -> None:
     assert response.status_code == 400
     assert response.json() == problem(400, "period_to must not be before its start (2005-01-01).", "INVALID_RANGE")
     assert client.get(f"{PATH}/gaps").status_code == 422
+
+
+def test_article_analysis_counts_assessments_with_links(client: TestClient, session: Session) -> None:
+    mexico = make_report(
+        session, country="MEX", instrument="OPSC", submitted_date=date(2004, 9, 1), committee_session=42,
+        articles=[{"instrument": "CRC", "article": 34, "assessment": "partially_compliant"},
+                  {"instrument": "OPSC", "article": 3, "assessment": "compliant"}],
+    )  # fmt: skip
+    kenya = make_report(
+        session, country="KEN", instrument="CRC", submitted_date=date(2006, 1, 1), committee_session=44,
+        articles=[{"instrument": "CRC", "article": 34, "assessment": "non_compliant"},
+                  {"instrument": "CRC", "article": 2, "assessment": "not_addressed"}],
+    )  # fmt: skip
+    response = client.get("/v1/analysis/articles", params={"instrument": "CRC"})
+    assert response.status_code == 200
+    items = {(i["instrument"], i["article"]): i for i in response.json()["items"]}
+    assert list(items)[:3] == [("CRC", 1), ("CRC", 2), ("CRC", 11)]  # vocabulary articles, and article 2 assessed
+    article_34 = items["CRC", 34]
+    assert (article_34["title"], article_34["group"], article_34["total"]) == (
+        "Sexual exploitation and sexual abuse",
+        "core",
+        2,
+    )
+    assert article_34["counts"] == {
+        "compliant": 0,
+        "partially_compliant": 1,
+        "non_compliant": 1,
+        "not_addressed": 0,
+        "unknown": 0,
+    }
+    assert sorted((r["country"], r["assessment"], r["href"]) for r in article_34["reports"]) == [
+        ("KEN", "non_compliant", f"/v1/government-reports/{kenya.id}"),
+        ("MEX", "partially_compliant", f"/v1/government-reports/{mexico.id}"),
+    ]
+    assert (items["CRC", 2]["title"], items["CRC", 2]["total"]) == (None, 1)
+    assert items["CRC", 19]["total"] == 0
+    narrowed = client.get(
+        "/v1/analysis/articles", params={"committee_session": "42", "period_from": "2004-01-01", "country": "MEX"}
+    ).json()["items"]
+    assert {(i["instrument"], i["article"]): i["total"] for i in narrowed if i["total"]} == {
+        ("CRC", 34): 1,
+        ("OPSC", 3): 1,
+    }
+    assert (
+        client.get("/v1/analysis/articles", params={"period_from": "2005-01-01", "period_to": "2004-01-01"}).status_code
+        == 400
+    )
+
+
+def test_the_ics_feed_parses_back_with_stable_uids(client: TestClient, session: Session) -> None:
+    make_ratification(session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21))
+    report = make_report(
+        session, country="MEX", instrument="CRC", kind="periodic", cycle_from=3, cycle_to=3, symbol="CRC/C/125/Add.7",
+        submitted_date=date(2004, 7, 1), review_date=date(2006, 6, 2), committee_session=42,
+    )  # fmt: skip
+    activity = make_activity(
+        session, code="SEC-2003-5.1", title="Monitoring", planned_start=date(2003, 1, 1), planned_end=date(2003, 12, 31)
+    )
+    response = client.get("/v1/calendar.ics", params={"country": "MEX", "as_of": "2007-01-01"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/calendar; charset=utf-8"
+    parsed = icalendar.Calendar.from_ical(response.content)  # filterwarnings=error: a warning fails
+    assert parsed.errors == []
+    events = {str(e["uid"]): e for e in parsed.walk("VEVENT")}
+    assert all(e.errors == [] for e in events.values())
+    assert set(events) == {
+        "due-MEX-CRC-1@workplan",
+        "due-MEX-CRC-2@workplan",
+        "due-MEX-CRC-3@workplan",
+        "due-MEX-CRC-4@workplan",
+        f"review-{report.id}@workplan",
+    }  # the activity names no country, so a country filter leaves it out
+    third = events["due-MEX-CRC-3@workplan"]
+    assert (third.decoded("dtstart"), third.decoded("dtend")) == (date(2002, 10, 21), date(2002, 10, 22))
+    assert str(third["summary"]) == "MEX: CRC periodic report (cycle 3) submitted"
+    review = events[f"review-{report.id}@workplan"]
+    assert str(review["summary"]) == "Committee session 42: review of MEX's CRC report"
+    every = icalendar.Calendar.from_ical(client.get("/v1/calendar.ics").content)
+    spans = {str(e["uid"]): (e.decoded("dtstart"), e.decoded("dtend")) for e in every.walk("VEVENT")}
+    assert spans[f"activity-{activity.id}@workplan"] == (date(2003, 1, 1), date(2004, 1, 1))
+    again = client.get("/v1/calendar.ics", params={"country": "MEX", "as_of": "2007-01-01"})
+    assert again.content == response.content
+    etag = response.headers["etag"]
+    assert (
+        client.get(
+            "/v1/calendar.ics", params={"country": "MEX", "as_of": "2007-01-01"}, headers={"If-None-Match": etag}
+        ).status_code
+        == 304
+    )
