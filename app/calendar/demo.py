@@ -48,15 +48,18 @@ class DemoState:
     reports: list[GovernmentReportCreate]
 
 
-def generate(rng: random.Random, countries: Sequence[str], today: date) -> Iterator[DemoState]:
-    """Per country, its synthetic ratifications and the reports it filed up to `today`."""
+def generate(
+    rng: random.Random, countries: Sequence[str], today: date, *, every_instrument: bool = False
+) -> Iterator[DemoState]:
+    """Per country, its synthetic ratifications and the reports it filed up to `today`;
+    `every_instrument`: every State is party to all three (the benchmark's worst case)."""
     for country in countries:
         ratifications, reports = [], []
         for instrument in Instrument:
-            if instrument is not Instrument.CRC and rng.random() < 0.15:
+            if not every_instrument and instrument is not Instrument.CRC and rng.random() < 0.15:
                 continue  # not every State is party to the protocols
             deposited = FIRST_DEPOSIT[instrument] + timedelta(days=rng.randrange(0, 3650))
-            if instrument is Instrument.CRC and rng.random() < 0.02:
+            if not every_instrument and instrument is Instrument.CRC and rng.random() < 0.02:
                 continue  # nor to the Convention
             ratifications.append(
                 RatificationCreate.model_validate(
