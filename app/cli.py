@@ -67,6 +67,9 @@ def serve(
         reload=reload,
         proxy_headers=True,
         timeout_graceful_shutdown=30,
+        # A worker that does not answer the supervisor's ping in time is killed, requests and all;
+        # uvicorn's 5 s is less than importing the app takes on a busy machine (seen: 5.7 s).
+        timeout_worker_healthcheck=60,
     )
 
 
