@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -85,8 +85,6 @@ def cluster() -> Iterator[Cluster]:
         yield pg
     finally:
         if pg.running():
-            try:
+            with suppress(AssertionError, subprocess.SubprocessError):
                 pg.stop("immediate")
-            except (AssertionError, subprocess.SubprocessError):
-                pass
         shutil.rmtree(root, ignore_errors=True)
