@@ -42,6 +42,16 @@ class Settings(BaseSettings):
             "thread that runs a route can hold a connection."
         ),
     )
+    db_connect_timeout: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds to wait for a new PostgreSQL connection before the request answers 503.",
+    )
+    db_pool_timeout: float = Field(
+        default=10,
+        gt=0,
+        description="Seconds a request waits for a free pooled connection before it answers 503.",
+    )
     tombstone_days: int = Field(
         default=30,
         ge=1,

@@ -49,7 +49,11 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_db_engine(url: str, *, pool_size: int = 40, echo: bool = False) -> Engine:
+def create_db_engine(
+    url: str, *, pool_size: int = 40, echo: bool = False, connect_timeout: int = 5, pool_timeout: float = 10
+) -> Engine:
+    """An engine whose every wait for the database is bounded: a connection attempt (PostgreSQL)
+    and a free connection in the pool; both raise, and the request answers 503 (app/errors.py)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -57,6 +61,7 @@ def create_db_engine(url: str, *, pool_size: int = 40, echo: bool = False) -> En
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=0,
+            pool_timeout=pool_timeout,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -66,15 +71,31 @@ def create_db_engine(url: str, *, pool_size: int = 40, echo: bool = False) -> En
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
+        # A connection the server dropped (a restart) is replaced before use, not failed on.
         pool_pre_ping=True,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
+        connect_args={
+            "connect_timeout": connect_timeout,
+            # A server that vanishes without closing the socket (a network cut) is noticed within
+            # about the same bound: unacknowledged sends give up, and an idle socket is probed.
+            "tcp_user_timeout": connect_timeout * 1000,
+            "keepalives_idle": connect_timeout,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        },
     )
 
 
 @lru_cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return create_db_engine(settings.database_url, pool_size=settings.connections, echo=settings.echo_sql)
+    return create_db_engine(
+        settings.database_url,
+        pool_size=settings.connections,
+        echo=settings.echo_sql,
+        connect_timeout=settings.db_connect_timeout,
+        pool_timeout=settings.db_pool_timeout,
+    )
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -205,6 +207,49 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+# How long a client is asked to wait when the database cannot be reached.
+DATABASE_RETRY_AFTER = "5"
+# SQLSTATE classes of a server that is gone or going, not of a faulty request: connection
+# exceptions, insufficient resources (too many connections), operator intervention (shutdown,
+# restart, a cancelled statement).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open database file", "disk i/o")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached or is busy, rather than that the request is wrong."""
+    if isinstance(exc, PoolTimeout):
+        return True  # every pooled connection stayed busy for the whole pool timeout
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False  # IntegrityError, DataError, ProgrammingError: the request or the code, not the server
+    if isinstance(exc.orig, sqlite3.Error):
+        message = str(exc.orig).lower()
+        return any(text in message for text in _SQLITE_UNAVAILABLE)
+    # psycopg: a failed connect, or a connection lost mid-statement, carries no SQLSTATE.
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+
+
+def database_unavailable_response() -> Response:
+    return problem_response(
+        503,
+        "DATABASE_UNAVAILABLE",
+        "The database cannot be reached just now; nothing was written. Retry after `Retry-After` seconds.",
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return database_unavailable_response()
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "INTERNAL_ERROR", "The server failed to answer; the error is logged.")
@@ -215,6 +260,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -229,6 +276,7 @@ _DESCRIPTIONS = {
     415: "The body is not JSON.",
     422: "Validation failed; `errors` points at each faulty value.",
     500: "The server failed; nothing was changed.",
+    503: "The database cannot be reached just now; nothing was changed. Retry after `Retry-After` seconds.",
 }
 
 

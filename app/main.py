@@ -20,7 +20,13 @@ from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
 from app.config import get_settings
 from app.db import SessionDep, get_engine
-from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response, problems
+from app.errors import (
+    PROBLEM_MEDIA_TYPE,
+    database_unavailable_response,
+    install_error_handlers,
+    problem_response,
+    problems,
+)
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
@@ -128,6 +134,7 @@ def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.setdefault("500", {"description": "The server failed; nothing was changed."})
+            responses.setdefault("503", {"description": problems(503)[503]["description"]})
             for status, response in responses.items():
                 if int(status) >= 400:
                     response["content"] = _problem_content()
@@ -186,9 +193,7 @@ def create_app() -> FastAPI:
         try:
             current = MigrationContext.configure(session.connection()).get_current_revision()
         except SQLAlchemyError:
-            return problem_response(
-                503, "DATABASE_UNAVAILABLE", "The database does not answer.", headers={"Retry-After": "5"}
-            )
+            return database_unavailable_response()
         if current != head_revision():
             return problem_response(
                 503,

@@ -8,6 +8,11 @@
 3. If the write fails, the claim is released, so a retry runs again. If the process dies
    mid-request, the claim lapses after `LEASE`; and the write of a request whose claim lapsed and
    was taken over finds its claim gone and rolls back (409), so two records never result.
+4. If the database goes away, the release itself fails (and so may the claim's commit, which may
+   or may not have reached the server): the claim is then released by a thread of this process
+   that retries every `RELEASE_RETRY` until the database answers, so a retry after the outage
+   runs instead of meeting 409 until the lease ends. A release only ever deletes a claim that
+   holds no response, so releasing a claim whose write did commit changes nothing.
 
 Keys are per caller (`principal`: the API key's key_id) and kept 24 hours: two partners may use the
 same Idempotency-Key without meeting.
@@ -15,27 +20,32 @@ same Idempotency-Key without meeting.
 
 import hashlib
 import json
+import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, delete, select, update
 from starlette.responses import Response
 
 from app.access.keys import caller
 from app.db import get_write_engine
-from app.errors import BadRequest, Conflict, ValidationFailed
+from app.errors import BadRequest, Conflict, ValidationFailed, database_unavailable
 from app.records import as_utc, utcnow
 from app.sync.models import IdempotencyKey
 
 KEEP = timedelta(hours=24)
 LEASE = timedelta(minutes=5)
+RELEASE_RETRY = 1.0  # seconds between attempts to release claims while the database is away
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("location", "etag", "content-type")
 
@@ -53,7 +63,7 @@ async def send_replay(_request: Request, exc: Exception) -> Response:
     return exc.response
 
 
-@dataclass
+@dataclass(frozen=True)
 class Claim:
     principal: str
     key: str
@@ -73,7 +83,10 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _claim(session: Session, principal: str, key: str, print_: str) -> Claim:
+log = logging.getLogger("workplan")
+
+
+def _claim(session: Session, principal: str, key: str, print_: str, token: str) -> Claim:
     now = utcnow()
     for _attempt in range(2):
         try:
@@ -88,7 +101,6 @@ def _claim(session: Session, principal: str, key: str, print_: str) -> Claim:
                     session.flush()
                     row = None
                 if row is None:
-                    token = uuid.uuid4().hex
                     session.add(
                         IdempotencyKey(
                             principal=principal,
@@ -133,6 +145,47 @@ def _lapsed(row: IdempotencyKey) -> bool:
 
 
 def _release(session: Session, claim: Claim) -> None:
+    """Delete the claim unless its write committed a response. Never raises: if the database
+    cannot be reached, the release is left to `_release_later`."""
+    try:
+        _delete_claim(session, claim)
+    except SQLAlchemyError as exc:
+        log.warning("could not release Idempotency-Key claim now, retrying in the background: %s", exc)
+        _release_later(session.get_bind(), claim)
+
+
+_unreleased: dict[Claim, Engine] = {}
+_unreleased_lock = threading.Lock()
+
+
+def _release_later(bind: Any, claim: Claim) -> None:
+    with _unreleased_lock:
+        start = not _unreleased
+        _unreleased[claim] = bind
+    if start:
+        threading.Thread(target=_release_pending, name="idempotency-release", daemon=True).start()
+
+
+def _release_pending() -> None:
+    """Retry the releases that failed until every one is done; then the thread ends."""
+    while True:
+        time.sleep(RELEASE_RETRY)
+        with _unreleased_lock:
+            pending = list(_unreleased.items())
+        for claim, bind in pending:
+            try:
+                with Session(bind) as session:
+                    _delete_claim(session, claim)
+            except SQLAlchemyError:
+                continue
+            with _unreleased_lock:
+                del _unreleased[claim]
+        with _unreleased_lock:
+            if not _unreleased:
+                return
+
+
+def _delete_claim(session: Session, claim: Claim) -> None:
     with session.begin():
         session.exec(
             delete(IdempotencyKey).where(
@@ -164,18 +217,28 @@ async def idempotency(
     if not KEY_PATTERN.match(idempotency_key):
         raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code="INVALID_IDEMPOTENCY_KEY")
     body = await request.body()
-    claim = await run_in_threadpool(
-        _claim,
-        session,
-        caller(request).key_id or "",
-        idempotency_key,
-        fingerprint(request.method, request.url.path, body),
-    )
+    principal, token = caller(request).key_id or "", uuid.uuid4().hex
+    try:
+        claim = await run_in_threadpool(
+            _claim, session, principal, idempotency_key, fingerprint(request.method, request.url.path, body), token
+        )
+    except SQLAlchemyError as exc:
+        # The claim's commit may have reached the server before the connection failed.
+        await _release_after(exc, session, Claim(principal, idempotency_key, token))
+        raise
     try:
         yield claim
-    except BaseException:
-        await run_in_threadpool(_release, session, claim)
+    except BaseException as exc:
+        await _release_after(exc, session, claim)
         raise
+
+
+async def _release_after(exc: BaseException, session: Session, claim: Claim) -> None:
+    if database_unavailable(exc):
+        # Trying now would only wait out another connect timeout before the client hears 503.
+        _release_later(session.get_bind(), claim)
+    else:
+        await run_in_threadpool(_release, session, claim)
 
 
 # Declared before the session in a route's signature, so that it is entered first and left last:

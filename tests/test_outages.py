@@ -1,0 +1,208 @@
+"""A database that is down, unreachable or out of connections: 503 problem+json with Retry-After,
+within a bound, never a 500 or a hang; and no Idempotency-Key claim left stuck by the outage.
+
+These run on SQLite everywhere: an engine whose connections fail while a switch is off stands for
+a database that went away, and a PostgreSQL URL on a port nothing listens on for one that is not
+there. tests/test_faults.py stops a real PostgreSQL under a live server.
+"""
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, event, func
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, select
+
+from app.access.keys import current_principal
+from app.activities.models import Activity
+from app.db import _sqlite_on_begin, _sqlite_on_connect, create_db_engine, get_session, tag, write_engine
+from app.errors import database_unavailable
+from app.main import app
+from app.seed.service import load_seed
+from app.sync import idempotency
+from app.sync.idempotency import claim_session
+from app.sync.models import IdempotencyKey
+from tests.conftest import editor, migrate
+from tests.live import free_port
+
+OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
+UNAVAILABLE = {
+    "type": "about:blank",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "The database cannot be reached just now; nothing was written. Retry after `Retry-After` seconds.",
+    "code": "DATABASE_UNAVAILABLE",
+}
+
+
+class Switch:
+    """Connections to a SQLite file that fail, as a vanished server's do, while `up` is False."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.up = True
+        self.connects = 0
+        self.fail_after: int | None = None  # connections allowed before the outage starts
+
+    def connect(self) -> sqlite3.Connection:
+        self.connects += 1
+        if self.fail_after is not None and self.connects > self.fail_after:
+            self.up = False
+        if not self.up:
+            raise sqlite3.OperationalError("unable to open database file")
+        return sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+
+
+@pytest.fixture
+def switch(tmp_path: Path) -> Switch:
+    return Switch(tmp_path / "outage.db")
+
+
+@pytest.fixture
+def flaky_engine(switch: Switch) -> Iterator[Engine]:
+    # NullPool: every checkout connects, so an outage is met at the next request, as with a
+    # server that dropped its connections (pool_pre_ping then reconnects).
+    engine = create_engine("sqlite://", creator=switch.connect, poolclass=NullPool)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    migrate(engine)
+    with Session(write_engine(engine)) as session, session.begin():
+        load_seed(session)
+    yield engine
+    engine.dispose()
+
+
+def client_on(engine: Engine) -> Generator[TestClient]:
+    writer = write_engine(engine)
+
+    def session_override(request: Request) -> Iterator[Session]:
+        bind = engine if request.method in {"GET", "HEAD"} else writer
+        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
+            yield session
+
+    def claims() -> Iterator[Session]:
+        with Session(writer, expire_on_commit=False) as session:
+            yield session
+
+    app.dependency_overrides[current_principal] = editor
+    app.dependency_overrides[get_session] = session_override
+    app.dependency_overrides[claim_session] = claims
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def flaky_client(flaky_engine: Engine) -> Iterator[TestClient]:
+    yield from client_on(flaky_engine)
+
+
+def assert_unavailable(response: Any) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == UNAVAILABLE
+
+
+def new_activity(code: str) -> dict[str, str]:
+    return {"objective_id": OBJECTIVE_5, "code": code, "title": "Written through an outage", "type": "meeting"}
+
+
+def test_reads_writes_and_readyz_answer_503_while_the_database_is_down(
+    flaky_client: TestClient, switch: Switch
+) -> None:
+    switch.up = False
+    assert_unavailable(flaky_client.get("/v1/activities"))
+    assert_unavailable(flaky_client.post("/v1/activities", json=new_activity("OUT-1")))
+    assert_unavailable(
+        flaky_client.post("/v1/activities", json=new_activity("OUT-2"), headers={"Idempotency-Key": "k-out-2"})
+    )
+    ready = flaky_client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "DATABASE_UNAVAILABLE"
+    assert ready.headers["retry-after"] == "5"
+    assert flaky_client.get("/healthz").status_code == 200
+
+    switch.up = True
+    assert flaky_client.get("/readyz").status_code == 200
+    assert flaky_client.post("/v1/activities", json=new_activity("OUT-1")).status_code == 201
+
+
+def test_a_write_that_fails_mid_request_leaves_its_idempotency_key_free_for_the_retry(
+    flaky_client: TestClient, flaky_engine: Engine, switch: Switch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idempotency, "RELEASE_RETRY", 0.05)
+    headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    body = new_activity("OUT-3")
+    # The claim commits on the first connection; the write's own connection meets the outage, and
+    # so does the release of the claim.
+    switch.fail_after = switch.connects + 1
+    assert_unavailable(flaky_client.post("/v1/activities", json=body, headers=headers))
+    assert_unavailable(flaky_client.post("/v1/activities", json=body, headers=headers))
+
+    switch.fail_after = None
+    switch.up = True
+    deadline = time.monotonic() + 5
+    while True:
+        response = flaky_client.post("/v1/activities", json=body, headers=headers)
+        if response.status_code != 409 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    # Without the background release the claim would hold the key for the whole lease (5 minutes).
+    assert response.status_code == 201, response.text
+    replay = flaky_client.post("/v1/activities", json=body, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    with Session(flaky_engine) as session:
+        assert session.exec(select(func.count()).where(Activity.code == "OUT-3")).one() == 1
+        assert session.exec(select(func.count()).select_from(IdempotencyKey)).one() == 1
+
+
+def test_a_postgresql_server_that_is_not_there_is_503_within_the_connect_timeout() -> None:
+    engine = create_db_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none", connect_timeout=1)
+    try:
+        clients = client_on(engine)
+        client = next(clients)  # the generator's finally clears the overrides when it is closed
+        started = time.monotonic()
+        assert_unavailable(client.get("/v1/partners"))
+        assert_unavailable(client.post("/v1/activities", json=new_activity("X"), headers={"Idempotency-Key": "x"}))
+        assert client.get("/readyz").status_code == 503
+        assert time.monotonic() - started < 3
+        clients.close()
+    finally:
+        engine.dispose()
+
+
+def test_an_exhausted_pool_is_503_after_the_pool_timeout(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'pool.db'}", pool_size=1, pool_timeout=0.5)
+    migrate(engine)
+    try:
+        clients = client_on(engine)
+        client = next(clients)  # the generator's finally clears the overrides when it is closed
+        with engine.connect():  # the only connection, held by someone else
+            started = time.monotonic()
+            assert_unavailable(client.get("/v1/partners"))
+            assert 0.5 <= time.monotonic() - started < 3
+        assert client.get("/v1/partners").status_code == 200
+        clients.close()
+    finally:
+        engine.dispose()
+
+
+def test_a_data_error_is_not_taken_for_an_outage() -> None:
+    integrity = IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
+    syntax = OperationalError("SELECT", {}, sqlite3.OperationalError('near "SELEC": syntax error'))
+    locked = OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))
+    assert not database_unavailable(integrity)
+    assert not database_unavailable(syntax)
+    assert database_unavailable(locked)
