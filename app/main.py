@@ -19,6 +19,8 @@ from app.db import SessionDep
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers, problem_response, problems
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
+from app.pages.routes import router as pages_router
+from app.pages.routes import static as pages_static
 from app.sync.idempotency import Replay, send_replay
 
 DESCRIPTION = """
@@ -154,6 +156,8 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", pages_static, name="static")
 
     @app.get("/healthz", tags=["Service"], response_model=Health)
     def healthz() -> Health:
