@@ -5,8 +5,11 @@ from fastapi import APIRouter, Depends
 from app.access.keys import authorize
 from app.access.routes import router as access
 from app.activities.routes import router as activities
+from app.analysis.routes import router as analysis
+from app.calendar.routes import router as calendar
 from app.objectives.routes import router as objectives
 from app.partners.routes import router as partners
+from app.ratifications.routes import router as ratifications
 from app.reports.routes import router as reports
 from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
@@ -14,5 +17,17 @@ from app.work_plans.routes import router as work_plans
 
 # Default-deny: every operation under /v1 passes `authorize` (writes need a key with a role).
 api_router = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
-for router in (work_plans, objectives, activities, partners, reports, sync, vocabularies, access):
+for router in (
+    work_plans,
+    objectives,
+    activities,
+    partners,
+    reports,
+    ratifications,
+    calendar,
+    analysis,
+    sync,
+    vocabularies,
+    access,
+):
     api_router.include_router(router)

@@ -42,6 +42,8 @@ TAGS = [
     {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
     {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
     {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
+    {"name": "Ratifications", "description": "Which States are party to the CRC and its protocols, and since when."},
+    {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
     {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
     {"name": "Access", "description": "API keys and the audit log (admin keys only)."},

@@ -4,6 +4,7 @@ from app.access.models import ApiKey, AuditEntry
 from app.activities.models import Activity, ActivityCountry, ActivityGovernmentReport, ActivityParticipant
 from app.objectives.models import Objective
 from app.partners.models import Partner
+from app.ratifications.models import Ratification
 from app.reports.models import GovernmentReport, ReportArticle, ReportMonitor
 from app.sync.models import IdempotencyKey, SyncState
 from app.work_plans.models import WorkPlan
@@ -19,6 +20,7 @@ __all__ = [
     "IdempotencyKey",
     "Objective",
     "Partner",
+    "Ratification",
     "ReportArticle",
     "ReportMonitor",
     "SyncState",

@@ -10,6 +10,8 @@ from app.objectives.models import Objective, ObjectiveCreate
 from app.objectives.service import create_objective
 from app.partners.models import Partner, PartnerCreate
 from app.partners.service import create_partner
+from app.ratifications.models import Ratification, RatificationCreate
+from app.ratifications.service import create_ratification
 from app.reports.models import GovernmentReport, GovernmentReportCreate
 from app.reports.service import create_report
 from app.work_plans.models import WorkPlan, WorkPlanCreate
@@ -49,3 +51,8 @@ def make_activity(session: Session, **overrides: Any) -> Activity:
         overrides["objective_id"] = make_objective(session).id
     data = {"code": f"SEC-{n}", "title": f"Activity {n}", "type": "monitoring"}
     return create_activity(session, ActivityCreate.model_validate(data | overrides))
+
+
+def make_ratification(session: Session, **overrides: Any) -> Ratification:
+    data = {"country": "MEX", "instrument": "CRC", "action": "ratification", "deposited_on": "1990-09-21"}
+    return create_ratification(session, RatificationCreate.model_validate(data | overrides))

@@ -32,6 +32,8 @@ from app.objectives.models import Objective, ObjectivePublic
 from app.objectives.service import OBJECTIVES
 from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
 from app.partners.service import PARTNERS, PARTNERS_WITH_CONTACTS
+from app.ratifications.models import Ratification, RatificationPublic
+from app.ratifications.service import RATIFICATIONS
 from app.reads import Reader
 from app.records import RecordTable, utcnow
 from app.reports.models import GovernmentReport, GovernmentReportPublic, GovernmentReportWithNotes
@@ -48,6 +50,7 @@ class SyncType(StrEnum):
     GOVERNMENT_REPORT = "government_report"
     OBJECTIVE = "objective"
     PARTNER = "partner"
+    RATIFICATION = "ratification"
     WORK_PLAN = "work_plan"
 
 
@@ -64,6 +67,7 @@ SYNCED: dict[SyncType, Synced] = {
     SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES),
     SyncType.OBJECTIVE: Synced(Objective, OBJECTIVES),
     SyncType.PARTNER: Synced(Partner, PARTNERS, PARTNERS_WITH_CONTACTS),
+    SyncType.RATIFICATION: Synced(Ratification, RATIFICATIONS),
     SyncType.WORK_PLAN: Synced(WorkPlan, WORK_PLANS),
 }
 # Referring records before the records they refer to: the order tombstones are purged in.
@@ -71,6 +75,7 @@ PURGE_ORDER = (
     SyncType.ACTIVITY,
     SyncType.OBJECTIVE,
     SyncType.GOVERNMENT_REPORT,
+    SyncType.RATIFICATION,
     SyncType.WORK_PLAN,
     SyncType.PARTNER,
 )
@@ -97,6 +102,7 @@ class Change(BaseModel):
         | ObjectivePublic
         | PartnerWithContacts
         | PartnerPublic
+        | RatificationPublic
         | WorkPlanPublic
         | None
     ) = Field(description="The record as its GET returns it to the same caller; null for a deletion.")

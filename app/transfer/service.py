@@ -3,12 +3,12 @@
 A record travels as its public representation (exactly what the API returns) plus its private
 fields (partner `contact_name`, `contact_email`, `notes`; report `notes`), so a backup loses
 nothing. Deleted records are not exported. Resources always go in dependency order: work_plans,
-partners, government_reports, objectives, activities.
+partners, ratifications, government_reports, objectives, activities.
 
 Formats:
 - `ndjson` (`.ndjson`, `.jsonl`): one record per line as `{"type": "activity", "data": {...}}`, the
-  shape of a `/v1/changes` item; type is work_plan, partner, government_report, objective or
-  activity. An envelope, not a `"type"` key beside the fields: activities have a `type` field.
+  shape of a `/v1/changes` item; type is work_plan, partner, ratification, government_report,
+  objective or activity. An envelope, not a `"type"` key beside the fields: activities have a `type` field.
 - `json`: one object `{"work_plans": [...], "partners": [...], ...}`; the key names the type.
 - `csv`: one resource per file, the header row naming the fields. An empty cell is null, or an
   empty list for a list field (so an empty string and null are the same in CSV). Lists are
@@ -70,6 +70,7 @@ from app.csv_cells import restore, to_cell
 from app.errors import json_pointer
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
+from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic
 from app.records import RecordTable, Timestamp, apply_changes, utcnow
 from app.reports.models import (
     GovernmentReport,
@@ -162,6 +163,11 @@ SPECS = (
     _Spec(
         "partners", "partner", Partner, PartnerCreate, PartnerPublic,
         ("name",), "Partner name '{}'", private=("contact_name", "contact_email", "notes"),
+    ),
+    _Spec(
+        "ratifications", "ratification", Ratification, RatificationCreate, RatificationPublic,
+        ("country", "instrument"), "Ratification of the '{}' by this State",
+        derived=("entry_into_force_on", "entry_into_force_computed", "entry_into_force_overridden"),
     ),
     _Spec(
         "government_reports", "government_report", GovernmentReport, GovernmentReportCreate,

@@ -66,6 +66,12 @@ class Instrument(StrEnum):
     OPAC = "OPAC"
 
 
+class RatificationAction(StrEnum):
+    RATIFICATION = "ratification"
+    ACCESSION = "accession"
+    SUCCESSION = "succession"
+
+
 class ReportKind(StrEnum):
     INITIAL = "initial"
     PERIODIC = "periodic"

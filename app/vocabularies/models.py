@@ -13,6 +13,7 @@ from app.vocabularies import (
     Instrument,
     ParticipantRole,
     PartnerKind,
+    RatificationAction,
     ReportKind,
     ReportStatus,
     WorkPlanStatus,
@@ -137,6 +138,16 @@ _ENUMS: list[tuple[str, str, type[StrEnum], dict[str, str]]] = [
         },
     ),
     ("instrument", "The treaties States report under.", Instrument, {}),
+    (
+        "ratification_action",
+        "How a State became a party to an instrument.",
+        RatificationAction,
+        {
+            "ratification": "It signed, then deposited an instrument of ratification.",
+            "accession": "It became a party without signing first.",
+            "succession": "A successor State declared itself bound by its predecessor's ratification.",
+        },
+    ),
     (
         "report_kind",
         "What a State party report is.",

@@ -47,6 +47,12 @@ RESOURCES = [
         {"status": "submitted", "submitted_date": "2004-09-01"},
         "country",
     ),
+    Resource(
+        "/v1/ratifications",
+        lambda s: {"country": "MEX", "instrument": "CRC", "action": "ratification", "deposited_on": "1990-09-21"},
+        {"reservations": "Interpretative declaration on article 21"},
+        "deposited_on",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from httpx2 import Response
 from sqlmodel import Session
 
 from app.records import utcnow
-from tests.factories import make_activity, make_objective, make_partner, make_report, make_work_plan
+from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
 from tests.problems import invalid_request, pointers, problem
 
 Item = dict[str, Any]
@@ -48,6 +48,20 @@ def make_reports(session: Session) -> list[str]:
     return [
         str(make_report(session, due_date=d, submitted_date=s, country=c).id)
         for d, s, c in zip(due, submitted, countries, strict=True)
+    ]
+
+
+def make_ratifications(session: Session) -> list[str]:
+    countries = ["MEX", "KEN", "BRA", "MEX", "FRA", "KEN"]
+    instruments = ["CRC", "CRC", "OPSC", "OPSC", "CRC", "OPAC"]
+    deposits = [date(1990, 9, 21), date(1990, 7, 30), date(2004, 1, 27), date(2002, 3, 15), date(1990, 8, 7), None]
+    return [
+        str(
+            make_ratification(
+                session, country=c, instrument=i, action="ratification", deposited_on=d or date(2002, 1, 28)
+            ).id
+        )
+        for c, i, d in zip(countries, instruments, deposits, strict=True)
     ]
 
 
@@ -90,6 +104,7 @@ COLLECTIONS = [
         ("planned_start,-code", "-planned_start", "-updated_at", "status,title", "-title,planned_start"),
     ),
     Collection("/v1/government-reports", make_reports, "due_date", ("-due_date", "country,-submitted_date", "symbol")),
+    Collection("/v1/ratifications", make_ratifications, "country,instrument", ("-deposited_on", "instrument,-country")),
     Collection("/v1/partners", make_partners, "name", ("-active_from,name", "kind", "-created_at")),
     Collection("/v1/work-plans", make_work_plans, "-period_start,code", ("-code", "period_start")),
     Collection("/v1/objectives", make_objectives, "position,code", ("-position,code", "title")),

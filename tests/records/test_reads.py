@@ -27,6 +27,8 @@ from app.objectives import service as objectives
 from app.objectives.models import Objective
 from app.partners import service as partners
 from app.partners.models import Partner
+from app.ratifications import service as ratifications
+from app.ratifications.models import Ratification
 from app.reads import Reader, to_json
 from app.records import utcnow
 from app.reports import service as reports
@@ -47,7 +49,7 @@ from app.vocabularies import (
 )
 from app.work_plans import service as work_plans
 from app.work_plans.models import WorkPlan
-from tests.factories import make_activity, make_objective, make_partner, make_report, make_work_plan
+from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ RESOURCES = [
     Resource("/v1/partners", Partner, partners.to_public, partners.PARTNERS),
     Resource("/v1/government-reports", GovernmentReport, reports.to_public, reports.GOVERNMENT_REPORTS),
     Resource("/v1/activities", Activity, activities.to_public, activities.ACTIVITIES),
+    Resource("/v1/ratifications", Ratification, ratifications.to_public, ratifications.RATIFICATIONS),
 ]
 TEXTS = [
     "plain",
@@ -203,6 +206,16 @@ def records(request: pytest.FixtureRequest, session: Session) -> str:
         make_report(session, articles=[{"instrument": "CRC", "article": 34}], due_date=date(2004, 1, 18))
     else:
         generate(session, random.Random(20031128))  # noqa: S311
+    make_ratification(session, country="KEN", instrument="CRC", deposited_on=date(1990, 7, 30))
+    make_ratification(
+        session,
+        country="SRB",
+        instrument="OPSC",
+        action="succession",
+        deposited_on=date(2001, 3, 12),
+        entry_into_force_override=date(2002, 1, 18),
+        reservations="Zoë's «declaration»",
+    )
     session.flush()
     return str(request.param)
 

@@ -29,7 +29,7 @@ from app.vocabularies import WorkPlanStatus
 from app.work_plans.models import WorkPlanUpdate
 from app.work_plans.service import update_work_plan
 from tests.conftest import fresh_database_url, migrate
-from tests.factories import make_activity, make_objective, make_partner, make_report, make_work_plan
+from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -65,6 +65,15 @@ def build_data_set(session: Session) -> None:
     caucus = make_partner(session, name="Child Rights Caucus", kind="caucus")
     unused = make_partner(session, name="Commission on Human Rights", kind="charter_body")
     delete_partner(session, unused)
+    make_ratification(
+        session,
+        country="MEX",
+        instrument="OPSC",
+        deposited_on="2002-03-15",
+        entry_into_force_override="2002-04-15",
+        reservations="=Declaration",
+        source="United Nations Treaty Collection",
+    )
     report = make_report(
         session,
         country="MEX",
@@ -274,6 +283,7 @@ def test_import_updates_existing_ids_and_creates_new_ones(session: Session, tmp_
     assert counts == {
         "work_plans": {"created": 0, "updated": 0, "unchanged": 2},
         "partners": {"created": 0, "updated": 2, "unchanged": 0},
+        "ratifications": {"created": 0, "updated": 0, "unchanged": 0},
         "government_reports": {"created": 0, "updated": 0, "unchanged": 0},
         "objectives": {"created": 1, "updated": 0, "unchanged": 1},
         "activities": {"created": 0, "updated": 1, "unchanged": 0},

@@ -15,6 +15,7 @@ def test_every_vocabulary_is_listed_with_value_label_and_description(client: Tes
         "participant_role",
         "partner_kind",
         "instrument",
+        "ratification_action",
         "report_kind",
         "report_status",
         "assessment",

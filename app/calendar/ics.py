@@ -1,0 +1,155 @@
+"""`GET /v1/calendar.ics`: due dates, Committee reviews and activity dates as an RFC 5545 calendar.
+
+Every event is all-day (VALUE=DATE) with a UID that stays the same from one download to the next
+(so a subscribed calendar updates events instead of duplicating them), and a DTSTAMP that is the
+last revision of what it was made from (RFC 5545 3.8.7.2, for a calendar without METHOD): the
+file is the same while nothing changed, and its ETag lets a client skip the download.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from icalendar import Calendar as ICalendar
+from icalendar import Event
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from app.activities.models import Activity, ActivityCountry
+from app.calendar.models import CalendarParams
+from app.calendar.service import reporting_calendar
+from app.ratifications.models import Ratification
+from app.records import as_utc
+from app.reports.models import GovernmentReport
+
+DOMAIN = "workplan"
+EPOCH = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def _event(uid: str, day: date, summary: str, description: str, stamp: datetime, end: date | None = None) -> Event:
+    event = Event()
+    event.add("uid", f"{uid}@{DOMAIN}")
+    event.add("dtstamp", as_utc(stamp))
+    event.add("dtstart", day)
+    # DTEND of an all-day event is exclusive: the day after the last one.
+    event.add("dtend", (end or day) + timedelta(days=1))
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _within(day: date, params: CalendarParams) -> bool:
+    return not ((params.due_from and day < params.due_from) or (params.due_to and day > params.due_to))
+
+
+def _revision(session: Session, countries: Sequence[str]) -> datetime:
+    """The last change to the ratifications and reports the due dates come from."""
+    latest = EPOCH
+    for model in (Ratification, GovernmentReport):
+        statement = select(func.max(model.updated_at))
+        if countries:
+            statement = statement.where(col(model.country).in_(countries))
+        found = session.execute(statement).scalar()
+        if found is not None:
+            latest = max(latest, as_utc(found))
+    return latest
+
+
+def build_calendar(session: Session, params: CalendarParams) -> bytes:
+    ical = ICalendar()
+    ical.add("prodid", "-//NGO Group for the CRC//workplan reporting calendar//EN")
+    ical.add("version", "2.0")
+    ical.add("calscale", "GREGORIAN")
+    ical.add("x-wr-calname", "Reporting calendar")
+    calendar = reporting_calendar(
+        session,
+        countries=params.country,
+        instruments=params.instrument,
+        as_of=params.as_of,
+        overdue=params.overdue,
+        due_from=params.due_from,
+        due_to=params.due_to,
+    )
+    revision = _revision(session, params.country)
+    for item in calendar.items:
+        state = "overdue" if item.is_overdue else "submitted" if item.is_satisfied else "due"
+        ical.add_component(
+            _event(
+                f"due-{item.country}-{item.instrument.value}-{item.cycle}",
+                item.due_date,
+                f"{item.country}: {item.instrument.value} {item.kind} report (cycle {item.cycle}) {state}",
+                f"Due {item.due_date.isoformat()} ({item.due_source.value}): {item.rule}.",
+                revision,
+            )
+        )
+    for report in _reviews(session, params):
+        report_id, country, instrument, session_number, review_date, symbol, updated_at = report
+        if _within(review_date, params):
+            where = f"Committee session {session_number}" if session_number else "Committee"
+            ical.add_component(
+                _event(
+                    f"review-{report_id}",
+                    review_date,
+                    f"{where}: review of {country}'s {instrument} report",
+                    f"{symbol or 'Report'}: /v1/government-reports/{report_id}",
+                    updated_at,
+                )
+            )
+    if params.overdue is None and not params.instrument:
+        for activity_id, code, title, start, end, updated_at in _activities(session, params):
+            if _within(start, params):
+                ical.add_component(
+                    _event(
+                        f"activity-{activity_id}",
+                        start,
+                        f"{code}: {title}",
+                        f"/v1/activities/{activity_id}",
+                        updated_at,
+                        end,
+                    )
+                )
+    return bytes(ical.to_ical())
+
+
+def _reviews(session: Session, params: CalendarParams) -> Sequence[Any]:
+    statement = (
+        select(
+            col(GovernmentReport.id),
+            col(GovernmentReport.country),
+            col(GovernmentReport.instrument),
+            col(GovernmentReport.committee_session),
+            col(GovernmentReport.review_date),
+            col(GovernmentReport.symbol),
+            col(GovernmentReport.updated_at),
+        )
+        .where(col(GovernmentReport.deleted_at).is_(None), col(GovernmentReport.review_date).is_not(None))
+        .order_by(col(GovernmentReport.review_date), col(GovernmentReport.id))
+    )
+    if params.country:
+        statement = statement.where(col(GovernmentReport.country).in_(params.country))
+    if params.instrument:
+        statement = statement.where(col(GovernmentReport.instrument).in_(params.instrument))
+    return session.execute(statement).all()
+
+
+def _activities(session: Session, params: CalendarParams) -> Sequence[Any]:
+    statement = (
+        select(
+            col(Activity.id),
+            col(Activity.code),
+            col(Activity.title),
+            col(Activity.planned_start),
+            col(Activity.planned_end),
+            col(Activity.updated_at),
+        )
+        .where(col(Activity.deleted_at).is_(None), col(Activity.planned_start).is_not(None))
+        .order_by(col(Activity.planned_start), col(Activity.id))
+    )
+    if params.country:
+        statement = statement.where(
+            col(Activity.id).in_(
+                select(col(ActivityCountry.activity_id)).where(col(ActivityCountry.country).in_(params.country))
+            )
+        )
+    return session.execute(statement).all()
