@@ -17,6 +17,8 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from app.activities.service import ActivityListParams
+from app.calendar.models import CalendarParams
+from app.calendar.routes import check_range
 from app.config import get_settings
 from app.db import SessionDep
 from app.errors import AppError
@@ -24,15 +26,12 @@ from app.lists import ListParams
 from app.pages import text, timeline, views
 from app.partners.service import PartnerListParams
 from app.records import utcnow
-from app.reports.service import GovernmentReportListParams
 from app.vocabularies import (
     ActivityLevel,
     ActivityStatus,
     ActivityType,
     Instrument,
     PartnerKind,
-    ReportKind,
-    ReportStatus,
 )
 
 HERE = Path(__file__).parent
@@ -96,7 +95,13 @@ def parse(request: Request, model: type[ParamsT], skip: frozenset[str] = frozens
 def api_query(params: ListParams, **extra: Any) -> str:
     """The query string of the same list in the API (filters only, repeated names for lists)."""
     values = params.model_dump(mode="json", exclude_defaults=True, exclude=set(PAGE_CONTROLLED))
-    return urlencode({**values, **extra}, doseq=True)
+    return query_string({**values, **extra})
+
+
+def query_string(values: dict[str, Any]) -> str:
+    """A query string as the API reads it: repeated names for lists, `true`/`false` for booleans."""
+    spelled = {name: str(value).lower() if isinstance(value, bool) else value for name, value in values.items()}
+    return urlencode(spelled, doseq=True)
 
 
 def selected(request: Request) -> dict[str, list[str]]:
@@ -204,30 +209,30 @@ def show_reports(request: Request, session: SessionDep) -> HTMLResponse:
     """The reporting calendar: a timeline per country, overdue reports first."""
     if (refusal := closed()) is not None:
         return refusal
-    today = utcnow().date()
-    params, errors = parse(request, GovernmentReportListParams)
-    shown = None
+    params, errors = parse(request, CalendarParams)
+    as_of = params.as_of or utcnow().date()
+    lines: list[timeline.Timeline] = []
     if not errors:
         try:
-            shown = views.government_reports(session, params.model_copy(update={"limit": views.PAGE_SIZE}))
+            check_range(params.due_from, params.due_to, "Due to")
+            calendar, on_record = views.reporting_calendar(session, params)
+            lines = timeline.timelines(calendar.items, on_record)
         except AppError as exc:
             errors.append(exc.detail)
-    lines = timeline.timelines(timeline.lanes_from_reports(shown.items if shown else []))
-    first, last = timeline.year_range(lines, today)
+    first, last = timeline.year_range(lines, as_of)
+    record_filters = {"country": params.country, "instrument": params.instrument}
     return render(
         "reports.html",
         400 if errors else 200,
         page="reports",
         title="Reporting calendar",
-        timelines=[(line, timeline.draw(line, first, last, today)) for line in lines],
-        shown=shown,
+        timelines=[(line, timeline.draw(line, first, last, as_of)) for line in lines],
         errors=errors,
         chosen=selected(request),
         instruments=list(Instrument),
-        kinds=list(ReportKind),
-        statuses=list(ReportStatus),
-        filtered=params != GovernmentReportListParams(),
-        csv_query=api_query(params, format="csv"),
-        json_query=api_query(params),
-        today=today,
+        filtered=params != CalendarParams(),
+        calendar_query=query_string(params.model_dump(mode="json", exclude_defaults=True)),
+        csv_query=query_string({"format": "csv", **record_filters}),
+        as_of=as_of,
+        today=utcnow().date(),
     )

@@ -16,7 +16,7 @@ STATUS_ICONS = {
 }
 ROLE_LABELS = {"co_lead": "Co-lead", "focal_point": "Focal point", "target": "Addressed to"}
 SPECIAL = {"un_entity": "UN entity", "ngo": "NGO", "OPSC": "OPSC", "CRC": "CRC", "OPAC": "OPAC"}
-FIELD_NAMES = {"q": "Search", "partner_id": "Partner", "active_on": "Active on", "is_overdue": "Overdue"}
+FIELD_NAMES = {"q": "Search", "partner_id": "Partner", "as_of": "As of", "due_from": "Due from", "due_to": "Due to"}
 
 
 def label(value: Any) -> str:

@@ -1,15 +1,17 @@
-"""The reporting calendar as timelines: one per country, one lane per report, drawn as SVG shapes.
+"""The reporting calendar as timelines: one per country, one lane per expected report, as SVG shapes.
 
-`Lane` is what a timeline needs of a report, whatever computed it: today the government-report
-list (`lanes_from_reports`); the computed reporting calendar can hand over lanes of its own.
+The lanes come from `app.calendar.service.reporting_calendar` (what `/v1/reporting-calendar`
+answers), with the review dates of the reports on record that satisfy each item.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.calendar.rules import DueSource, Expected
+from app.pages.text import day
 from app.reads import Item
 
 WIDTH = 760
@@ -17,6 +19,7 @@ LABEL_WIDTH = 170
 LANE_HEIGHT = 30
 AXIS_HEIGHT = 28
 RIGHT_PAD = 16
+ORDINALS = {2: "2nd", 3: "3rd"}
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,14 @@ class Event:
 
 @dataclass
 class Lane:
-    """One report (or expected report) of a country."""
+    """One report a State owes, as the calendar computed it."""
 
     label: str
     events: list[Event]
     days_late: int | None = None
-    report: Item | None = None
+    notes: list[str] = field(default_factory=list)
+    reports: list[Item] = field(default_factory=list)
+    activity_ids: list[str] = field(default_factory=list)
 
     @property
     def is_overdue(self) -> bool:
@@ -54,43 +59,40 @@ class Timeline:
         return max((lane.days_late or 0 for lane in self.lanes), default=0)
 
 
-def _label(report: Item) -> str:
-    cycles = report["cycle_from"], report["cycle_to"]
-    cycle = "" if cycles[0] is None else f" {cycles[0]}"
-    if cycles[0] is not None and cycles[1] not in (None, cycles[0]):
-        cycle += f"\N{EN DASH}{cycles[1]}"
-    return f"{report['instrument']}{cycle} {report['kind'].replace('_', ' ')}"
+def label(item: Expected) -> str:
+    cycle = "initial" if item.cycle == 1 else f"{ORDINALS.get(item.cycle, f'{item.cycle}th')} periodic"
+    return f"{item.instrument.value} {cycle}"
 
 
-def lane_from_report(report: Item) -> Lane:
-    events = []
-    days_late = report.get("days_late")
-    if report["due_date"]:
-        late = days_late is not None and days_late > 0
-        text = f"overdue by {days_late} days" if late else "due"
-        events.append(Event("overdue" if late else "due", date.fromisoformat(report["due_date"]), text))
-    if report["submitted_date"]:
-        events.append(Event("submitted", date.fromisoformat(report["submitted_date"]), "submitted"))
-    if report["review_date"]:
-        events.append(Event("reviewed", date.fromisoformat(report["review_date"]), "reviewed by the Committee"))
-    return Lane(_label(report), events, days_late, report)
+def lane(item: Expected, reports: Mapping[str, Item]) -> Lane:
+    """The lane of one calendar item; `reports` holds the public reports on record by id."""
+    on_record = [reports[r] for r in item.report_ids if r in reports]
+    due_text = f"overdue by {item.days_late} days" if item.is_overdue else "due"
+    events = [Event("overdue" if item.is_overdue else "due", item.due_date, due_text)]
+    if item.submitted_date is not None:
+        events.append(Event("submitted", item.submitted_date, "submitted"))
+    reviews = sorted(date.fromisoformat(r["review_date"]) for r in on_record if r["review_date"])
+    if reviews:
+        events.append(Event("reviewed", reviews[0], "reviewed by the Committee"))
+    notes = []
+    if item.due_source is DueSource.COMMITTEE:
+        notes.append(f"date set by the Committee (the treaty's: {day(item.nominal_due_date)})")
+    if item.includes:
+        notes.append("covers the " + " and ".join(i.value for i in item.includes))
+    return Lane(label(item), events, item.days_late, notes, on_record, item.activity_ids)
 
 
-def timelines(lanes: Iterable[tuple[str, Lane]]) -> list[Timeline]:
+def timelines(items: Iterable[Expected], reports: Mapping[str, Item]) -> list[Timeline]:
     """Per country: countries with overdue reports first (the latest report first), then A to Z;
-    in each, overdue lanes first, then by first date."""
+    in each, overdue reports first, then by due date."""
     by_country: dict[str, Timeline] = defaultdict(lambda: Timeline(""))
-    for country, lane in lanes:
-        timeline = by_country[country]
-        timeline.country = country
-        timeline.lanes.append(lane)
+    for item in items:
+        timeline = by_country[item.country]
+        timeline.country = item.country
+        timeline.lanes.append(lane(item, reports))
     for timeline in by_country.values():
-        timeline.lanes.sort(key=lambda lane: (not lane.is_overdue, min((e.day for e in lane.events), default=date.max)))
+        timeline.lanes.sort(key=lambda lane: (not lane.is_overdue, lane.events[0].day))
     return sorted(by_country.values(), key=lambda t: (t.overdue == 0, -t.most_late, t.country))
-
-
-def lanes_from_reports(reports: Iterable[Item]) -> list[tuple[str, Lane]]:
-    return [(report["country"], lane_from_report(report)) for report in reports]
 
 
 @dataclass
@@ -100,11 +102,11 @@ class Drawing:
     width: int
     height: int
     years: list[tuple[int, float]]
-    today_x: float | None
+    as_of_x: float | None
     lanes: list[dict[str, Any]]
 
 
-def draw(timeline: Timeline, first_year: int, last_year: int, today: date) -> Drawing:
+def draw(timeline: Timeline, first_year: int, last_year: int, as_of: date) -> Drawing:
     """Lay the timeline on a common axis from 1 January `first_year` to 1 January `last_year` + 1."""
     start, end = date(first_year, 1, 1), date(last_year + 1, 1, 1)
     span = (end - start).days
@@ -121,26 +123,25 @@ def draw(timeline: Timeline, first_year: int, last_year: int, today: date) -> Dr
         points = [{"kind": e.kind, "x": x(e.day), "text": f"{e.text}: {e.day.isoformat()}"} for e in lane.events]
         xs = [x(e.day) for e in lane.events]
         if lane.is_overdue:
-            xs.append(x(today))
+            xs.append(x(as_of))
         lanes.append(
             {
                 "label": lane.label,
                 "y": y,
                 "points": points,
                 "line": (min(xs), max(xs)) if len(xs) > 1 else None,
-                "late_to": x(today) if lane.is_overdue else None,
                 "overdue": lane.is_overdue,
             }
         )
     height = AXIS_HEIGHT + LANE_HEIGHT * len(timeline.lanes) + 8
-    today_x = x(today) if start <= today < end else None
-    return Drawing(WIDTH, height, years, today_x, lanes)
+    as_of_x = x(as_of) if start <= as_of < end else None
+    return Drawing(WIDTH, height, years, as_of_x, lanes)
 
 
-def year_range(all_timelines: list[Timeline], today: date) -> tuple[int, int]:
+def year_range(all_timelines: list[Timeline], as_of: date) -> tuple[int, int]:
     days = [event.day for t in all_timelines for lane in t.lanes for event in lane.events]
     if any(lane.is_overdue for t in all_timelines for lane in t.lanes):
-        days.append(today)
+        days.append(as_of)
     if not days:
-        return today.year, today.year
+        return as_of.year, as_of.year
     return min(days).year, max(days).year

@@ -14,6 +14,9 @@ from sqlmodel import Session
 
 from app.activities import service as activities
 from app.activities.service import ActivityListParams
+from app.calendar import service as calendar_service
+from app.calendar.models import CalendarParams
+from app.calendar.service import Calendar
 from app.lists import Listing
 from app.objectives import service as objectives
 from app.objectives.service import ObjectiveListParams
@@ -21,7 +24,6 @@ from app.partners import service as partners
 from app.partners.service import PartnerListParams
 from app.reads import Item, Reader
 from app.reports import service as reports
-from app.reports.service import GovernmentReportListParams
 from app.work_plans import service as work_plans
 from app.work_plans.service import WorkPlanListParams
 
@@ -149,5 +151,18 @@ def activity_view(session: Session, activity_id: uuid.UUID, today: date) -> Acti
     return ActivityView(activity, objective, plan, taking_part, monitored, is_late(activity, today))
 
 
-def government_reports(session: Session, params: GovernmentReportListParams) -> Shown:
-    return read(session, reports.list_reports(session, params), reports.GOVERNMENT_REPORTS)
+def reporting_calendar(session: Session, params: CalendarParams) -> tuple[Calendar, dict[str, Item]]:
+    """The calendar `/v1/reporting-calendar` answers for `params`, and the public reports on
+    record behind its items, by id (for their review dates)."""
+    calendar = calendar_service.reporting_calendar(
+        session,
+        countries=params.country,
+        instruments=params.instrument,
+        as_of=params.as_of,
+        overdue=params.overdue,
+        due_from=params.due_from,
+        due_to=params.due_to,
+    )
+    ids = {uuid.UUID(report_id) for item in calendar.items for report_id in item.report_ids}
+    on_record = reports.GOVERNMENT_REPORTS.by_ids(session, sorted(ids))
+    return calendar, {report["id"]: report for report in on_record}

@@ -166,18 +166,22 @@ def test_a_search_and_a_bad_filter_in_the_browser(site: Live, page: Page) -> Non
     assert "Status: Input should be" in page.get_by_role("alert").inner_text()
 
 
-def test_the_reporting_calendar_draws_a_report_once_there_is_one(
+def test_the_reporting_calendar_draws_a_state_once_it_has_ratified(
     site: Live, page: Page, width: int, tmp_path: Path
 ) -> None:
     page.goto(site + "/reports")
     if page.locator("svg.timeline").count() == 0:
-        assert "No government reports are recorded yet." in page.locator("main").inner_text()
-        report = {"country": "KEN", "instrument": "OPSC", "kind": "initial", "cycle_from": 1, "due_date": "2004-03-01"}
-        created = httpx.post(f"{site}/v1/government-reports", json=report, headers=site.headers)
+        assert "No State is on the calendar yet." in page.locator("main").inner_text()
+        ratification = {"country": "KEN", "instrument": "OPSC", "action": "ratification", "deposited_on": "2002-01-28"}
+        created = httpx.post(f"{site}/v1/ratifications", json=ratification, headers=site.headers)
         assert created.status_code == 201, created.text
         page.reload()
+    page.get_by_label("As of").fill("2006-01-01")
+    page.get_by_role("button", name="Show reports").click()
+    page.wait_for_url("**/reports?*as_of=2006-01-01*")
     assert page.locator("article.country h3").first.inner_text().startswith("Kenya KEN")
+    # In force one month after deposit, 28 Feb 2002; initial report due two years on; 673 days late.
     assert page.locator("svg.timeline polygon.m-overdue").count() == 1
-    assert "Overdue by" in page.locator("ul.reports").first.inner_text()
+    assert "Overdue by 673 days" in page.locator("ul.reports").first.inner_text()
     check_accessible_basics(page)
     shoot(page, tmp_path, "reports-timeline", width)

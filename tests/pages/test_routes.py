@@ -6,16 +6,14 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.records import utcnow
 from app.seed.service import load_seed
-from tests.factories import make_partner, make_report
+from tests.factories import make_partner, make_ratification, make_report
 
 MONITORING = "1536172d-febe-5d66-adf8-2df0226526a4"  # SEC-2003-5.1, in progress, with two partners
 PAGES = ["/", "/partners", "/reports", f"/activities/{MONITORING}"]
@@ -83,7 +81,8 @@ def test_a_search_finds_activities_by_their_words(seeded: TestClient) -> None:
         ("/?planned_start_from=2004-01-01&planned_start_to=2003-01-01", "must not be before"),
         ("/?unknown=1", "'unknown' is not a filter of this page"),
         ("/partners?active_on=yesterday", "Active on: Input should be a valid date"),
-        ("/reports?is_overdue=perhaps", "Overdue: Input should be a valid boolean"),
+        ("/reports?overdue=perhaps", "Overdue: Input should be a valid boolean"),
+        ("/reports?due_from=2010-01-01&due_to=2009-01-01", "Due to must not be before its start"),
         ("/reports?country=XXX", "Country"),
     ],
 )
@@ -140,25 +139,37 @@ def test_partners_filter_by_kind_and_link_to_their_activities(seeded: TestClient
 def test_reports_say_plainly_that_the_seed_has_none(seeded: TestClient) -> None:
     response = seeded.get("/reports")
     assert response.status_code == 200
-    assert "No government reports are recorded yet." in response.text
+    assert "No State is on the calendar yet." in response.text
+    assert "POST /v1/ratifications" in response.text
     assert "<svg viewBox" not in response.text
 
 
-def test_reports_draw_a_timeline_per_country_with_overdue_first(seeded: TestClient, session: Session) -> None:
-    today = utcnow().date()
+def test_reports_draw_the_calendar_per_country_with_overdue_first(seeded: TestClient, session: Session) -> None:
+    # As of 2005-01-01: France's initial CRC report (due 1992) was in, its 2nd and 3rd (1997,
+    # 2002) were not; Mexico's OPSC initial report (due 15 April 2004) was not; Kenya's OPSC
+    # initial report was not yet due.
+    make_ratification(session, country="FRA", instrument="CRC", deposited_on="1990-08-07")
     make_report(
-        session, country="FRA", due_date=today - timedelta(days=900), submitted_date=today - timedelta(days=800)
+        session,
+        country="FRA",
+        instrument="CRC",
+        cycle_from=1,
+        cycle_to=1,
+        submitted_date="1993-04-08",
+        review_date="1994-01-13",
     )
-    make_report(session, country="MEX", due_date=today - timedelta(days=400))
-    make_report(session, country="KEN", due_date=today + timedelta(days=300))
-    response = seeded.get("/reports")
+    make_ratification(session, country="MEX", instrument="OPSC", deposited_on="2002-03-15")
+    make_ratification(session, country="KEN", instrument="OPSC", deposited_on="2004-01-28")
+    response = seeded.get("/reports", params={"as_of": "2005-01-01", "due_to": "2006-12-31"})
+    assert response.status_code == 200
     countries = [text for level, text in headings(response.text) if level == 3]
-    assert countries == ["Mexico MEX ! 1 overdue", "France FRA", "Kenya KEN"]
+    assert countries == ["France FRA ! 2 overdue", "Mexico MEX ! 1 overdue", "Kenya KEN"]
     assert response.text.count('<svg viewBox="0 0 760') == 3
-    assert response.text.count('class="m-overdue"') == 2  # the key's and Mexico's
-    assert "Overdue by 400 days (about 1 year)" in response.text
-    overdue_only = seeded.get("/reports", params={"is_overdue": "true"})
+    assert "Overdue by 261 days" in response.text  # 15 April 2004 to 1 January 2005
+    assert "Submitted 8 Apr 1993; Reviewed by the committee 13 Jan 1994" in response.text
+    overdue_only = seeded.get("/reports", params={"as_of": "2005-01-01", "overdue": "true", "country": "MEX"})
     assert [text for level, text in headings(overdue_only.text) if level == 3] == ["Mexico MEX ! 1 overdue"]
+    assert 'href="/v1/reporting-calendar?country=MEX&amp;as_of=2005-01-01&amp;overdue=true"' in overdue_only.text
 
 
 @pytest.mark.parametrize("path", PAGES)
