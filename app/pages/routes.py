@@ -121,7 +121,7 @@ def show_plan(request: Request, session: SessionDep) -> HTMLResponse:
     plans = views.all_work_plans(session)
     params, errors = parse(request, ActivityListParams, skip=frozenset({"work_plan_id"}))
     wanted, plan_errors = _plan_id(request)
-    plan = views.choose_plan(plans, wanted)
+    plan = views.choose_plan(session, plans, wanted)
     if wanted is not None and plan is None:
         return error_page(404, "No such work plan", f"There is no work plan with id {wanted}.")
     filtered = params != ActivityListParams()

@@ -51,10 +51,10 @@ def all_work_plans(session: Session) -> list[Item]:
     return read(session, work_plans.list_work_plans(session, params), work_plans.WORK_PLANS).items
 
 
-def choose_plan(plans: list[Item], wanted: uuid.UUID | None) -> Item | None:
-    """The plan asked for, else the latest adopted one, else the latest."""
+def choose_plan(session: Session, plans: list[Item], wanted: uuid.UUID | None) -> Item | None:
+    """The plan asked for (listed or not), else the latest adopted one, else the latest."""
     if wanted is not None:
-        return next((plan for plan in plans if plan["id"] == str(wanted)), None)
+        return next(iter(work_plans.WORK_PLANS.by_ids(session, [wanted])), None)
     adopted = [plan for plan in plans if plan["status"] == "adopted"]
     return next(iter(adopted or plans), None)
 
