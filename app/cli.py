@@ -20,6 +20,8 @@ from sqlmodel import Session, col, select
 
 from app.access.models import ApiKey, Role
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
+from app.calendar import demo as demo_data
+from app.calendar.service import reporting_calendar
 from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
@@ -39,6 +41,8 @@ db_app = typer.Typer(help="Migrate the database schema (WORKPLAN_DATABASE_URL)."
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Make, list and revoke API keys (shown once, stored as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+reports_app = typer.Typer(help="The reporting calendar of government reports.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 out = Console()
 err = Console(stderr=True)
@@ -328,3 +332,56 @@ def import_(
     for name, counts in report.counts.items():
         table.add_row(name, str(counts.created), str(counts.updated), str(counts.unchanged))
     out.print(table)
+
+
+@reports_app.command("overdue")
+def reports_overdue(
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Overdue as of this day (default today).")
+    ] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Only these States (ISO alpha-3); repeat for more.")] = None,
+) -> None:
+    """Print the reports that are overdue, oldest first, per the reporting calendar."""
+    codes = [c.upper() for c in country or []]
+    with Session(get_engine()) as session:
+        calendar = reporting_calendar(session, countries=codes, as_of=as_of.date() if as_of else None, overdue=True)
+    items = sorted(calendar.items, key=lambda i: (i.due_date, i.country, i.instrument, i.cycle))
+    table = Table(
+        "country", "instrument", "cycle", "due", "source", "days late", title=f"Overdue as of {calendar.as_of}"
+    )
+    for item in items:
+        table.add_row(
+            item.country,
+            item.instrument.value,
+            str(item.cycle),
+            item.due_date.isoformat(),
+            item.due_source.value,
+            str(item.days_late),
+        )
+    out.print(table)
+    out.print(f"{len(items)} overdue report(s).")
+
+
+@app.command()
+def demo(
+    countries: Annotated[int, typer.Option(help="How many States (the first in ISO order).", min=1, max=249)] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed makes the same records.")] = 2003,
+    replace: Annotated[bool, typer.Option(help="Delete the demo records first, then make them again.")] = False,
+    remove: Annotated[bool, typer.Option(help="Only delete the demo records.")] = False,
+) -> None:
+    """Make SYNTHETIC ratifications, reports and monitoring activities to try the reporting calendar.
+
+    Every record is labelled as synthetic (symbols DEMO/..., the plan DEMO); none is real or part of the seed."""
+    with _session("demo") as session, session.begin():
+        if remove or replace:
+            out.print(f"Deleted {demo_data.remove_demo(session)} demo record(s).")
+            if remove:
+                return
+        elif demo_data.demo_exists(session):
+            err.print("The demo records are already there: use --replace to make them again, or --remove.")
+            raise typer.Exit(1)
+        counts = demo_data.load_demo(session, demo_data.demo_countries(countries), seed, utcnow().date())
+    out.print(
+        f"Synthetic demo data: {counts['ratifications']} ratifications, {counts['government_reports']} reports, "
+        f"{counts['activities']} monitoring activities (plan DEMO). Not real records."
+    )

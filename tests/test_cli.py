@@ -19,7 +19,9 @@ from tests.conftest import DATABASES, fresh_database_url
 from tests.live import BIN
 
 runner = CliRunner()
-COMMANDS = ["serve", "db", "seed", "export", "import", "vocabularies", "keys", "audit", "purge-tombstones"]
+COMMANDS = [
+    "serve", "db", "seed", "export", "import", "vocabularies", "keys", "audit", "purge-tombstones", "reports", "demo",
+]  # fmt: skip
 
 
 @pytest.fixture(params=DATABASES)
@@ -170,3 +172,24 @@ def test_keys_are_made_listed_and_revoked_and_the_audit_names_them(database: str
     assert audit.exit_code == 0, audit.output
     assert "seed" in audit.output
     assert "create" in audit.output
+
+
+def test_demo_makes_labelled_records_once_and_reports_overdue_prints_them(database: str) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    made = runner.invoke(app, ["demo", "--countries", "4"])
+    assert made.exit_code == 0, made.output
+    assert "Synthetic demo data" in made.output
+    again = runner.invoke(app, ["demo", "--countries", "4"])
+    assert again.exit_code == 1
+    assert "--replace" in again.output
+    overdue = runner.invoke(app, ["reports", "overdue", "--as-of", "2003-01-01"], terminal_width=200)
+    assert overdue.exit_code == 0, overdue.output
+    assert "Overdue as of 2003-01-01" in overdue.output
+    assert "overdue report(s)." in overdue.output
+    assert runner.invoke(app, ["reports", "overdue", "--as-of", "2003-02-30"]).exit_code == 2
+    replaced = runner.invoke(app, ["demo", "--countries", "4", "--replace"])
+    assert replaced.exit_code == 0, replaced.output
+    removed = runner.invoke(app, ["demo", "--remove"])
+    assert removed.exit_code == 0
+    overdue = runner.invoke(app, ["reports", "overdue"])
+    assert "0 overdue report(s)." in overdue.output

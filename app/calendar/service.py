@@ -20,7 +20,7 @@ from app.calendar.rules import Expected, Filed, Party, entry_into_force, expecte
 from app.ratifications.models import Ratification
 from app.records import utcnow
 from app.reports.models import GovernmentReport
-from app.vocabularies import Instrument
+from app.vocabularies import Instrument, ReportKind
 
 DEFAULT_HORIZON = relativedelta(years=5)
 
@@ -56,6 +56,9 @@ def reporting_calendar(
     - `until` (default: `due_to`, else `as_of` + 5 years, the next report of every cycle): cycles
       run while their nominal date is on or before it.
     - `overdue`, `due_from`, `due_to` filter on the result (the applicable `due_date`).
+
+    Only States with a ratification on record appear, and only reports with a `cycle_from` (and
+    not `additional_information`) are placed in a cycle.
 
     Items are `app.calendar.rules.Expected`, ordered by country, instrument (CRC, OPSC, OPAC) and
     cycle; `activity_ids` on each names the live activities monitoring a report of that cycle.
@@ -109,7 +112,12 @@ def _reports(session: Session, countries: list[str]) -> dict[str, list[Filed]]:
             col(GovernmentReport.due_date),
             col(GovernmentReport.submitted_date),
         )
-        .where(col(GovernmentReport.deleted_at).is_(None), col(GovernmentReport.cycle_from).is_not(None))
+        .where(
+            col(GovernmentReport.deleted_at).is_(None),
+            col(GovernmentReport.cycle_from).is_not(None),
+            # Further information the Committee asked for answers a request, not a cycle.
+            col(GovernmentReport.kind) != ReportKind.ADDITIONAL_INFORMATION,
+        )
         .order_by(GovernmentReport.country)
     )
     if len(countries) < 100:

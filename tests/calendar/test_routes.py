@@ -97,6 +97,16 @@ def test_an_override_moves_the_whole_chain(client: TestClient, session: Session)
     assert [i["due_date"] for i in items] == ["1994-04-27", "1999-04-27"]
 
 
+def test_additional_information_satisfies_no_cycle(client: TestClient, session: Session) -> None:
+    make_ratification(session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21))
+    make_report(
+        session, country="MEX", instrument="CRC", kind="additional_information", cycle_from=1, cycle_to=1,
+        submitted_date=date(1993, 1, 1),
+    )  # fmt: skip
+    (item,) = calendar(client, country="MEX", as_of="1994-01-01", due_to="1994-01-01")["items"]
+    assert (item["cycle"], item["is_satisfied"], item["is_overdue"], item["report_ids"]) == (1, False, True, [])
+
+
 def test_gaps_are_reports_in_the_period_no_activity_monitors(client: TestClient, session: Session) -> None:
     make_ratification(session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21))
     make_ratification(session, country="PHL", instrument="CRC", deposited_on=date(1990, 8, 21))

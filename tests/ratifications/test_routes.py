@@ -3,10 +3,10 @@
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.access.keys import new_key
-from app.access.models import Role
+from app.access.models import AuditEntry, Role
 from tests.factories import make_partner, make_ratification
 from tests.problems import duplicate, invalid_request, problem
 
@@ -66,10 +66,16 @@ def test_filters_by_country_instrument_action_and_deposit(client: TestClient, se
     assert client.get(PATH, params={"country": "XXX"}).status_code == 422
 
 
-def test_the_changes_feed_and_the_audit_carry_ratifications(client: TestClient) -> None:
+def test_the_changes_feed_and_the_audit_carry_ratifications(client: TestClient, session: Session) -> None:
     record = create(client, body_for())
     feed = client.get("/v1/changes", params={"types": "ratification"}).json()
     assert [(i["type"], i["id"], i["data"]) for i in feed["items"]] == [("ratification", record["id"], record)]
+    assert client.patch(f"{PATH}/{record['id']}", json={"action": "accession"}).status_code == 200
+    entries = session.exec(
+        select(AuditEntry).where(AuditEntry.record_type == "ratification").order_by(col(AuditEntry.seq))
+    ).all()
+    assert [(e.actor, e.action) for e in entries] == [("test-editor", "create"), ("test-editor", "update")]
+    assert entries[1].changes == {"action": ["ratification", "accession"]}
 
 
 def test_a_partner_key_may_not_write_ratifications(anonymous_client: TestClient, session: Session) -> None:

@@ -9,7 +9,7 @@ from app.db import write_engine
 from app.records import RecordTable
 from app.sync.feed import SYNCED
 from app.sync.models import SyncState
-from tests.factories import make_report
+from tests.factories import make_ratification, make_report
 
 # Tables that are not in the feed, and why: child rows travel inside their owner's
 # representation (a change to them is a change of the owner), the rest is bookkeeping.
@@ -73,6 +73,7 @@ def test_the_seed_stamped_every_record(sync_engine: Engine) -> None:
 def test_raw_sql_is_stamped_too_on_every_synced_table(sync_engine: Engine) -> None:
     with Session(write_engine(sync_engine)) as session, session.begin():
         make_report(session, country="KEN")  # the seed has no government report
+        make_ratification(session, country="KEN")  # nor ratification
     for synced in SYNCED.values():
         table = synced.model.__tablename__
         with Session(write_engine(sync_engine)) as session, session.begin():
