@@ -30,6 +30,8 @@ from app.errors import (
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
+from app.pages.routes import router as pages_router
+from app.pages.routes import static as pages_static
 from app.sync.idempotency import Replay, send_replay
 
 DESCRIPTION = """
@@ -181,6 +183,8 @@ def create_app() -> FastAPI:
     app.include_router(api_router)
     # On the app itself, not in a router, so that request logs find its path; not in the API's schema.
     app.add_api_route("/metrics", read_metrics, methods=["GET"], include_in_schema=False)
+    app.include_router(pages_router)
+    app.mount("/static", pages_static, name="static")
 
     @app.get("/healthz", tags=["Service"], response_model=Health)
     def healthz() -> Health:

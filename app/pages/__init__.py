@@ -1,0 +1,1 @@
+"""Server-rendered pages for people, read through the API's services."""

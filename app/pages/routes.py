@@ -1,0 +1,238 @@
+"""Server-rendered pages for people: the work plan, partners, one activity, the reporting calendar.
+
+Read-only and anonymous: they show what a caller without a key reads from /v1, through the same
+services, filters and readers. Filters are GET forms whose fields are the API's query parameters,
+so every page can link to the same list as CSV.
+"""
+
+import uuid
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+from app.activities.service import ActivityListParams
+from app.calendar.models import CalendarParams
+from app.calendar.routes import check_range
+from app.config import get_settings
+from app.db import SessionDep
+from app.errors import AppError
+from app.lists import ListParams
+from app.pages import text, timeline, views
+from app.partners.service import PartnerListParams
+from app.records import utcnow
+from app.vocabularies import (
+    ActivityLevel,
+    ActivityStatus,
+    ActivityType,
+    Instrument,
+    PartnerKind,
+)
+
+HERE = Path(__file__).parent
+# Pages need no script at all: none may run, and nothing loads from elsewhere.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# Parameters a page sets itself: its lists are one page, rendered as HTML.
+PAGE_CONTROLLED = frozenset({"limit", "cursor", "format", "bom", "include", "sort"})
+
+environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(label=text.label, country=text.country_name, day=text.day, lateness=text.lateness)
+environment.globals.update(STATUS_ICONS=text.STATUS_ICONS, ROLE_LABELS=text.ROLE_LABELS)
+
+static = StaticFiles(directory=HERE / "static")
+router = APIRouter(include_in_schema=False)
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    body = environment.get_template(template).render(**context)
+    return HTMLResponse(body, status_code=status_code, headers={"Content-Security-Policy": PAGE_CSP})
+
+
+def error_page(status_code: int, title: str, detail: str) -> HTMLResponse:
+    return render("error.html", status_code, page="error", title=title, detail=detail)
+
+
+def closed() -> HTMLResponse | None:
+    """The pages are anonymous reads: off where the service turns those off."""
+    if get_settings().anonymous_read:
+        return None
+    return error_page(401, "Reading needs a key", "This service does not allow reading without an API key.")
+
+
+def parse(request: Request, model: type[ParamsT], skip: frozenset[str] = frozenset()) -> tuple[ParamsT, list[str]]:
+    """The page's query as the API's parameter model; its errors as sentences. Empty fields (a
+    form's "any") are left out, as are the parameters a page controls itself."""
+    data: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        if not value.strip() or name in PAGE_CONTROLLED or name in skip:
+            continue
+        annotation = model.model_fields[name].annotation if name in model.model_fields else None
+        if getattr(annotation, "__origin__", None) is list:
+            data.setdefault(name, []).append(value.strip())
+        else:
+            data[name] = value.strip()
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return model(), [text.error_sentence(error) for error in exc.errors()]
+
+
+def api_query(params: ListParams, **extra: Any) -> str:
+    """The query string of the same list in the API (filters only, repeated names for lists)."""
+    values = params.model_dump(mode="json", exclude_defaults=True, exclude=set(PAGE_CONTROLLED))
+    return query_string({**values, **extra})
+
+
+def query_string(values: dict[str, Any]) -> str:
+    """A query string as the API reads it: repeated names for lists, `true`/`false` for booleans."""
+    spelled = {name: str(value).lower() if isinstance(value, bool) else value for name, value in values.items()}
+    return urlencode(spelled, doseq=True)
+
+
+def selected(request: Request) -> dict[str, list[str]]:
+    """What the form had, to show it again (even when it did not validate)."""
+    chosen: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        chosen.setdefault(name, []).append(value)
+    return chosen
+
+
+@router.get("/", response_class=HTMLResponse)
+def show_plan(request: Request, session: SessionDep) -> HTMLResponse:
+    """The work plan: objectives in order, each with its activities; filters as /v1/activities."""
+    if (refusal := closed()) is not None:
+        return refusal
+    today = utcnow().date()
+    plans = views.all_work_plans(session)
+    params, errors = parse(request, ActivityListParams, skip=frozenset({"work_plan_id"}))
+    wanted, plan_errors = _plan_id(request)
+    plan = views.choose_plan(session, plans, wanted)
+    if wanted is not None and plan is None:
+        return error_page(404, "No such work plan", f"There is no work plan with id {wanted}.")
+    filtered = params != ActivityListParams()
+    view = None
+    if plan is not None and not errors and not plan_errors:
+        try:
+            view = views.plan_view(session, plan, params, filtered, today)
+        except AppError as exc:
+            errors.append(exc.detail)
+    all_partners = views.all_partners(session).items
+    status_code = 400 if errors or plan_errors else 200
+    return render(
+        "plan.html",
+        status_code,
+        page="plan",
+        title=plan["title"] if plan else "Work plan",
+        plans=plans,
+        plan=plan,
+        view=view,
+        errors=plan_errors + errors,
+        filtered=filtered,
+        chosen=selected(request),
+        partners=all_partners,
+        statuses=list(ActivityStatus),
+        types=list(ActivityType),
+        levels=list(ActivityLevel),
+        csv_query=api_query(params, format="csv", **({"work_plan_id": plan["id"]} if plan else {})),
+        json_query=api_query(params, **({"work_plan_id": plan["id"]} if plan else {})),
+        today=today,
+    )
+
+
+def _plan_id(request: Request) -> tuple[uuid.UUID | None, list[str]]:
+    value = request.query_params.get("work_plan_id", "").strip()
+    if not value:
+        return None, []
+    try:
+        return uuid.UUID(value), []
+    except ValueError:
+        return None, [f"Work plan: '{value}' is not a work plan id."]
+
+
+@router.get("/partners", response_class=HTMLResponse)
+def show_partners(request: Request, session: SessionDep) -> HTMLResponse:
+    """Partners, filtered as /v1/partners, each linking to the activities it takes part in."""
+    if (refusal := closed()) is not None:
+        return refusal
+    params, errors = parse(request, PartnerListParams)
+    shown = None
+    if not errors:
+        try:
+            shown = views.all_partners(session, params.model_copy(update={"limit": views.PAGE_SIZE}))
+        except AppError as exc:
+            errors.append(exc.detail)
+    return render(
+        "partners.html",
+        400 if errors else 200,
+        page="partners",
+        title="Partners",
+        shown=shown,
+        errors=errors,
+        chosen=selected(request),
+        kinds=list(PartnerKind),
+        csv_query=api_query(params, format="csv"),
+        json_query=api_query(params),
+    )
+
+
+@router.get("/activities/{activity_id}", response_class=HTMLResponse)
+def show_activity(session: SessionDep, activity_id: str) -> HTMLResponse:
+    """One activity, with its objective, plan, partners and the reports it monitors."""
+    if (refusal := closed()) is not None:
+        return refusal
+    try:
+        view = views.activity_view(session, uuid.UUID(activity_id), utcnow().date())
+    except ValueError:
+        return error_page(404, "No such activity", f"'{activity_id}' is not an activity id.")
+    except AppError as exc:
+        return error_page(exc.status, "No such activity", exc.detail)
+    return render("activity.html", page="activity", title=view.activity["title"], view=view)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def show_reports(request: Request, session: SessionDep) -> HTMLResponse:
+    """The reporting calendar: a timeline per country, overdue reports first."""
+    if (refusal := closed()) is not None:
+        return refusal
+    params, errors = parse(request, CalendarParams)
+    as_of = params.as_of or utcnow().date()
+    lines: list[timeline.Timeline] = []
+    if not errors:
+        try:
+            check_range(params.due_from, params.due_to, "Due to")
+            calendar, on_record = views.reporting_calendar(session, params)
+            lines = timeline.timelines(calendar.items, on_record)
+        except AppError as exc:
+            errors.append(exc.detail)
+    first, last = timeline.year_range(lines, as_of)
+    record_filters = {"country": params.country, "instrument": params.instrument}
+    return render(
+        "reports.html",
+        400 if errors else 200,
+        page="reports",
+        title="Reporting calendar",
+        timelines=[(line, timeline.draw(line, first, last, as_of)) for line in lines],
+        errors=errors,
+        chosen=selected(request),
+        instruments=list(Instrument),
+        filtered=params != CalendarParams(),
+        calendar_query=query_string(params.model_dump(mode="json", exclude_defaults=True)),
+        csv_query=query_string({"format": "csv", **record_filters}),
+        as_of=as_of,
+        today=utcnow().date(),
+    )

@@ -1,0 +1,168 @@
+"""What each page shows, read through the API's own services and readers: no query of its own.
+
+Each function takes the session and the same parameter model as the matching `/v1` list, and
+returns plain dicts (the API's JSON items) grouped the way a person reads them.
+"""
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session
+
+from app.activities import service as activities
+from app.activities.service import ActivityListParams
+from app.calendar import service as calendar_service
+from app.calendar.models import CalendarParams
+from app.calendar.service import Calendar
+from app.lists import Listing
+from app.objectives import service as objectives
+from app.objectives.service import ObjectiveListParams
+from app.partners import service as partners
+from app.partners.service import PartnerListParams
+from app.reads import Item, Reader
+from app.reports import service as reports
+from app.work_plans import service as work_plans
+from app.work_plans.service import WorkPlanListParams
+
+# A page shows at most this many records (one API page); the CSV export has them all.
+PAGE_SIZE = 200
+CLOSED_STATUSES = frozenset({"completed", "cancelled"})
+
+
+@dataclass
+class Shown:
+    """Items of one list page, and whether the list has more than the page shows."""
+
+    items: list[Item]
+    truncated: bool = False
+
+
+def read(session: Session, listing: Listing[Any], reader: Reader) -> Shown:
+    rows, next_cursor = listing.page(session, reader.columns)
+    return Shown(reader.build(session, rows), next_cursor is not None)
+
+
+def all_work_plans(session: Session) -> list[Item]:
+    """Every plan, latest period first (the API's default order)."""
+    params = WorkPlanListParams(limit=PAGE_SIZE)
+    return read(session, work_plans.list_work_plans(session, params), work_plans.WORK_PLANS).items
+
+
+def choose_plan(session: Session, plans: list[Item], wanted: uuid.UUID | None) -> Item | None:
+    """The plan asked for (listed or not), else the latest adopted one, else the latest."""
+    if wanted is not None:
+        return next(iter(work_plans.WORK_PLANS.by_ids(session, [wanted])), None)
+    adopted = [plan for plan in plans if plan["status"] == "adopted"]
+    return next(iter(adopted or plans), None)
+
+
+def all_partners(session: Session, params: PartnerListParams | None = None) -> Shown:
+    params = params or PartnerListParams(limit=PAGE_SIZE)
+    return read(session, partners.list_partners(session, params), partners.PARTNERS)
+
+
+@dataclass
+class ObjectiveSection:
+    objective: Item
+    activities: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class PlanView:
+    plan: Item
+    sections: list[ObjectiveSection]
+    matching: int
+    truncated: bool
+    by_status: list[tuple[str, int]]
+    hidden_objectives: int
+    late: int
+
+
+def plan_view(session: Session, plan: Item, params: ActivityListParams, filtered: bool, today: date) -> PlanView:
+    """The plan's objectives in order, each with its activities matching `params` (the
+    `/v1/activities` filters), partners named; unmatched objectives are left out when filtering."""
+    plan_id = uuid.UUID(plan["id"])
+    objective_params = ObjectiveListParams(work_plan_id=[plan_id], limit=PAGE_SIZE)
+    objective_listing = objectives.list_objectives(session, objective_params)
+    sections = {
+        item["id"]: ObjectiveSection(item) for item in read(session, objective_listing, objectives.OBJECTIVES).items
+    }
+    scoped = params.model_copy(update={"work_plan_id": [plan_id], "limit": PAGE_SIZE, "include": ["partners"]})
+    listing = activities.list_activities(session, scoped)
+    rows, next_cursor = listing.page(session, activities.ACTIVITIES.columns)
+    items = activities.with_includes(session, rows, scoped.include)
+    for item in items:
+        names = {partner["id"]: partner for partner in item.pop("partners")}
+        item["taking_part"] = [
+            {"partner": names[p["partner_id"]], "role": p["role"]}
+            for p in item["participants"]
+            if p["partner_id"] in names
+        ]
+        item["is_late"] = is_late(item, today)
+        section = sections.get(item["objective_id"])
+        if section is not None:
+            section.activities.append(item)
+    shown = [s for s in sections.values() if s.activities or not filtered]
+    counts = Counter(item["status"] for item in items)
+    return PlanView(
+        plan,
+        shown,
+        len(items),
+        next_cursor is not None,
+        sorted(counts.items(), key=lambda pair: -pair[1]),
+        len(sections) - len(shown),
+        sum(item["is_late"] for item in items),
+    )
+
+
+def is_late(activity: Item, today: date) -> bool:
+    """Still open after its planned end."""
+    end = activity["planned_end"]
+    return activity["status"] not in CLOSED_STATUSES and end is not None and date.fromisoformat(end) < today
+
+
+@dataclass
+class ActivityView:
+    activity: Item
+    objective: Item | None
+    plan: Item | None
+    taking_part: list[dict[str, Any]]
+    reports: list[Item]
+    is_late: bool
+
+
+def activity_view(session: Session, activity_id: uuid.UUID, today: date) -> ActivityView:
+    """One activity with its objective, plan, partners and monitored reports; NotFound if none."""
+    activity = activities.ACTIVITIES.get(session, activity_id)
+    objective = next(iter(objectives.OBJECTIVES.by_ids(session, [uuid.UUID(activity["objective_id"])])), None)
+    plan = next(iter(work_plans.WORK_PLANS.by_ids(session, [uuid.UUID(activity["work_plan_id"])])), None)
+    partner_ids = [uuid.UUID(p["partner_id"]) for p in activity["participants"]]
+    names = {p["id"]: p for p in partners.PARTNERS.by_ids(session, partner_ids, include_deleted=True)}
+    taking_part = [
+        {"partner": names[p["partner_id"]], "role": p["role"]}
+        for p in activity["participants"]
+        if p["partner_id"] in names
+    ]
+    report_ids = [uuid.UUID(i) for i in activity["government_report_ids"]]
+    monitored = reports.GOVERNMENT_REPORTS.by_ids(session, report_ids)
+    return ActivityView(activity, objective, plan, taking_part, monitored, is_late(activity, today))
+
+
+def reporting_calendar(session: Session, params: CalendarParams) -> tuple[Calendar, dict[str, Item]]:
+    """The calendar `/v1/reporting-calendar` answers for `params`, and the public reports on
+    record behind its items, by id (for their review dates)."""
+    calendar = calendar_service.reporting_calendar(
+        session,
+        countries=params.country,
+        instruments=params.instrument,
+        as_of=params.as_of,
+        overdue=params.overdue,
+        due_from=params.due_from,
+        due_to=params.due_to,
+    )
+    ids = {uuid.UUID(report_id) for item in calendar.items for report_id in item.report_ids}
+    on_record = reports.GOVERNMENT_REPORTS.by_ids(session, sorted(ids))
+    return calendar, {report["id"]: report for report in on_record}

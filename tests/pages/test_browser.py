@@ -1,0 +1,187 @@
+"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright, against a live
+server on the seeded 2003 plan. `make test` installs Chromium first where it can (`make browser`);
+without one these tests skip, except in CI, where they must run."""
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import DATABASES, fresh_database_url
+from tests.live import Live, live_server
+
+# Offline machines: without these Chromium keeps trying to reach Google's services.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP, PHONE = 1280, 390
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("WORKPLAN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = chromium_path()
+    if path is None:
+        reason = "no Chromium: `make browser` installs Debian's chromium (as root, with apt-get)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but there is {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with live_server(fresh_database_url(request.param, tmp_path_factory.mktemp("pages"), "_pages")) as base:
+        yield base
+
+
+@pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
+def width(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def page(browser: Browser, width: int) -> Iterator[Page]:
+    """A fresh page that fails the test on any console error (a CSP violation is one)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    # A 400 page is a tested answer (a bad filter), not an error of the page.
+    assert [error for error in errors if "status of 400" not in error] == []
+
+
+def check_accessible_basics(page: Page) -> None:
+    levels = page.eval_on_selector_all("h1, h2, h3, h4, h5, h6", "hs => hs.map(h => Number(h.tagName[1]))")
+    assert levels[0] == 1
+    assert levels.count(1) == 1
+    assert all(after <= before + 1 for before, after in itertools.pairwise(levels)), levels
+    unlabelled = page.eval_on_selector_all(
+        "input, select, textarea", "fs => fs.filter(f => f.labels.length === 0).map(f => f.name)"
+    )
+    assert unlabelled == []
+    # Usable at the width: nothing runs off the side of the screen.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def shoot(page: Page, directory: Path, name: str, width: int) -> Path:
+    path = directory / f"{name}-{width}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "h1"),
+    [
+        ("home", "/", "2003 Work Plan"),
+        ("partners", "/partners", "Partners"),
+        ("reports", "/reports", "Reporting calendar"),
+        ("activity", "/activities/1536172d-febe-5d66-adf8-2df0226526a4", "Monitoring of government reports"),
+    ],
+)
+def test_each_page_loads_and_reads_well_at_desktop_and_phone_width(
+    site: Live, page: Page, width: int, tmp_path: Path, name: str, path: str, h1: str
+) -> None:
+    response = page.goto(site + path)
+    assert response is not None
+    assert response.status == 200
+    assert page.locator("h1").inner_text().startswith(h1)
+    assert page.locator("link[rel=stylesheet]").count() == 1
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("system-ui")  # the CSS applied
+    check_accessible_basics(page)
+    shot = shoot(page, tmp_path, name, width)
+    if name == "home" and width == DESKTOP and os.environ.get("WORKPLAN_UPDATE_SCREENSHOTS"):
+        shutil.copy(shot, REPO / "docs" / "screenshots" / "home.png")
+
+
+def test_the_status_filter_narrows_the_plan_and_a_link_leads_to_the_activity(site: Live, page: Page) -> None:
+    page.goto(site + "/")
+    page.get_by_label("Status").select_option("in_progress")
+    page.get_by_role("button", name="Show activities").click()
+    page.wait_for_url("**/?*status=in_progress*")
+    activities = page.locator("li.activity h3")
+    assert activities.all_inner_texts() == [
+        "Monitoring of government reports to the Committee, through the Focal Point and subgroup members"
+    ]
+    assert page.get_by_label("Status").input_value() == "in_progress"  # the form keeps the choice
+    csv_link = page.get_by_role("link", name="this list as CSV").get_attribute("href")
+    assert csv_link is not None
+    assert "status=in_progress" in csv_link
+    assert "code,title" in httpx.get(site + csv_link).text.splitlines()[0]
+    activities.first.get_by_role("link").click()
+    page.wait_for_url("**/activities/1536172d-febe-5d66-adf8-2df0226526a4")
+    page.get_by_role("link", name="Focal Point", exact=True).click()
+    page.wait_for_url("**/?partner_id=*")
+    assert "SEC-2003-5.1" in page.locator("main").inner_text()
+
+
+def test_the_keyboard_reaches_the_skip_link_then_every_filter(site: Live, page: Page) -> None:
+    page.goto(site + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    assert page.locator("a.skip").bounding_box()["x"] >= 0  # type: ignore[index]  # shown when focused
+    reached: list[str] = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    fields = ["f-work_plan_id", "f-q", "f-status", "f-type", "f-level", "f-country", "f-partner_id", "BUTTON"]
+    assert [item for item in reached if item in fields] == fields
+
+
+def test_a_search_and_a_bad_filter_in_the_browser(site: Live, page: Page) -> None:
+    page.goto(site + "/partners")
+    page.get_by_label("Search words").fill("Rapporteur")
+    page.get_by_label("Search words").press("Enter")
+    page.wait_for_url("**/partners?*q=Rapporteur*")
+    assert page.locator("li.partner h3").all_inner_texts() == [
+        "Special Rapporteur on the sale of children, child prostitution and child pornography"
+    ]
+    response = page.goto(site + "/?status=bogus")
+    assert response is not None
+    assert response.status == 400
+    assert "Status: Input should be" in page.get_by_role("alert").inner_text()
+
+
+def test_the_reporting_calendar_draws_a_state_once_it_has_ratified(
+    site: Live, page: Page, width: int, tmp_path: Path
+) -> None:
+    page.goto(site + "/reports")
+    if page.locator("svg.timeline").count() == 0:
+        assert "No State is on the calendar yet." in page.locator("main").inner_text()
+        ratification = {"country": "KEN", "instrument": "OPSC", "action": "ratification", "deposited_on": "2002-01-28"}
+        created = httpx.post(f"{site}/v1/ratifications", json=ratification, headers=site.headers)
+        assert created.status_code == 201, created.text
+        page.reload()
+    page.get_by_label("As of").fill("2006-01-01")
+    page.get_by_role("button", name="Show reports").click()
+    page.wait_for_url("**/reports?*as_of=2006-01-01*")
+    assert page.locator("article.country h3").first.inner_text().startswith("Kenya KEN")
+    # In force one month after deposit, 28 Feb 2002; initial report due two years on; 673 days late.
+    assert page.locator("svg.timeline polygon.m-overdue").count() == 1
+    assert "Overdue by 673 days" in page.locator("ul.reports").first.inner_text()
+    check_accessible_basics(page)
+    shoot(page, tmp_path, "reports-timeline", width)
