@@ -1,9 +1,10 @@
 """The engine, and one session and one transaction per request."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
@@ -126,8 +127,49 @@ def get_session(request: Request) -> Iterator[Session]:
 # commit becomes an error response instead of a 201 for data that was not saved.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a read, made and closed on the event loop, not in a worker thread.
+
+    Making a session does no I/O (its connection is taken at the first query, in the endpoint's
+    thread), and neither does closing one on SQLite, so a read pays one thread-pool hop (the
+    endpoint) instead of three: on SQLite the hops were most of a get's cost (bench/README.md).
+    Closing returns the connection to the pool with a rollback, a network round trip on
+    PostgreSQL, which stays off the event loop.
+    """
+    engine = get_engine()
+    session = tag(Session(engine, expire_on_commit=False), request)
+    try:
+        yield session
+    finally:
+        if engine.dialect.name == "sqlite":
+            session.close()
+        else:
+            # Shielded: a client that goes away must not leave the connection checked out.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close)
+
+
 # scope="request": the session outlives the endpoint, so a streamed list can keep reading.
-ReadSessionDep = Annotated[Session, Depends(get_session, scope="request")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="request")]
+
+
+T = TypeVar("T")
+
+
+async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True) -> T:
+    """Run a read endpoint's work: on the event loop when it is a bounded read of SQLite, else in a thread.
+
+    SQLite answers inside this process, and the GIL serialises its reads whichever thread runs them,
+    so for a read whose cost is bounded (one record, one page of a list) the hand-off to a worker
+    thread and back costs more than it buys: it held a get by id on SQLite near a tenth of a raw
+    Starlette app's rate (bench/README.md). Unbounded reads (full-text search, exports) and every
+    read of PostgreSQL (a network round trip) run in a worker thread, so one long request never
+    stalls the others.
+    """
+    if bounded and session.get_bind().dialect.name == "sqlite":
+        return read()
+    return await anyio.to_thread.run_sync(read)
 
 
 # Every session writes its audit log entries: register the hooks wherever sessions are made.

@@ -54,6 +54,11 @@ class ListParams(BaseModel):
     )
     bom: bool = Field(default=False, description="With format=csv: start with a UTF-8 byte order mark (for Excel).")
 
+    @property
+    def bounded(self) -> bool:
+        """Whether answering costs at most a page of work: a stream reads every row, a search ranks every match."""
+        return self.format is Format.JSON and getattr(self, "q", None) is None
+
     @field_validator("*")
     @classmethod
     def _range_in_order(cls, value: Any, info: ValidationInfo) -> Any:

@@ -23,7 +23,7 @@ os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access.keys import Principal, auth_sessions, current_principal
 from app.access.models import Role
-from app.db import create_db_engine, get_session, tag
+from app.db import create_db_engine, get_read_session, get_session, tag
 from app.main import app
 from app.migrations import alembic_config
 from app.sync.idempotency import claim_session
@@ -107,6 +107,7 @@ def client(connection: Connection) -> Iterator[TestClient]:
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_read_session] = test_session
     app.dependency_overrides[claim_session] = test_claim_session
     app.dependency_overrides[auth_sessions] = lambda: (
         lambda: Session(bind=connection, join_transaction_mode="create_savepoint")

@@ -23,7 +23,15 @@ from sqlmodel import Session, select
 
 from app.access.keys import current_principal
 from app.activities.models import Activity
-from app.db import _sqlite_on_begin, _sqlite_on_connect, create_db_engine, get_session, tag, write_engine
+from app.db import (
+    _sqlite_on_begin,
+    _sqlite_on_connect,
+    create_db_engine,
+    get_read_session,
+    get_session,
+    tag,
+    write_engine,
+)
 from app.errors import database_unavailable
 from app.main import app
 from app.seed.service import load_seed
@@ -94,6 +102,7 @@ def client_on(engine: Engine) -> Generator[TestClient]:
 
     app.dependency_overrides[current_principal] = editor
     app.dependency_overrides[get_session] = session_override
+    app.dependency_overrides[get_read_session] = session_override
     app.dependency_overrides[claim_session] = claims
     try:
         with TestClient(app, raise_server_exceptions=False) as client:

@@ -7,7 +7,7 @@ from app.access.keys import check_record_owner, claim_ownership
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams, to_public
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -30,19 +30,23 @@ ActivityDep = Annotated[Activity, Depends(load_activity)]
 
 
 @router.get("", response_model=Page[ActivityItem], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_activities(
+async def list_activities(
     request: Request, session: ReadSessionDep, params: Annotated[ActivityListParams, Query()]
 ) -> Response:
     """List activities, filtered by objective, partner, country, status, dates and more."""
-    listing = service.list_activities(session, params)
-    return list_response(
-        request,
-        session,
-        listing,
-        service.ACTIVITIES,
-        "activities",
-        lambda rows: service.with_includes(session, rows, params.include),
-    )
+
+    def respond() -> Response:
+        listing = service.list_activities(session, params)
+        return list_response(
+            request,
+            session,
+            listing,
+            service.ACTIVITIES,
+            "activities",
+            lambda rows: service.with_includes(session, rows, params.include),
+        )
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -91,9 +95,9 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
 
 
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
-def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
+async def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
     """Fetch one activity with its participants, countries and monitored reports."""
-    return json_response(request, service.ACTIVITIES.get(session, activity_id))
+    return await run_read(session, lambda: json_response(request, service.ACTIVITIES.get(session, activity_id)))
 
 
 @router.patch(

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -25,19 +25,23 @@ ObjectiveDep = Annotated[Objective, Depends(load_objective)]
 
 
 @router.get("", response_model=Page[ObjectiveItem], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_objectives(
+async def list_objectives(
     request: Request, session: ReadSessionDep, params: Annotated[ObjectiveListParams, Query()]
 ) -> Response:
     """List objectives, in plan order unless sorted otherwise."""
-    listing = service.list_objectives(session, params)
-    return list_response(
-        request,
-        session,
-        listing,
-        service.OBJECTIVES,
-        "objectives",
-        lambda rows: service.with_includes(session, rows, params.include),
-    )
+
+    def respond() -> Response:
+        listing = service.list_objectives(session, params)
+        return list_response(
+            request,
+            session,
+            listing,
+            service.OBJECTIVES,
+            "objectives",
+            lambda rows: service.with_includes(session, rows, params.include),
+        )
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -61,9 +65,9 @@ def create_objective(
 
 
 @router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)
-def get_objective(request: Request, session: ReadSessionDep, objective_id: uuid.UUID) -> Response:
+async def get_objective(request: Request, session: ReadSessionDep, objective_id: uuid.UUID) -> Response:
     """Fetch one objective."""
-    return json_response(request, service.OBJECTIVES.get(session, objective_id))
+    return await run_read(session, lambda: json_response(request, service.OBJECTIVES.get(session, objective_id)))
 
 
 @router.patch(

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.keys import sees_private
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -37,10 +37,16 @@ PartnerDep = Annotated[Partner, Depends(load_partner)]
 
 
 @router.get("", response_model=Page[PartnerWithContacts], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_partners(request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]) -> Response:
+async def list_partners(
+    request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]
+) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
-    listing = service.list_partners(session, params)
-    return list_response(request, session, listing, reader(request), "partners")
+
+    def respond() -> Response:
+        listing = service.list_partners(session, params)
+        return list_response(request, session, listing, reader(request), "partners")
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -62,9 +68,9 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
 
 
 @router.get("/{partner_id}", response_model=PartnerWithContacts, responses=READ_ERRORS)
-def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
+async def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
     """Fetch one partner; with a key, its contact details and notes too."""
-    return json_response(request, reader(request).get(session, partner_id))
+    return await run_read(session, lambda: json_response(request, reader(request).get(session, partner_id)))
 
 
 @router.patch(

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -25,12 +25,16 @@ RatificationDep = Annotated[Ratification, Depends(load_ratification)]
 
 
 @router.get("", response_model=Page[RatificationPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_ratifications(
+async def list_ratifications(
     request: Request, session: ReadSessionDep, params: Annotated[RatificationListParams, Query()]
 ) -> Response:
     """List which States are party to which instrument, and since when."""
-    listing = service.list_ratifications(session, params)
-    return list_response(request, session, listing, service.RATIFICATIONS, "ratifications")
+
+    def respond() -> Response:
+        listing = service.list_ratifications(session, params)
+        return list_response(request, session, listing, service.RATIFICATIONS, "ratifications")
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -54,9 +58,9 @@ def create_ratification(
 
 
 @router.get("/{ratification_id}", response_model=RatificationPublic, responses=READ_ERRORS)
-def get_ratification(request: Request, session: ReadSessionDep, ratification_id: uuid.UUID) -> Response:
+async def get_ratification(request: Request, session: ReadSessionDep, ratification_id: uuid.UUID) -> Response:
     """Fetch one ratification, with its entry into force computed or overridden."""
-    return json_response(request, service.RATIFICATIONS.get(session, ratification_id))
+    return await run_read(session, lambda: json_response(request, service.RATIFICATIONS.get(session, ratification_id)))
 
 
 @router.patch(

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.keys import check_record_owner, claim_ownership, sees_private
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -47,12 +47,16 @@ GovernmentReportDep = Annotated[GovernmentReport, Depends(load_government_report
 
 
 @router.get("", response_model=Page[GovernmentReportWithNotes], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_government_reports(
+async def list_government_reports(
     request: Request, session: ReadSessionDep, params: Annotated[GovernmentReportListParams, Query()]
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
-    listing = service.list_reports(session, params)
-    return list_response(request, session, listing, reader(request), "government-reports")
+
+    def respond() -> Response:
+        listing = service.list_reports(session, params)
+        return list_response(request, session, listing, reader(request), "government-reports")
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -103,9 +107,9 @@ def put_government_report_by_ref(
 
 
 @router.get("/{government_report_id}", response_model=GovernmentReportWithNotes, responses=READ_ERRORS)
-def get_government_report(request: Request, session: ReadSessionDep, government_report_id: uuid.UUID) -> Response:
+async def get_government_report(request: Request, session: ReadSessionDep, government_report_id: uuid.UUID) -> Response:
     """Fetch one government report, with whether it is overdue today."""
-    return json_response(request, reader(request).get(session, government_report_id))
+    return await run_read(session, lambda: json_response(request, reader(request).get(session, government_report_id)))
 
 
 @router.patch(

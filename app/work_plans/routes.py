@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, require_json
 from app.lists import Page
@@ -25,12 +25,16 @@ WorkPlanDep = Annotated[WorkPlan, Depends(load_work_plan)]
 
 
 @router.get("", response_model=Page[WorkPlanPublic], responses={**LIST_ERRORS, **STREAM_RESPONSES})
-def list_work_plans(
+async def list_work_plans(
     request: Request, session: ReadSessionDep, params: Annotated[WorkPlanListParams, Query()]
 ) -> Response:
     """List work plans, the latest period first."""
-    listing = service.list_work_plans(session, params)
-    return list_response(request, session, listing, service.WORK_PLANS, "work-plans")
+
+    def respond() -> Response:
+        listing = service.list_work_plans(session, params)
+        return list_response(request, session, listing, service.WORK_PLANS, "work-plans")
+
+    return await run_read(session, respond, bounded=params.bounded)
 
 
 @router.post(
@@ -54,9 +58,9 @@ def create_work_plan(
 
 
 @router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)
-def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
+async def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
     """Fetch one work plan."""
-    return json_response(request, service.WORK_PLANS.get(session, work_plan_id))
+    return await run_read(session, lambda: json_response(request, service.WORK_PLANS.get(session, work_plan_id)))
 
 
 @router.patch(

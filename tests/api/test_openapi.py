@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.db import create_db_engine, get_session
+from app.db import create_db_engine, get_read_session, get_session
 from app.main import app
 
 OPERATIONS = [
@@ -76,6 +76,7 @@ def unmigrated_client(tmp_path: Path) -> Iterator[TestClient]:
             yield session
 
     app.dependency_overrides[get_session] = empty_session
+    app.dependency_overrides[get_read_session] = empty_session
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
     app.dependency_overrides.clear()

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.access.keys import auth_sessions, current_principal
-from app.db import SAFE_METHODS, create_db_engine, get_session, tag, write_engine
+from app.db import SAFE_METHODS, create_db_engine, get_read_session, get_session, tag, write_engine
 from app.main import app
 from app.seed.service import load_seed
 from app.sync.idempotency import claim_session
@@ -49,6 +49,7 @@ def sync_client(sync_engine: Engine) -> Iterator[TestClient]:
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
     app.dependency_overrides[get_session] = session_override
+    app.dependency_overrides[get_read_session] = session_override
     app.dependency_overrides[claim_session] = claims
     app.dependency_overrides[auth_sessions] = lambda: lambda: Session(sync_engine)
     with TestClient(app, raise_server_exceptions=False) as client:
