@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field
 from app.activities.models import ActivityPublic
 from app.activities.service import ACTIVITIES
 from app.calendar import service
-from app.calendar.ics import build_calendar
 from app.calendar.models import CalendarPage, CalendarParams, ExpectedReport, GapPage, GapParams, item_json
 from app.db import ReadSessionDep
 from app.errors import LIST_ERRORS, BadRequest
@@ -80,6 +79,10 @@ def get_calendar_feed(
 
     The filters are the calendar's; `due_from`/`due_to` bound every event's date, and with
     `overdue` or `instrument` the file holds report dates only."""
+    # Imported here: the icalendar package costs every worker 0.3 s of start-up and 4 MB, for this
+    # one endpoint (bench/README.md: the export's memory budget, the workers' start-up deadline).
+    from app.calendar.ics import build_calendar
+
     check_range(params.due_from, params.due_to, "due_to")
     body = build_calendar(session, params)
     etag = etag_of(body)
