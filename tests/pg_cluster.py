@@ -24,6 +24,11 @@ def find_initdb() -> Path | None:
     return Path(found[-1]) if found else None
 
 
+def find_runuser() -> str | None:
+    """runuser lives in /usr/sbin, which a non-login PATH (cron, CI runners, `env PATH=...`) may lack."""
+    return shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +50,9 @@ class Cluster:
     def run(self, tool: str, *args: str, timeout: float = 60) -> None:
         command = [str(self.bin_dir / tool), *args]
         if self.as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            runuser = find_runuser()
+            assert runuser is not None, "as root, initdb and pg_ctl need runuser to run as postgres"
+            command = [runuser, "-u", "postgres", "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         assert result.returncode == 0, f"{tool} failed:\n{result.stdout}{result.stderr}"
 
