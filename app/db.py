@@ -132,17 +132,18 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a read, made and closed on the event loop, not in a worker thread.
 
     Making a session does no I/O (its connection is taken at the first query, in the endpoint's
-    thread), and neither does closing one on SQLite, so a read pays one thread-pool hop (the
-    endpoint) instead of three: on SQLite the hops were most of a get's cost (bench/README.md).
-    Closing returns the connection to the pool with a rollback, a network round trip on
-    PostgreSQL, which stays off the event loop.
+    thread), and neither does closing one on SQLite or one that `run_read` already closed, so a
+    read pays one thread-pool hop (the endpoint) instead of three: on SQLite the hops were most of
+    a get's cost (bench/README.md). Closing a session that still holds a PostgreSQL connection
+    (a streamed list) returns it to the pool with a rollback, a network round trip, which stays
+    off the event loop.
     """
     engine = get_engine()
     session = tag(Session(engine, expire_on_commit=False), request)
     try:
         yield session
     finally:
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite" or not session.in_transaction():
             session.close()
         else:
             # Shielded: a client that goes away must not leave the connection checked out.
@@ -157,7 +158,7 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="request")]
 T = TypeVar("T")
 
 
-async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True) -> T:
+async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True, streamed: bool = False) -> T:
     """Run a read endpoint's work: on the event loop when it is a bounded read of SQLite, else in a thread.
 
     SQLite answers inside this process, and the GIL serialises its reads whichever thread runs them,
@@ -165,11 +166,21 @@ async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = T
     thread and back costs more than it buys: it held a get by id on SQLite near a tenth of a raw
     Starlette app's rate (bench/README.md). Unbounded reads (full-text search, exports) and every
     read of PostgreSQL (a network round trip) run in a worker thread, so one long request never
-    stalls the others.
+    stalls the others. That thread also closes the session once a response that is not `streamed`
+    is made, so that returning its connection costs no second hop.
     """
     if bounded and session.get_bind().dialect.name == "sqlite":
         return read()
-    return await anyio.to_thread.run_sync(read)
+    if streamed:
+        return await anyio.to_thread.run_sync(read)
+
+    def read_and_close() -> T:
+        try:
+            return read()
+        finally:
+            session.close()
+
+    return await anyio.to_thread.run_sync(read_and_close)
 
 
 # Every session writes its audit log entries: register the hooks wherever sessions are made.

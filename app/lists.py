@@ -59,6 +59,11 @@ class ListParams(BaseModel):
         """Whether answering costs at most a page of work: a stream reads every row, a search ranks every match."""
         return self.format is Format.JSON and getattr(self, "q", None) is None
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer streams rows after the endpoint returns (CSV, NDJSON)."""
+        return self.format is not Format.JSON
+
     @field_validator("*")
     @classmethod
     def _range_in_order(cls, value: Any, info: ValidationInfo) -> Any:

@@ -46,7 +46,7 @@ async def list_activities(
             lambda rows: service.with_includes(session, rows, params.include),
         )
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

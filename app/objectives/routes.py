@@ -41,7 +41,7 @@ async def list_objectives(
             lambda rows: service.with_includes(session, rows, params.include),
         )
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

@@ -46,7 +46,7 @@ async def list_partners(
         listing = service.list_partners(session, params)
         return list_response(request, session, listing, reader(request), "partners")
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

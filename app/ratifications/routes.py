@@ -34,7 +34,7 @@ async def list_ratifications(
         listing = service.list_ratifications(session, params)
         return list_response(request, session, listing, service.RATIFICATIONS, "ratifications")
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

@@ -56,7 +56,7 @@ async def list_government_reports(
         listing = service.list_reports(session, params)
         return list_response(request, session, listing, reader(request), "government-reports")
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

@@ -34,7 +34,7 @@ async def list_work_plans(
         listing = service.list_work_plans(session, params)
         return list_response(request, session, listing, service.WORK_PLANS, "work-plans")
 
-    return await run_read(session, respond, bounded=params.bounded)
+    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
 
 
 @router.post(

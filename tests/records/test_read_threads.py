@@ -4,6 +4,7 @@ import threading
 
 import anyio
 import pytest
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from app.activities.service import ActivityListParams
@@ -29,6 +30,37 @@ def test_a_bounded_read_runs_on_the_event_loop_only_on_sqlite(session: Session) 
 def test_an_unbounded_read_runs_in_a_worker_thread(session: Session) -> None:
     loop, worker = _threads(session, bounded=False)
     assert worker != loop
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_read_in_a_worker_thread_returns_its_connection_there_unless_it_streams(
+    engine: Engine, streamed: bool
+) -> None:
+    """A page or a record is made in full in the worker thread, which then returns the connection
+    (a rollback: a round trip on PostgreSQL) before handing back; a stream still needs it."""
+    checkins: list[int] = []
+
+    def note(*_args: object) -> None:
+        checkins.append(threading.get_ident())
+
+    session = Session(engine)
+
+    def read() -> int:
+        session.connection()
+        return threading.get_ident()
+
+    async def main() -> tuple[int, bool]:
+        worker = await run_read(session, read, bounded=False, streamed=streamed)
+        return worker, session.in_transaction()
+
+    event.listen(engine, "checkin", note)
+    try:
+        worker, still_open = anyio.run(main)
+        assert still_open is streamed
+        assert checkins == ([] if streamed else [worker])
+    finally:
+        session.close()
+        event.remove(engine, "checkin", note)
 
 
 @pytest.mark.parametrize(
