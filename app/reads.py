@@ -1,8 +1,10 @@
 """Lean reads: public representations built straight from table rows, in a few queries per batch.
 
-A `Reader` selects the columns of a record table that its Public model shows, then runs one query
-per embedded list (participants, countries, ...) for a whole batch of rows, and assembles plain
-dicts that are already in JSON form: what `Public.model_validate(...).model_dump(mode="json")`
+A `Reader` selects the columns of a record table that its Public model shows, with its embedded
+lists (participants, countries, ...): on PostgreSQL in the same statement, as JSON arrays (for
+every Reader whose values PostgreSQL can write as the API does: see `Reader`); otherwise, as on
+SQLite, in one more statement for the whole batch of rows. It assembles plain dicts that are
+already in JSON form: what `Public.model_validate(...).model_dump(mode="json")`
 would give, in the same field order, without ORM objects or per-row validation (the rows were
 validated when written). Which columns, and how each value is written, is worked out once from
 the Public model's fields, so a column added to both the table and the Public model flows through.
@@ -37,9 +39,11 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     Uuid,
     any_,
     bindparam,
+    cast,
     func,
     literal_column,
     null,
@@ -47,7 +51,11 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, RelationshipProperty
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType
 from sqlmodel import Session, SQLModel
 
@@ -176,6 +184,45 @@ def _reader(column: ColumnElement[Any], convert: Converter, dialect: Dialect) ->
     return lambda raw: convert(process(raw))
 
 
+class _Dialectal(FunctionElement[Any]):
+    """`plain` on most databases, `postgresql` on PostgreSQL: a column of `Reader.columns` whose SQL
+    suits the database the statement is compiled for, so one list of columns serves both."""
+
+    inherit_cache = True  # its state is its two clauses, as for any function
+    type = NullType()
+    name = "dialectal"  # never rendered
+
+
+@compiles(_Dialectal)
+def _compile_plain(element: _Dialectal, compiler: SQLCompiler, **kw: Any) -> str:
+    plain, _postgresql = element.clauses.clauses
+    return compiler.process(plain, **kw)
+
+
+@compiles(_Dialectal, "postgresql")
+def _compile_postgresql(element: _Dialectal, compiler: SQLCompiler, **kw: Any) -> str:
+    _plain, postgresql = element.clauses.clauses
+    return compiler.process(postgresql, **kw)
+
+
+# The API's timestamp (format_timestamp): UTC, milliseconds cut, not rounded, as to_char's MS does.
+_PG_TIMESTAMP: ColumnElement[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
+_PG_DATE: ColumnElement[str] = literal_column("'YYYY-MM-DD'")
+
+
+def _postgresql_json_form(column: Column[Any], convert: Converter) -> ColumnElement[Any] | None:
+    """The column written by PostgreSQL as the API writes it (a UUID, a timestamp, a date as text),
+    or None when the driver's value is already that (text, numbers) or PostgreSQL cannot write it."""
+    column_type = column.type
+    if isinstance(column_type, Uuid) and convert is str:
+        return cast(column, Text)
+    if isinstance(column_type, DateTime) and column_type.timezone and convert is format_timestamp:
+        return func.to_char(func.timezone(literal_column("'UTC'"), column), _PG_TIMESTAMP)
+    if isinstance(column_type, Date) and convert is date.isoformat:
+        return func.to_char(column, _PG_DATE)
+    return None
+
+
 def raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """The column as the driver returns it: no per-value processing by SQLAlchemy."""
     return type_coerce(column, NullType())
@@ -217,9 +264,10 @@ class _ChildPlan:
     def __init__(self, child: Child, public: type[BaseModel]) -> None:
         prop = child.relationship.property
         assert isinstance(prop, RelationshipProperty)
-        ((_parent_column, child_column),) = prop.synchronize_pairs
+        ((parent_column, child_column),) = prop.synchronize_pairs
         self.field = child.field
         self.parent: Column[Any] = child_column  # type: ignore[assignment]
+        self.parent_key: Column[Any] = parent_column  # type: ignore[assignment]
         table: Table = prop.mapper.local_table  # type: ignore[assignment]
         (item_type,) = typing.get_args(public.model_fields[child.field].annotation)
         if child.column is None:
@@ -250,6 +298,27 @@ class _ChildPlan:
             .where(among(self.parent, dialect))
             .order_by(*self.order_by)
         )
+
+    def postgresql_json(self) -> ColumnElement[Any] | None:
+        """This list of one parent as a JSON array that PostgreSQL writes (a subquery correlated to
+        the parent's row), entries in the list's order; None when an entry holds a value whose JSON
+        PostgreSQL writes differently from the API (only text, numbers, UUIDs and dates qualify)."""
+        if not all(convert in (None, str, date.isoformat) for convert in self.converters):
+            return None
+        entry: ColumnElement[Any]
+        if self.keys is None:
+            (entry,) = self.columns
+        else:
+            assert all(key.isidentifier() for key in self.keys)  # safe as SQL string literals
+            entry = func.json_build_object(
+                *itertools.chain.from_iterable(
+                    (literal_column(f"'{key}'"), column) for key, column in zip(self.keys, self.columns, strict=True)
+                )
+            )
+        aggregate = func.json_agg(aggregate_order_by(entry, *self.order_by) if self.order_by else entry)
+        parent = self.parent_key.table
+        entries = select(aggregate).where(self.parent == self.parent_key).correlate(parent).scalar_subquery()
+        return func.coalesce(entries, literal_column("'[]'::json"))
 
     def add(self, by_id: dict[Any, Item], rows: Iterable[Sequence[Any]], readers: list[Converter]) -> None:
         """Append each (parent id, *values) row's entry to its parent's list; `by_id` has raw ids."""
@@ -298,13 +367,14 @@ def _children_union(children: Sequence[_ChildPlan], dialect: Dialect) -> Compoun
 class _Plan:
     """A Reader's statements and value readers for one dialect."""
 
-    layout: list[tuple[str, int, Converter]]  # (field, index in the row or -1 for a list, reader)
+    layout: list[tuple[str, int, Converter]]  # (field, index in the row or -1 for a list to fill, reader)
     python: list[Callable[[Any], Any] | None]  # driver value -> Python value, for computed fields
     by_ids: Select[Any]
     live_by_ids: Select[Any]
     bind_id: Callable[[Any], Any] | None
     children: list[Select[Any]]  # one statement per embedded list...
-    children_union: CompoundSelect[Any] | None  # ...or all of them at once
+    children_union: CompoundSelect[Any] | None  # ...or all of them at once...
+    embedded: bool  # ...or none: the rows hold them (PostgreSQL)
 
 
 class Reader:
@@ -329,10 +399,26 @@ class Reader:
                 self.converters.append(_field_converter(field))
             else:
                 raise TypeError(f"{public.__name__}.{name} is neither a column of {self.table.name} nor a Child")
-        # What a page or a stream selects: the columns as the driver returns them.
-        self.columns = [raw(column) for column in self.table_columns]
         self.id_index = [c.key for c in self.table_columns].index("id")
         self.computed = [(name, converter(info.return_type)) for name, info in public.model_computed_fields.items()]
+        # What a page or a stream selects: the columns as the driver returns them. On PostgreSQL,
+        # the database writes each value in its JSON form and each embedded list as a JSON array,
+        # in the same statement: one query per page or record instead of one more per list, and
+        # no parsing of UUIDs and timestamps only to print them again. Computed fields need the
+        # stored values, and a list PostgreSQL cannot write needs its own query: such readers
+        # select the stored values, and query each list, on every database.
+        lists = [child.postgresql_json() for child in self.children]
+        self.postgresql_json = not self.computed and all(entries is not None for entries in lists)
+        self.json_forms: list[ColumnElement[Any] | None] = [
+            _postgresql_json_form(column, convert) if self.postgresql_json else None
+            for column, convert in zip(self.table_columns, self.converters, strict=True)
+        ]
+        self.columns: list[ColumnElement[Any]] = [
+            raw(column) if form is None else _Dialectal(raw(column), form)
+            for column, form in zip(self.table_columns, self.json_forms, strict=True)
+        ]
+        if self.postgresql_json:
+            self.columns += [_Dialectal(null(), entries) for entries in lists]
         self.fields = [*public.model_fields, *public.model_computed_fields]
         self.plans: dict[Dialect, _Plan] = {}
 
@@ -344,19 +430,25 @@ class Reader:
         if plan is None:
             table = self.table
             by_ids = self.select().where(among(table.c.id, dialect))
+            embedded = self.postgresql_json and dialect.name == "postgresql"
+            lists = {child.field: len(self.table_columns) + n for n, child in enumerate(self.children)}
+            layout: list[tuple[str, int, Converter]] = []
+            for name, index in self.layout:
+                if index < 0:
+                    layout.append((name, lists[name] if embedded else -1, None))
+                elif embedded and self.json_forms[index] is not None:
+                    layout.append((name, index, None))
+                else:
+                    layout.append((name, index, _reader(self.table_columns[index], self.converters[index], dialect)))
             plan = self.plans[dialect] = _Plan(
-                layout=[
-                    (name, index, _reader(self.table_columns[index], self.converters[index], dialect))
-                    if index >= 0
-                    else (name, index, None)
-                    for name, index in self.layout
-                ],
+                layout=layout,
                 python=[c.type.dialect_impl(dialect).result_processor(dialect, None) for c in self.table_columns],
                 by_ids=by_ids,
                 live_by_ids=by_ids.where(table.c.deleted_at.is_(None)),
                 bind_id=table.c.id.type.dialect_impl(dialect).bind_processor(dialect),
                 children=[child.statement(dialect) for child in self.children],
                 children_union=_children_union(self.children, dialect),
+                embedded=embedded,
             )
         return plan
 
@@ -386,7 +478,7 @@ class Reader:
                     item[name] = _json_value(convert, getattr(record, name))
             items.append(item)
             by_id[row[id_index]] = item
-        if by_id and self.children:
+        if by_id and self.children and not plan.embedded:
             self._fill(connection, plan, by_id)
         return items
 

@@ -121,8 +121,8 @@ def activities_public(
     """Public items (JSON-ready dicts, the same JSON as ActivityPublic) of many activities at once.
 
     Give ids (items in that order; unknown ids, and deleted ones unless `include_deleted`, are
-    left out) or rows that start with `ACTIVITIES.columns`. Four queries whatever the count.
-    """
+    left out) or rows that start with `ACTIVITIES.columns`. One or two queries whatever the count
+    (app/reads.py)."""
     batch = list(ids_or_rows)
     if batch and isinstance(batch[0], uuid.UUID):
         return ACTIVITIES.by_ids(session, batch, include_deleted=include_deleted)  # type: ignore[arg-type]

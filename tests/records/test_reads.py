@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, SQLModel, select
 
 from app.activities import service as activities
@@ -261,3 +262,38 @@ def test_an_etag_from_a_get_is_good_for_if_match(client: TestClient, session: Se
         etag = client.get(f"{resource.path}/{record_id}").headers["etag"]
         response = client.patch(f"{resource.path}/{record_id}", json={}, headers={"If-Match": etag})
         assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=[r.path.removeprefix("/v1/") for r in RESOURCES])
+def test_items_do_not_depend_on_the_sessions_time_zone(session: Session, records: str, resource: Resource) -> None:
+    """On PostgreSQL the database writes timestamps as text (app/reads.py): in UTC whatever the
+    server's or a role's time zone."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite has no session time zone")
+    wanted = expected(session, resource)
+    session.execute(text("SET LOCAL TIME ZONE 'Pacific/Chatham'"))  # UTC+12:45 or +13:45
+    items = resource.reader.by_ids(session, [uuid.UUID(i) for i in wanted])
+    assert {item["id"]: to_json(item) for item in items} == wanted
+
+
+def test_a_record_and_a_page_are_one_statement_each_on_postgresql(
+    session: Session, engine: Engine, records: str
+) -> None:
+    """The embedded lists come in the record's own row, whatever their number and length."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite reads the embedded lists in one more statement")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    ids = [uuid.UUID(i) for i in expected(session, RESOURCES[4])]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        one = activities.ACTIVITIES.get(session, ids[0])
+        items = activities.ACTIVITIES.by_ids(session, ids)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 2
+    assert one == items[0]
+    assert any(item["participants"] for item in items)
