@@ -5,8 +5,10 @@
 It answers the same JSON shape as the API for what the scenarios ask (`status`, `sort=-updated_at`,
 `limit`, `cursor`, `q`, `format=ndjson` on /v1/activities, and GET by id) and nothing more.
 Handlers are `async` and SQLite calls run inline (a cached read takes microseconds, less than a
-thread hop); PostgreSQL goes through psycopg's async connections. The embedded lists are built
-as JSON by the database and passed through as orjson fragments.
+thread hop); PostgreSQL goes through psycopg's async connections. The SQL is the API's
+(app/reads.py): on SQLite, the page, then its three embedded lists in one UNION ALL; on
+PostgreSQL, one statement whose rows carry the lists as JSON arrays (correlated json_agg
+subqueries) and the UUIDs, timestamps and dates as text.
 """
 
 import asyncio
@@ -61,16 +63,27 @@ PG_COLUMNS = ", ".join(
         PG_TIME.format("a.updated_at"),
         "a.objective_id::text, a.code, a.title, a.description, a.status, a.type, a.level",
         "a.planned_start::text, a.planned_end::text, a.actual_start::text, a.actual_end::text",
-        "a.work_plan_id::text, a.updated_at::text",
+        "a.work_plan_id::text",
+        # The three embedded lists, as JSON arrays in each list's order ('[]' when empty).
+        "coalesce((SELECT json_agg(c.country ORDER BY c.country) FROM activity_country c "
+        "WHERE c.activity_id = a.id), '[]'::json)",
+        "coalesce((SELECT json_agg(json_build_object('partner_id', p.partner_id, 'role', p.role) "
+        "ORDER BY p.position) FROM activity_participant p WHERE p.activity_id = a.id), '[]'::json)",
+        "coalesce((SELECT json_agg(r.government_report_id ORDER BY r.government_report_id) "
+        "FROM activity_government_report r WHERE r.activity_id = a.id), '[]'::json)",
+        "a.updated_at::text",
     ]
 )
-# The three embedded lists, loaded for a whole page at once like the ORM's selectin loading.
-CHILDREN = (
-    "SELECT activity_id{cast}, country FROM activity_country WHERE activity_id {among} ORDER BY activity_id, country",
-    "SELECT activity_id{cast}, partner_id{cast}, role FROM activity_participant WHERE activity_id {among} "
-    "ORDER BY activity_id, position",
-    "SELECT activity_id{cast}, government_report_id{cast} FROM activity_government_report "
-    "WHERE activity_id {among} ORDER BY activity_id, government_report_id",
+LISTS = ("countries", "participants", "government_report_ids")
+# SQLite: the three embedded lists of a whole page in one statement,
+# (list number, activity id, order key, values...), in each list's order.
+SQLITE_CHILDREN = (
+    "SELECT 0, activity_id, country, country, NULL FROM activity_country WHERE activity_id IN ({ids}) "
+    "UNION ALL SELECT 1, activity_id, position, partner_id, role FROM activity_participant "
+    "WHERE activity_id IN ({ids}) "
+    "UNION ALL SELECT 2, activity_id, government_report_id, government_report_id, NULL "
+    "FROM activity_government_report WHERE activity_id IN ({ids}) "
+    "ORDER BY 1, 3"
 )
 
 
@@ -88,17 +101,19 @@ def sqlite_time(stored: str) -> str:
     return f"{stored[:10]}T{stored[11:23]}Z"
 
 
-def assemble(items: list[Item], keys: list[str], children: Sequence[Sequence[Row]], uuid: Any) -> list[Item]:
+def assemble(items: list[Item], keys: list[str], children: Sequence[Row]) -> list[Item]:
+    """Fill the SQLite page's lists from the rows of SQLITE_CHILDREN."""
     by_key = dict(zip(keys, items, strict=True))
     for item in items:
         item["countries"], item["participants"], item["government_report_ids"] = [], [], []
-    countries, participants, reports = children
-    for activity_id, country in countries:
-        by_key[activity_id]["countries"].append(country)
-    for activity_id, partner_id, role in participants:
-        by_key[activity_id]["participants"].append({"partner_id": uuid(partner_id), "role": role})
-    for activity_id, report_id in reports:
-        by_key[activity_id]["government_report_ids"].append(uuid(report_id))
+    for number, activity_id, _order, value, role in children:
+        item = by_key[activity_id]
+        if number == 0:
+            item["countries"].append(value)
+        elif number == 1:
+            item["participants"].append({"partner_id": dashed(value), "role": role})
+        else:
+            item["government_report_ids"].append(dashed(value))
     return items
 
 
@@ -147,9 +162,8 @@ class SqliteStore:
             item["created_at"], item["updated_at"] = sqlite_time(row[2]), sqlite_time(row[3])
             items.append(item)
         ids = [row[0] for row in rows]
-        among = f"IN ({', '.join('?' * len(ids))})"
-        children = [connection.execute(sql.format(cast="", among=among), ids).fetchall() for sql in CHILDREN]
-        return Rows(assemble(items, ids, children, dashed), [(row[3], row[0]) for row in rows])
+        children = connection.execute(SQLITE_CHILDREN.format(ids=", ".join("?" * len(ids))), ids * 3).fetchall()
+        return Rows(assemble(items, ids, children), [(row[3], row[0]) for row in rows])
 
     async def _query(self, sql: str, params: Sequence[Any]) -> Rows:
         connection = await self.pool.get()
@@ -215,20 +229,20 @@ class PostgresStore:
         self.pool.put_nowait(connection)
 
     @staticmethod
-    async def _rows(connection: psycopg.AsyncConnection[Any], rows: list[Row]) -> Rows:
-        items = [dict(zip(FIELDS, row, strict=False)) for row in rows]
-        ids = [row[0] for row in rows]
-        children = []
-        for sql in CHILDREN:
-            cursor = await connection.execute(sql.format(cast="::text", among="= ANY(%s::uuid[])").encode(), [ids])
-            children.append(await cursor.fetchall())
-        return Rows(assemble(items, ids, children, str), [(row[-1], row[0]) for row in rows])
+    def _rows(rows: list[Row]) -> Rows:
+        width = len(FIELDS)
+        items = []
+        for row in rows:
+            item = dict(zip(FIELDS, row, strict=False))
+            item.update(zip(LISTS, row[width : width + len(LISTS)], strict=True))
+            items.append(item)
+        return Rows(items, [(row[-1], row[0]) for row in rows])
 
     async def _query(self, sql: str, params: Sequence[Any]) -> Rows:
         connection = await self.pool.get()
         try:
             cursor = await connection.execute(sql.encode(), params)
-            return await self._rows(connection, await cursor.fetchall())
+            return self._rows(await cursor.fetchall())
         finally:
             self.pool.put_nowait(connection)
 
@@ -262,7 +276,7 @@ class PostgresStore:
             async with connection.transaction(), connection.cursor(name="export") as cursor:
                 await cursor.execute(select(PG_COLUMNS, "FROM activity a WHERE a.deleted_at IS NULL").encode())
                 while rows := await cursor.fetchmany(EXPORT_CHUNK):
-                    yield (await self._rows(connection, rows)).items
+                    yield self._rows(rows).items
         finally:
             self.pool.put_nowait(connection)
 
