@@ -208,9 +208,21 @@ def _rate_limit_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+# Not counted: what an orchestrator or Prometheus polls, the API's description and its docs, and
+# static files (a page's stylesheet comes with the page). Everything else is, the pages as much as
+# the API: /reports costs what the lists it draws cost.
+_UNCOUNTED = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_UNCOUNTED_PREFIXES = ("/static/", "/static-offline-docs/")
+
+
+def counted(path: str) -> bool:
+    """Whether a request to this path (without the root path) counts against a rate limit."""
+    return path not in _UNCOUNTED and not path.startswith(_UNCOUNTED_PREFIXES)
+
+
 class RateLimitMiddleware:
-    """Count every request under /v1 per API key (a Bearer token) or, without one, per client
-    address; answer 429 with Retry-After past the limit, and send the RateLimit headers always.
+    """Count every request to the API and the pages per API key (a Bearer token) or, without one,
+    per client address; answer 429 with Retry-After past the limit, and send the RateLimit headers.
 
     The token is not validated here: a made-up token gets a bucket of its own, which the API key
     check then refuses. So that inventing tokens buys no requests, every 401 also counts against
@@ -230,8 +242,7 @@ class RateLimitMiddleware:
             # state hands the limiter to whoever needs to look at it (tests).
             self.limiter = self.new_limiter()
             scope.setdefault("state", {})["rate_limiter"] = self.limiter
-        path = route_path(scope)
-        if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
+        if scope["type"] != "http" or not counted(route_path(scope)):
             await self.app(scope, receive, send)
             return
         failures = "failed:" + _address(scope)

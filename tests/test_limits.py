@@ -209,6 +209,24 @@ def test_service_and_docs_paths_are_not_limited(client: TestClient, monkeypatch:
             assert not any(name in response.headers for name in RATE_LIMIT_HEADERS), path
 
 
+def test_pages_count_like_the_api_and_their_static_files_do_not(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page is as costly as the lists it shows (/reports draws every State's calendar)."""
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 2)
+    first = client.get("/")
+    assert first.status_code == 200
+    assert first.headers["ratelimit-remaining"] == "1"
+    assert client.get("/v1/objectives").status_code == 200  # one bucket per address, pages and API
+    refused = client.get("/reports")
+    assert_problem(refused, 429, "RATE_LIMITED")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    for _ in range(3):
+        stylesheet = client.get("/static/pages.css")
+        assert stylesheet.status_code == 200
+        assert "ratelimit-limit" not in stylesheet.headers
+
+
 def test_zero_turns_a_limit_off(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 0)
     for _ in range(5):
