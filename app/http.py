@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlmodel import Session
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.keys import check_record_owner
 from app.errors import PreconditionFailed, UnsupportedMediaType
@@ -98,3 +99,27 @@ def delete_response(
         check_if_match(request, to_public(record))
         delete(session, record)
     return Response(status_code=204)
+
+
+class HeadMiddleware:
+    """HEAD is the GET without its body (RFC 9110, 9.3.2), on every path that answers GET.
+
+    Routes are declared for GET only, as OpenAPI lists them; a HEAD runs the same GET, so its
+    status and headers (ETag, Content-Length, Link) are the GET's, an If-None-Match makes it a
+    304 the same way, and only the body is left unsent.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)

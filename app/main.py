@@ -27,6 +27,7 @@ from app.errors import (
     problem_response,
     problems,
 )
+from app.http import HeadMiddleware
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
@@ -175,6 +176,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_exception_handler(Replay, send_replay)
+    app.add_middleware(HeadMiddleware)  # innermost: every layer above it sees the HEAD
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
