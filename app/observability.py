@@ -118,14 +118,30 @@ def log_config(log_format: str) -> dict[str, Any]:
     }
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, path: str | None = None) -> str:
     """The path template of the route the request went to (`/v1/activities/{activity_id}`), never
-    the raw path, which would put ids in the metrics' labels; `unmatched` when no route has it."""
-    path = route_path(scope)
+    the raw path, which would put ids in the metrics' labels; `unmatched` when no route has it.
+
+    `path` is the request's path as it came (`route_path` before routing): a mount (/static)
+    moves its prefix into the scope's root_path as it routes.
+    """
+    path = route_path(scope) if path is None else path
+    route = scope.get("route")
+    # The route's template, once found: one check instead of trying every template in turn.
+    # (A route object shows only its own part of the path, not its routers' prefixes.)
+    known = _by_route.get(id(route))
+    if known is not None and known[0] is route and known[1].match(path):
+        return known[2]
     for pattern, template in _templates(scope.get("app")):
         if pattern.match(path):
+            if route is not None:
+                # The route itself is kept, so that its id is never another's.
+                _by_route[id(route)] = (route, pattern, template)
             return template
     return "unmatched"
+
+
+_by_route: dict[int, tuple[Any, re.Pattern[str], str]] = {}
 
 
 @lru_cache(maxsize=4)
@@ -155,6 +171,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        path = route_path(scope)
         status = 500  # what the client gets if the app fails before answering
 
         async def send_and_note(message: Message) -> None:
@@ -166,11 +183,11 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, path, status, time.perf_counter() - started)
 
     @staticmethod
-    def _record(scope: Scope, status: int, seconds: float) -> None:
-        route, method = route_template(scope), scope["method"]
+    def _record(scope: Scope, path: str, status: int, seconds: float) -> None:
+        route, method = route_template(scope, path), scope["method"]
         # A label per made-up method would let any client grow the metrics without end.
         label = method if method in _METHODS else "other"
         REQUESTS.labels(label, route, str(status)).inc()

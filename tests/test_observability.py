@@ -83,6 +83,35 @@ def test_the_route_template_ignores_a_proxys_root_path() -> None:
     assert route_template(scope) == "/v1/activities/by-ref/{external_ref}"
 
 
+def test_route_templates_stay_right_when_requests_repeat_and_routes_share_a_prefix(
+    client: TestClient, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The template found for a route is remembered (app/observability.py): it must be that
+    route's, whatever came before, including a route whose one object serves several paths."""
+    partner = make_partner(session)
+    caplog.set_level(logging.INFO, logger="workplan.access")
+    paths = [
+        f"/v1/partners/{partner.id}",
+        "/v1/activities/by-ref/REF-1",  # PUT only: 405, under its own template
+        f"/v1/partners/{partner.id}",
+        "/v1/partners",
+        "/static/pages.css",
+        "/static/favicon.svg",
+        "/v1/activities/by-ref/REF-2",
+    ]
+    for path in paths:
+        client.get(path)
+    assert [line["path"] for line in access_lines(caplog)] == [
+        "/v1/partners/{partner_id}",
+        "/v1/activities/by-ref/{external_ref}",
+        "/v1/partners/{partner_id}",
+        "/v1/partners",
+        "/static/{path:path}",
+        "/static/{path:path}",
+        "/v1/activities/by-ref/{external_ref}",
+    ]
+
+
 def test_json_and_text_log_configs_format_the_same_record() -> None:
     record = logging.LogRecord("workplan.access", logging.INFO, "", 0, "hello %s", ("world",), None)
     record.status = 200
