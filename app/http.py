@@ -101,12 +101,18 @@ def delete_response(
     return Response(status_code=204)
 
 
+# Set in the scope of a HEAD request (which the routes see as a GET): a stream sends no rows.
+HEAD = "workplan.head"
+
+
 class HeadMiddleware:
     """HEAD is the GET without its body (RFC 9110, 9.3.2), on every path that answers GET.
 
     Routes are declared for GET only, as OpenAPI lists them; a HEAD runs the same GET, so its
     status and headers (ETag, Content-Length, Link) are the GET's, an If-None-Match makes it a
-    304 the same way, and only the body is left unsent.
+    304 the same way, and only the body is left unsent. A CSV or NDJSON list reads no rows for
+    it (app/streams.py). Answers made outside this middleware (a 429, a 413) keep their short
+    bodies, which the server drops for a HEAD.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -122,4 +128,9 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        as_get = {**scope, "method": "GET", HEAD: True}
+        try:
+            await self.app(as_get, receive, send_headers_only)
+        finally:
+            if "route" in as_get:  # for the request log's route template
+                scope["route"] = as_get["route"]

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.csv_cells import to_cell
-from app.http import page_response
+from app.http import HEAD, page_response
 from app.lists import Format, Listing
 from app.reads import Item, Reader, to_json
 
@@ -34,14 +34,19 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def stream_list(session: Session, listing: Listing[Any], reader: Reader, name: str) -> StreamingResponse:
+def stream_list(
+    session: Session, listing: Listing[Any], reader: Reader, name: str, *, rows: bool = True
+) -> StreamingResponse:
+    """The stream of every matching row; with `rows=False` (a HEAD) the same answer without them."""
     fmt = listing.params.format
     chunks = listing.stream(session, reader.columns)  # raises here, before the response starts, on a bad sort
-    items = _items(session, reader, chunks)
-    if fmt is Format.NDJSON:
-        body: Iterator[bytes] = _ndjson(items)
+    body: Iterator[bytes]
+    if not rows:
+        body = iter(())
+    elif fmt is Format.NDJSON:
+        body = _ndjson(_items(session, reader, chunks))
     else:
-        body = _csv(items, reader.fields, bom=listing.params.bom)
+        body = _csv(_items(session, reader, chunks), reader.fields, bom=listing.params.bom)
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
@@ -92,7 +97,7 @@ def list_response(
     embedded records; by default they are the reader's items.
     """
     if listing.params.format is not Format.JSON:
-        return stream_list(session, listing, reader, name)
+        return stream_list(session, listing, reader, name, rows=not request.scope.get(HEAD, False))
     rows, next_cursor = listing.page(session, reader.columns)
     page: Item = {"items": items(rows) if items else reader.build(session, rows)}
     if next_cursor is not None:

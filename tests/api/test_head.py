@@ -1,7 +1,10 @@
 """HEAD answers on every path that answers GET, with the GET's status and headers and no body."""
 
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from app.seed.service import load_seed, seed_id
@@ -49,3 +52,30 @@ def test_head_of_what_get_refuses_is_refused_the_same_way(client: TestClient) ->
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.content == b""
     assert client.head("/v1/activities?limit=0").status_code == 422
+
+
+def test_head_of_an_export_reads_no_rows_but_checks_what_the_get_checks(
+    client: TestClient, session: Session, engine: Engine
+) -> None:
+    load_seed(session)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        head = client.head("/v1/activities", params={"format": "csv"})
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert head.status_code == 200
+    assert head.headers["content-type"] == "text/csv; charset=utf-8"
+    assert not [sql for sql in statements if "FROM activity" in sql]
+    assert client.head("/v1/activities", params={"format": "csv", "sort": "nope"}).status_code == 400
+
+
+def test_a_head_is_logged_under_its_route_template(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="workplan.access")
+    client.head("/v1/activities/00000000-0000-4000-8000-000000000000")
+    [record] = [r for r in caplog.records if r.name == "workplan.access"]
+    assert (record.method, record.path, record.status) == ("HEAD", "/v1/activities/{activity_id}", 404)  # type: ignore[attr-defined]
