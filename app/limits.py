@@ -242,7 +242,12 @@ class RateLimitMiddleware:
             # state hands the limiter to whoever needs to look at it (tests).
             self.limiter = self.new_limiter()
             scope.setdefault("state", {})["rate_limiter"] = self.limiter
-        if scope["type"] != "http" or not counted(route_path(scope)):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_counted = counted(route_path(scope))
+        if not is_counted and b"authorization" not in dict(scope["headers"]):
+            # Probes, docs and static files: no key, so nothing to refuse and nothing to count.
             await self.app(scope, receive, send)
             return
         failures = "failed:" + _address(scope)
@@ -251,6 +256,11 @@ class RateLimitMiddleware:
             detail = f"Too many refused keys from this address: {failure_limit} a minute. Retry in 60 s."
             response = problem_response(429, "RATE_LIMITED", detail, headers={"Retry-After": "60"})
             await response(scope, receive, send)
+            return
+        if not is_counted:
+            # A key sent where requests are not counted (/metrics checks it) is still a guess that
+            # a refusal must cost.
+            await self.app(scope, receive, self._counting_refusals(send, failures, failure_limit))
             return
         bucket, per_minute, who = _bucket(scope)
         if per_minute == 0:

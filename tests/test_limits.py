@@ -299,6 +299,20 @@ def test_made_up_keys_count_against_the_address(anonymous_client: TestClient, mo
     assert refused.headers["retry-after"] == "60"
 
 
+def test_made_up_keys_sent_to_metrics_count_against_the_address(
+    anonymous_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics is not rate limited, but it checks the key it is sent: guessing there costs too."""
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 2)
+    for n in range(2):
+        invented = {"Authorization": f"Bearer wp_{n:012x}_" + "A" * 43}
+        assert_problem(anonymous_client.get("/metrics", headers=invented), 401, "UNAUTHORIZED")
+    guess = anonymous_client.get("/metrics", headers={"Authorization": "Bearer wp_ffffffffffff_" + "B" * 43})
+    assert "refused keys" in assert_problem(guess, 429, "RATE_LIMITED")["detail"]
+    # Requests without a key are never refused for it.
+    assert anonymous_client.get("/healthz").status_code == 200
+
+
 def test_behind_a_proxy_with_a_root_path_v1_is_still_limited(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
