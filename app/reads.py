@@ -2,8 +2,9 @@
 
 A `Reader` selects the columns of a record table that its Public model shows, with its embedded
 lists (participants, countries, ...): on PostgreSQL in the same statement, as JSON arrays (for
-every Reader whose values PostgreSQL can write as the API does: see `Reader`); otherwise, as on
-SQLite, in one more statement for the whole batch of rows. It assembles plain dicts that are
+every Reader whose values PostgreSQL can write as the API does: see `Reader`); otherwise in one
+more statement for the whole batch of rows on SQLite (a UNION ALL), one per list on PostgreSQL.
+It assembles plain dicts that are
 already in JSON form: what `Public.model_validate(...).model_dump(mode="json")`
 would give, in the same field order, without ORM objects or per-row validation (the rows were
 validated when written). Which columns, and how each value is written, is worked out once from
@@ -51,6 +52,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, RelationshipProperty
@@ -205,6 +207,8 @@ def _compile_postgresql(element: _Dialectal, compiler: SQLCompiler, **kw: Any) -
     return compiler.process(postgresql, **kw)
 
 
+_PG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
 # The API's timestamp (format_timestamp): UTC, milliseconds cut, not rounded, as to_char's MS does.
 _PG_TIMESTAMP: ColumnElement[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
 _PG_DATE: ColumnElement[str] = literal_column("'YYYY-MM-DD'")
@@ -304,6 +308,10 @@ class _ChildPlan:
         the parent's row), entries in the list's order; None when an entry holds a value whose JSON
         PostgreSQL writes differently from the API (only text, numbers, UUIDs and dates qualify)."""
         if not all(convert in (None, str, date.isoformat) for convert in self.converters):
+            return None
+        # Nor when SQLAlchemy would change the stored value on the way out (an Enum stores the
+        # member's name, a TypeDecorator may do anything): PostgreSQL writes what is stored.
+        if any(column.type.dialect_impl(_PG).result_processor(_PG, None) is not None for column in self.columns):
             return None
         entry: ColumnElement[Any]
         if self.keys is None:

@@ -288,12 +288,26 @@ def test_a_record_and_a_page_are_one_statement_each_on_postgresql(
         statements.append(args[2])
 
     ids = [uuid.UUID(i) for i in expected(session, RESOURCES[4])]
+    partners = sorted(
+        {p["partner_id"] for item in activities.ACTIVITIES.by_ids(session, ids) for p in item["participants"]}
+    )
+    assert partners
+    # A page with a filter across relations (an EXISTS subquery beside the lists' subqueries).
+    params = activities.ActivityListParams.model_validate({"partner_id": partners, "sort": "-updated_at", "limit": 1})
+    listing = activities.list_activities(session, params)
     event.listen(engine, "before_cursor_execute", count)
     try:
         one = activities.ACTIVITIES.get(session, ids[0])
         items = activities.ACTIVITIES.by_ids(session, ids)
+        rows, next_cursor = listing.page(session, activities.ACTIVITIES.columns)
+        page = activities.ACTIVITIES.build(session, rows)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 2
+    assert len(statements) == 3
     assert one == items[0]
     assert any(item["participants"] for item in items)
+    by_id = {item["id"]: item for item in items}
+    assert page
+    assert page == [by_id[item["id"]] for item in page]
+    assert all({p["partner_id"] for p in item["participants"]} & set(partners) for item in page)
+    assert next_cursor is not None
