@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from sqlalchemy import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -220,7 +221,9 @@ class PostgresStore:
 
     async def open(self) -> None:
         for _ in range(self.size):
-            self.pool.put_nowait(await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True))
+            connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            set_json_loads(orjson.loads, connection)  # the embedded lists, parsed as the API parses them
+            self.pool.put_nowait(connection)
         connection = await self.pool.get()
         probe = (
             "SELECT 1 FROM information_schema.columns WHERE table_name = 'activity' AND column_name = 'search_vector'"
