@@ -5,9 +5,7 @@ from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 import anyio
-import orjson
 from fastapi import Depends, Request
-from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
@@ -94,6 +92,10 @@ def create_db_engine(
 
 def _psycopg_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Embedded lists come as JSON (app/reads.py): orjson parses them in a third of json's time.
+    # Imported here, not with the module: a SQLite server never loads psycopg (about 9 MB).
+    import orjson
+    from psycopg.types.json import set_json_loads
+
     set_json_loads(orjson.loads, dbapi_connection)
 
 

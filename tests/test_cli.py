@@ -193,3 +193,22 @@ def test_demo_makes_labelled_records_once_and_reports_overdue_prints_them(databa
     assert removed.exit_code == 0
     overdue = runner.invoke(app, ["reports", "overdue"])
     assert "0 overdue report(s)." in overdue.output
+
+
+def test_a_sqlite_server_loads_neither_psycopg_nor_icalendar(tmp_path: Path) -> None:
+    """Every module a worker imports stays in its memory, under the 150 MB an export may peak at
+    (bench/README.md): the PostgreSQL driver and the iCalendar library load only where needed."""
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from app.main import app\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/v1/activities').status_code == 200\n"
+        "print(sorted(name for name in ('psycopg', 'icalendar') if name in sys.modules))\n"
+    )
+    env = {**os.environ, "WORKPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    upgrade = subprocess.run([str(BIN / "workplan"), "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
