@@ -63,6 +63,26 @@ def test_a_read_in_a_worker_thread_returns_its_connection_there_unless_it_stream
         event.remove(engine, "checkin", note)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_postgresql_read_that_does_not_stream_runs_without_begin_and_rollback(engine: Engine, streamed: bool) -> None:
+    """Autocommit saves two round trips of four on a get; a stream's server-side cursor needs its
+    transaction."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads answer inside the process")
+    session = Session(engine)
+
+    def read() -> bool:
+        return bool(session.connection().connection.dbapi_connection.autocommit)  # type: ignore[union-attr]
+
+    try:
+        assert anyio.run(lambda: run_read(session, read, bounded=True, streamed=streamed)) is not streamed
+    finally:
+        session.close()
+    # The pool hands the next caller a connection in its ordinary mode.
+    with engine.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("query", "bounded"),
     [
