@@ -13,7 +13,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.keys import check_record_owner
+from app.db import run_read
 from app.errors import PreconditionFailed, UnsupportedMediaType
+from app.reads import Reader
 from app.records import RecordT, get_record
 
 JSON_MEDIA_TYPES = ("application/json", "application/merge-patch+json")
@@ -65,6 +67,12 @@ def json_response(
     if status_code == 200 and none_match(request, etag):
         return Response(status_code=304, headers=all_headers)
     return Response(body, status_code=status_code, media_type="application/json", headers=all_headers)
+
+
+async def read_record(request: Request, session: Session, reader: Reader, record_id: uuid.UUID) -> Response:
+    """A get endpoint's answer: the record's item with its ETag (or 304), read where `run_read`
+    puts reads."""
+    return await run_read(session, lambda: json_response(request, reader.get(session, record_id)))
 
 
 def page_response(request: Request, page: Mapping[str, Any], next_cursor: str | None) -> Response:

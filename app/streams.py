@@ -10,15 +10,16 @@ UTF-8 byte order mark, which Excel needs to read UTF-8.
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.csv_cells import to_cell
+from app.db import run_read
 from app.http import HEAD, page_response
-from app.lists import Format, Listing
+from app.lists import Format, Listing, ListParams
 from app.reads import Item, Reader, to_json
 
 MEDIA_TYPES = {Format.CSV: "text/csv; charset=utf-8", Format.NDJSON: "application/x-ndjson"}
@@ -103,3 +104,25 @@ def list_response(
     if next_cursor is not None:
         page["next_cursor"] = next_cursor
     return page_response(request, page, next_cursor)
+
+
+ParamsT = TypeVar("ParamsT", bound=ListParams)
+
+
+async def read_list(
+    request: Request,
+    session: Session,
+    params: ParamsT,
+    listing: Callable[[Session, ParamsT], Listing[Any]],
+    reader: Reader,
+    name: str,
+    items: Callable[[Sequence[Any]], list[Item]] | None = None,
+) -> Response:
+    """A list endpoint's answer: `listing` made and answered (`list_response`) where `run_read`
+    puts the read, as bounded, unbounded or streamed as `params` make it."""
+    return await run_read(
+        session,
+        lambda: list_response(request, session, listing(session, params), reader, name, items),
+        bounded=params.bounded,
+        streamed=params.streamed,
+    )

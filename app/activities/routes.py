@@ -7,12 +7,12 @@ from app.access.keys import check_record_owner, claim_ownership
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams, to_public
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.sync.idempotency import IdempotencyDep, remember
 
@@ -34,19 +34,15 @@ async def list_activities(
     request: Request, session: ReadSessionDep, params: Annotated[ActivityListParams, Query()]
 ) -> Response:
     """List activities, filtered by objective, partner, country, status, dates and more."""
-
-    def respond() -> Response:
-        listing = service.list_activities(session, params)
-        return list_response(
-            request,
-            session,
-            listing,
-            service.ACTIVITIES,
-            "activities",
-            lambda rows: service.with_includes(session, rows, params.include),
-        )
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(
+        request,
+        session,
+        params,
+        service.list_activities,
+        service.ACTIVITIES,
+        "activities",
+        lambda rows: service.with_includes(session, rows, params.include),
+    )
 
 
 @router.post(
@@ -97,7 +93,7 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
 async def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
     """Fetch one activity with its participants, countries and monitored reports."""
-    return await run_read(session, lambda: json_response(request, service.ACTIVITIES.get(session, activity_id)))
+    return await read_record(request, session, service.ACTIVITIES, activity_id)
 
 
 @router.patch(

@@ -3,15 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.objectives import service
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/objectives", tags=["Objectives"])
@@ -29,19 +29,15 @@ async def list_objectives(
     request: Request, session: ReadSessionDep, params: Annotated[ObjectiveListParams, Query()]
 ) -> Response:
     """List objectives, in plan order unless sorted otherwise."""
-
-    def respond() -> Response:
-        listing = service.list_objectives(session, params)
-        return list_response(
-            request,
-            session,
-            listing,
-            service.OBJECTIVES,
-            "objectives",
-            lambda rows: service.with_includes(session, rows, params.include),
-        )
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(
+        request,
+        session,
+        params,
+        service.list_objectives,
+        service.OBJECTIVES,
+        "objectives",
+        lambda rows: service.with_includes(session, rows, params.include),
+    )
 
 
 @router.post(
@@ -67,7 +63,7 @@ def create_objective(
 @router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)
 async def get_objective(request: Request, session: ReadSessionDep, objective_id: uuid.UUID) -> Response:
     """Fetch one objective."""
-    return await run_read(session, lambda: json_response(request, service.OBJECTIVES.get(session, objective_id)))
+    return await read_record(request, session, service.OBJECTIVES, objective_id)
 
 
 @router.patch(

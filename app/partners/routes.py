@@ -5,16 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.keys import sees_private
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.partners import service
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
 from app.partners.service import PartnerListParams, to_public
 from app.reads import Reader
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/partners", tags=["Partners"])
@@ -41,12 +41,7 @@ async def list_partners(
     request: Request, session: ReadSessionDep, params: Annotated[PartnerListParams, Query()]
 ) -> Response:
     """List partners: organisations, networks and UN bodies the subgroup works with."""
-
-    def respond() -> Response:
-        listing = service.list_partners(session, params)
-        return list_response(request, session, listing, reader(request), "partners")
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(request, session, params, service.list_partners, reader(request), "partners")
 
 
 @router.post(
@@ -70,7 +65,7 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
 @router.get("/{partner_id}", response_model=PartnerWithContacts, responses=READ_ERRORS)
 async def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
     """Fetch one partner; with a key, its contact details and notes too."""
-    return await run_read(session, lambda: json_response(request, reader(request).get(session, partner_id)))
+    return await read_record(request, session, reader(request), partner_id)
 
 
 @router.patch(

@@ -3,15 +3,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.ratifications import service
 from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic, RatificationUpdate
 from app.ratifications.service import RatificationListParams, to_public
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix="/ratifications", tags=["Ratifications"])
@@ -29,12 +29,7 @@ async def list_ratifications(
     request: Request, session: ReadSessionDep, params: Annotated[RatificationListParams, Query()]
 ) -> Response:
     """List which States are party to which instrument, and since when."""
-
-    def respond() -> Response:
-        listing = service.list_ratifications(session, params)
-        return list_response(request, session, listing, service.RATIFICATIONS, "ratifications")
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(request, session, params, service.list_ratifications, service.RATIFICATIONS, "ratifications")
 
 
 @router.post(
@@ -60,7 +55,7 @@ def create_ratification(
 @router.get("/{ratification_id}", response_model=RatificationPublic, responses=READ_ERRORS)
 async def get_ratification(request: Request, session: ReadSessionDep, ratification_id: uuid.UUID) -> Response:
     """Fetch one ratification, with its entry into force computed or overridden."""
-    return await run_read(session, lambda: json_response(request, service.RATIFICATIONS.get(session, ratification_id)))
+    return await read_record(request, session, service.RATIFICATIONS, ratification_id)
 
 
 @router.patch(

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.keys import check_record_owner, claim_ownership, sees_private
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.reads import Reader
 from app.records import get_record
@@ -20,7 +20,7 @@ from app.reports.models import (
     GovernmentReportWithNotes,
 )
 from app.reports.service import GovernmentReportListParams, to_public
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.sync.idempotency import IdempotencyDep, remember
 
@@ -51,12 +51,7 @@ async def list_government_reports(
     request: Request, session: ReadSessionDep, params: Annotated[GovernmentReportListParams, Query()]
 ) -> Response:
     """List State party reports to the Committee, by country, instrument, status and dates."""
-
-    def respond() -> Response:
-        listing = service.list_reports(session, params)
-        return list_response(request, session, listing, reader(request), "government-reports")
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(request, session, params, service.list_reports, reader(request), "government-reports")
 
 
 @router.post(
@@ -109,7 +104,7 @@ def put_government_report_by_ref(
 @router.get("/{government_report_id}", response_model=GovernmentReportWithNotes, responses=READ_ERRORS)
 async def get_government_report(request: Request, session: ReadSessionDep, government_report_id: uuid.UUID) -> Response:
     """Fetch one government report, with whether it is overdue today."""
-    return await run_read(session, lambda: json_response(request, reader(request).get(session, government_report_id)))
+    return await read_record(request, session, reader(request), government_report_id)
 
 
 @router.patch(

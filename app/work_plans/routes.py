@@ -3,12 +3,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.db import SAFE_METHODS, ReadSessionDep, SessionDep, run_read
+from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, require_json
+from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.records import get_record
-from app.streams import STREAM_RESPONSES, list_response
+from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 from app.work_plans import service
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
@@ -29,12 +29,7 @@ async def list_work_plans(
     request: Request, session: ReadSessionDep, params: Annotated[WorkPlanListParams, Query()]
 ) -> Response:
     """List work plans, the latest period first."""
-
-    def respond() -> Response:
-        listing = service.list_work_plans(session, params)
-        return list_response(request, session, listing, service.WORK_PLANS, "work-plans")
-
-    return await run_read(session, respond, bounded=params.bounded, streamed=params.streamed)
+    return await read_list(request, session, params, service.list_work_plans, service.WORK_PLANS, "work-plans")
 
 
 @router.post(
@@ -60,7 +55,7 @@ def create_work_plan(
 @router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)
 async def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
     """Fetch one work plan."""
-    return await run_read(session, lambda: json_response(request, service.WORK_PLANS.get(session, work_plan_id)))
+    return await read_record(request, session, service.WORK_PLANS, work_plan_id)
 
 
 @router.patch(
