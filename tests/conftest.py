@@ -5,7 +5,7 @@ rolled back, and the app's sessions join it through savepoints.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access.keys import Principal, auth_sessions, current_principal
 from app.access.models import Role
-from app.db import create_db_engine, get_read_session, get_session, tag
+from app.db import SAFE_METHODS, create_db_engine, get_read_session, get_session, tag, write_engine
 from app.main import app
 from app.migrations import alembic_config
 from app.sync.idempotency import claim_session
@@ -89,6 +89,38 @@ def session(connection: Connection) -> Iterator[Session]:
         yield session
 
 
+def use_sessions(sessions: Callable[..., Iterator[Session]]) -> None:
+    """Serve every request, read or write, with sessions from `sessions` (the app's two session
+    dependencies, overridden together)."""
+    app.dependency_overrides[get_session] = sessions
+    app.dependency_overrides[get_read_session] = sessions
+
+
+def client_on(engine: Engine) -> Generator[TestClient]:
+    """A test client, acting as an editor, whose requests use `engine` as the service uses its own:
+    reads on it, writes on its write engine, each request committing for real."""
+    writer = write_engine(engine)
+
+    def sessions(request: Request) -> Iterator[Session]:
+        bind = engine if request.method in SAFE_METHODS else writer
+        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
+            yield session
+
+    def claims() -> Iterator[Session]:
+        with Session(writer, expire_on_commit=False) as session:
+            yield session
+
+    app.dependency_overrides[current_principal] = editor
+    use_sessions(sessions)
+    app.dependency_overrides[claim_session] = claims
+    app.dependency_overrides[auth_sessions] = lambda: lambda: Session(engine)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
+
+
 @pytest.fixture
 def client(connection: Connection) -> Iterator[TestClient]:
     def test_session(request: Request) -> Iterator[Session]:
@@ -106,8 +138,7 @@ def client(connection: Connection) -> Iterator[TestClient]:
 
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
-    app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_read_session] = test_session
+    use_sessions(test_session)
     app.dependency_overrides[claim_session] = test_claim_session
     app.dependency_overrides[auth_sessions] = lambda: (
         lambda: Session(bind=connection, join_transaction_mode="create_savepoint")

@@ -9,36 +9,29 @@ there. tests/test_faults.py stops a real PostgreSQL under a live server.
 import sqlite3
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
-from app.access.keys import current_principal
 from app.activities.models import Activity
 from app.db import (
     _sqlite_on_begin,
     _sqlite_on_connect,
     create_db_engine,
-    get_read_session,
-    get_session,
-    tag,
     write_engine,
 )
 from app.errors import database_unavailable
-from app.main import app
 from app.seed.service import load_seed
 from app.sync import idempotency
-from app.sync.idempotency import claim_session
 from app.sync.models import IdempotencyKey
-from tests.conftest import editor, migrate
+from tests.conftest import client_on, migrate
 from tests.live import free_port
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
@@ -86,29 +79,6 @@ def flaky_engine(switch: Switch) -> Iterator[Engine]:
         load_seed(session)
     yield engine
     engine.dispose()
-
-
-def client_on(engine: Engine) -> Generator[TestClient]:
-    writer = write_engine(engine)
-
-    def session_override(request: Request) -> Iterator[Session]:
-        bind = engine if request.method in {"GET", "HEAD"} else writer
-        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
-            yield session
-
-    def claims() -> Iterator[Session]:
-        with Session(writer, expire_on_commit=False) as session:
-            yield session
-
-    app.dependency_overrides[current_principal] = editor
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_read_session] = session_override
-    app.dependency_overrides[claim_session] = claims
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield client
-    finally:
-        app.dependency_overrides.clear()
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.db import create_db_engine, get_read_session, get_session
+from app.db import create_db_engine
 from app.main import app
+from tests.conftest import use_sessions
 
 OPERATIONS = [
     (path, method, operation)
@@ -75,8 +76,7 @@ def unmigrated_client(tmp_path: Path) -> Iterator[TestClient]:
         with Session(engine) as session, session.begin():
             yield session
 
-    app.dependency_overrides[get_session] = empty_session
-    app.dependency_overrides[get_read_session] = empty_session
+    use_sessions(empty_session)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
     app.dependency_overrides.clear()

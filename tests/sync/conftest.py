@@ -9,17 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.access.keys import auth_sessions, current_principal
-from app.db import SAFE_METHODS, create_db_engine, get_read_session, get_session, tag, write_engine
-from app.main import app
+from app.db import create_db_engine, write_engine
 from app.seed.service import load_seed
-from app.sync.idempotency import claim_session
-from tests.conftest import DATABASES, editor, fresh_database_url, migrate
+from tests.conftest import DATABASES, client_on, fresh_database_url, migrate
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -35,26 +31,7 @@ def sync_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture
 def sync_client(sync_engine: Engine) -> Iterator[TestClient]:
-    writer = write_engine(sync_engine)
-
-    def session_override(request: Request) -> Iterator[Session]:
-        bind = sync_engine if request.method in SAFE_METHODS else writer
-        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
-            yield session
-
-    def claims() -> Iterator[Session]:
-        with Session(writer, expire_on_commit=False) as session:
-            yield session
-
-    # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
-    app.dependency_overrides[current_principal] = editor
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_read_session] = session_override
-    app.dependency_overrides[claim_session] = claims
-    app.dependency_overrides[auth_sessions] = lambda: lambda: Session(sync_engine)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-    app.dependency_overrides.clear()
+    yield from client_on(sync_engine)
 
 
 COLLECTIONS = {
