@@ -10,7 +10,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -277,14 +277,7 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response_headers = _response_headers(message)
-                for name, value in headers.items():
-                    response_headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, self._counting_refusals(send_with_headers, failures, failure_limit))
+        await self.app(scope, receive, self._counting_refusals(with_headers(send, headers), failures, failure_limit))
 
     def _counting_refusals(self, send: Send, failures: str, limit: int) -> Send:
         """A send that counts a 401 against the address's failure bucket."""
@@ -299,9 +292,18 @@ class RateLimitMiddleware:
         return counting
 
 
-def _response_headers(message: Message) -> MutableHeaders:
-    message.setdefault("headers", [])
-    return MutableHeaders(scope=message)
+def with_headers(send: Send, headers: Mapping[str, str]) -> Send:
+    """A send that gives the response these headers, unless the app set them itself."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message.setdefault("headers", [])
+            response_headers = MutableHeaders(scope=message)
+            for name, value in headers.items():
+                response_headers.setdefault(name, value)
+        await send(message)
+
+    return send_with_headers
 
 
 SECURITY_HEADERS = {
@@ -311,6 +313,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+_CREDENTIALED_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
 
 
 class SecurityHeadersMiddleware:
@@ -324,15 +327,5 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authorized = "authorization" in Headers(scope=scope)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = _response_headers(message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if authorized:
-                    headers.setdefault("Cache-Control", "no-store")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        headers = _CREDENTIALED_HEADERS if "authorization" in Headers(scope=scope) else SECURITY_HEADERS
+        await self.app(scope, receive, with_headers(send, headers))

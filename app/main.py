@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
@@ -28,7 +28,7 @@ from app.errors import (
     problems,
 )
 from app.http import HeadMiddleware
-from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
+from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, with_headers
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
 from app.pages.routes import router as pages_router
@@ -78,14 +78,7 @@ class RequestIdMiddleware:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, with_headers(send, {"X-Request-ID": request_id}))
 
 
 class Health(BaseModel):
