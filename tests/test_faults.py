@@ -8,7 +8,6 @@ database exactly once, whole; the follower's mirror equals the database; a kille
 nothing behind.
 """
 
-import importlib.util
 import os
 import signal
 import threading
@@ -31,27 +30,17 @@ from app.seed.service import load_seed
 from tests.conftest import migrate, recreate_postgres_database
 from tests.live import Live, live_server
 from tests.pg_cluster import Cluster, cluster, find_initdb
-from tests.sync.conftest import served
+from tests.sync.conftest import load_example, served
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(find_initdb() is None, reason="initdb not found (on PATH or /usr/lib/postgresql/*/bin)"),
 ]
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "sync_client.py"
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
 CONNECT_TIMEOUT = 2
 # A request during the outage must be answered within this many seconds.
 OUTAGE_BOUND = CONNECT_TIMEOUT + 2
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sync_client", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass

@@ -2,9 +2,11 @@
 other transactions see. So these run on a database of their own, seeded, where every request
 commits, instead of inside the rolled-back transaction of the other tests."""
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -32,6 +34,19 @@ def sync_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 @pytest.fixture
 def sync_client(sync_engine: Engine) -> Iterator[TestClient]:
     yield from client_on(sync_engine)
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "sync_client.py"
+
+
+def load_example() -> ModuleType:
+    """examples/sync_client.py, the reference client, imported as a module."""
+    spec = importlib.util.spec_from_file_location("sync_client", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 COLLECTIONS = {

@@ -1,10 +1,8 @@
 """examples/sync_client.py mirrors a live server exactly, across restarts, changes and a 410."""
 
-import importlib.util
 import threading
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -14,19 +12,9 @@ from app.db import create_db_engine, write_engine
 from app.sync.models import SyncState
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import Live, live_server
-from tests.sync.conftest import served
+from tests.sync.conftest import load_example, served
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "sync_client.py"
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sync_client", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def churn(base: Live, stop: threading.Event) -> None:
