@@ -42,6 +42,14 @@ class Settings(BaseSettings):
             "thread that runs a route can hold a connection."
         ),
     )
+    read_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "PostgreSQL connections per worker process for reads of one record or one page, which run "
+            "on the event loop and hold a connection only for their statements; on top of `pool_size`."
+        ),
+    )
     db_connect_timeout: int = Field(
         default=5,
         ge=1,

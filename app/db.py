@@ -1,15 +1,22 @@
 """The engine, and one session and one transaction per request."""
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.config import get_settings
+
+if TYPE_CHECKING:  # imported where used: a SQLite server never loads the asyncio extension
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -51,10 +58,19 @@ def _sqlite_on_begin(connection: Any) -> None:
 
 
 def create_db_engine(
-    url: str, *, pool_size: int = 40, echo: bool = False, connect_timeout: int = 5, pool_timeout: float = 10
+    url: str,
+    *,
+    pool_size: int = 40,
+    echo: bool = False,
+    connect_timeout: int = 5,
+    pool_timeout: float = 10,
+    read_pool_size: int = 10,
 ) -> Engine:
     """An engine whose every wait for the database is bounded: a connection attempt (PostgreSQL)
-    and a free connection in the pool; both raise, and the request answers 503 (app/errors.py)."""
+    and a free connection in the pool; both raise, and the request answers 503 (app/errors.py).
+
+    On PostgreSQL through psycopg, `read_pool_size` sizes the pool of its asyncio twin, which
+    `reads_on_this_loop` opens for bounded reads."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -67,6 +83,15 @@ def create_db_engine(
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
+    connect_args = {
+        "connect_timeout": connect_timeout,
+        # A server that vanishes without closing the socket (a network cut) is noticed within
+        # about the same bound: unacknowledged sends give up, and an idle socket is probed.
+        "tcp_user_timeout": connect_timeout * 1000,
+        "keepalives_idle": connect_timeout,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+    }
     engine = create_engine(
         url,
         echo=echo,
@@ -75,18 +100,22 @@ def create_db_engine(
         # A connection the server dropped (a restart) is replaced before use, not failed on.
         pool_pre_ping=True,
         pool_timeout=pool_timeout,
-        connect_args={
-            "connect_timeout": connect_timeout,
-            # A server that vanishes without closing the socket (a network cut) is noticed within
-            # about the same bound: unacknowledged sends give up, and an idle socket is probed.
-            "tcp_user_timeout": connect_timeout * 1000,
-            "keepalives_idle": connect_timeout,
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-        },
+        connect_args=connect_args,
     )
     if engine.dialect.driver == "psycopg":
         event.listen(engine, "connect", _psycopg_on_connect)
+        _TWINS[engine] = {
+            "echo": echo,
+            "pool_size": read_pool_size,
+            "max_overflow": 0,
+            "pool_timeout": pool_timeout,
+            "connect_args": connect_args,
+            # Every statement on the twin is a bounded read: no BEGIN and no ROLLBACK around it.
+            # Nothing is lost at READ COMMITTED (PostgreSQL's default), where every statement
+            # takes its own snapshot inside a transaction too. With no ping (`_read_on_twin`), a
+            # get is one round trip instead of four.
+            "isolation_level": "AUTOCOMMIT",
+        }
     return engine
 
 
@@ -96,7 +125,43 @@ def _psycopg_on_connect(dbapi_connection: Any, _record: Any) -> None:
     import orjson
     from psycopg.types.json import set_json_loads
 
-    set_json_loads(orjson.loads, dbapi_connection)
+    # The asyncio twin's connections are adapted; psycopg's own is beneath.
+    set_json_loads(orjson.loads, getattr(dbapi_connection, "driver_connection", dbapi_connection))
+
+
+# How to make each PostgreSQL engine's asyncio twin, and the twins open on each event loop: an
+# asyncio engine's connections belong to the loop they were made on (one per worker under uvicorn;
+# one per TestClient in the tests).
+_TWINS: "weakref.WeakKeyDictionary[Engine, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_OPEN_TWINS: "dict[tuple[Engine, asyncio.AbstractEventLoop], AsyncEngine]" = {}
+
+
+@asynccontextmanager
+async def reads_on_this_loop(engine: Engine) -> AsyncIterator["AsyncEngine | None"]:
+    """While open, `run_read` runs the bounded reads of `engine` on this event loop.
+
+    A PostgreSQL read in a worker thread costs two thread hops and the GIL's hand-offs, more CPU
+    than the read itself (bench/README.md). psycopg's asyncio connections wait for the server on
+    the loop instead; SQLAlchemy's asyncio engine runs the same synchronous read code over them (in
+    a greenlet), so `Reader` and the services stay as they are. The twin has its own small pool
+    (`WORKPLAN_READ_POOL_SIZE`): a read on the loop holds its connection for its statements only.
+    Yields the twin, or None for an engine that has none (SQLite, other PostgreSQL drivers).
+    """
+    options = _TWINS.get(engine)
+    if options is None:
+        yield None
+        return
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    twin = create_async_engine(engine.url, **options)
+    event.listen(twin.sync_engine, "connect", _psycopg_on_connect)
+    key = (engine, asyncio.get_running_loop())
+    _OPEN_TWINS[key] = twin
+    try:
+        yield twin
+    finally:
+        del _OPEN_TWINS[key]
+        await twin.dispose()
 
 
 @lru_cache
@@ -108,6 +173,7 @@ def get_engine() -> Engine:
         echo=settings.echo_sql,
         connect_timeout=settings.db_connect_timeout,
         pool_timeout=settings.db_pool_timeout,
+        read_pool_size=settings.read_pool_size,
     )
 
 
@@ -171,36 +237,73 @@ T = TypeVar("T")
 
 
 async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True, streamed: bool = False) -> T:
-    """Run a read endpoint's work: on the event loop when it is a bounded read of SQLite, else in a thread.
+    """Run a read endpoint's work where it costs least without holding up other requests.
 
-    SQLite answers inside this process, and the GIL serialises its reads whichever thread runs them,
-    so for a read whose cost is bounded (one record, one page of a list) the hand-off to a worker
-    thread and back costs more than it buys: it held a get by id on SQLite near a tenth of a raw
-    Starlette app's rate (bench/README.md). Unbounded reads (full-text search, exports) and every
-    read of PostgreSQL (a network round trip) run in a worker thread, so one long request never
-    stalls the others. That thread also closes the session once a response that is not `streamed`
-    is made, so that returning its connection costs no second hop.
+    - A bounded read (one record, one page of a list) of SQLite runs on the event loop: SQLite
+      answers inside this process, and the GIL serialises its reads whichever thread runs them, so
+      the hand-off to a worker thread and back costs more than it buys (it held a get by id on
+      SQLite near a tenth of a raw Starlette app's rate: bench/README.md).
+    - A bounded read of PostgreSQL runs on the event loop too, through the engine's asyncio twin
+      (`reads_on_this_loop`), which waits for the server without blocking the loop.
+    - Everything else runs in a worker thread, so one long request never stalls the others:
+      unbounded reads (full-text search, exports), and PostgreSQL reads with no twin open (the
+      CLI, and the tests' sessions bound to one connection).
+
+    A read that does not stream closes its session where it ran, so that returning its connection
+    costs no second hop.
     """
-    database = session.get_bind().dialect.name
+    bind = session.get_bind()
+    database = bind.dialect.name
     if bounded and database == "sqlite":
         return read()
-    if streamed:
-        return await anyio.to_thread.run_sync(read)
+    if bounded and not streamed and isinstance(bind, Engine):
+        twin = _OPEN_TWINS.get((bind, asyncio.get_running_loop()))
+        if twin is not None:
+            return await _read_on_twin(twin, session, read)
 
     def read_and_close() -> T:
         try:
-            # Autocommit: no BEGIN before the first statement and no ROLLBACK after the last, two
-            # round trips of four on a get. Nothing is lost: at READ COMMITTED (PostgreSQL's
-            # default) every statement takes its own snapshot inside a transaction too. (A
-            # stream's server-side cursor needs a transaction: streams keep theirs. A session
-            # bound to a connection, as in the tests, reads in that connection's transaction.)
+            # Autocommit, as on the twin. (A stream's server-side cursor needs a transaction:
+            # streams keep theirs. A session bound to a connection, as in the tests, reads in that
+            # connection's transaction.)
             if database == "postgresql" and isinstance(session.bind, Engine):
                 session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             return read()
         finally:
             session.close()
 
+    if streamed:
+        return await anyio.to_thread.run_sync(read)
     return await anyio.to_thread.run_sync(read_and_close)
+
+
+async def _read_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:
+    """`read`, with `session` on a connection of the asyncio twin.
+
+    The twin's pool does not ping a connection before each use, a round trip per read. A read is
+    safe to repeat instead: one that finds its connection dropped (the server restarted) runs once
+    more, on a new connection (SQLAlchemy invalidated the pool's older ones when the first failed).
+    """
+    try:
+        return await _read_once_on_twin(twin, session, read)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    return await _read_once_on_twin(twin, session, read)
+
+
+async def _read_once_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:
+    def read_and_close(_connection: Any) -> T:
+        try:
+            return read()
+        finally:
+            session.close()
+
+    async with twin.connect() as connection:
+        # The session has not read yet (or was closed after a dropped connection): from here on,
+        # its statements go through this connection.
+        session.bind = connection.sync_connection
+        return await connection.run_sync(read_and_close)
 
 
 # Every session writes its audit log entries: register the hooks wherever sessions are made.

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.access.keys import OWNED_PREFIXES, SAFE
 from app.api import api_router
 from app.config import get_settings
-from app.db import SessionDep, get_engine
+from app.db import SessionDep, get_engine, reads_on_this_loop
 from app.errors import (
     PROBLEM_MEDIA_TYPE,
     database_unavailable_response,
@@ -153,8 +153,12 @@ def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # Every thread that runs a route can hold a connection: the pool is sized to this limiter.
     to_thread.current_default_thread_limiter().total_tokens = get_settings().threads
-    observe_engine(get_engine())
-    yield
+    engine = get_engine()
+    observe_engine(engine)
+    async with reads_on_this_loop(engine) as twin:
+        if twin is not None:
+            observe_engine(twin.sync_engine)
+        yield
     forget_this_process()
 
 

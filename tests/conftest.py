@@ -23,7 +23,15 @@ os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access.keys import Principal, auth_sessions, current_principal
 from app.access.models import Role
-from app.db import SAFE_METHODS, create_db_engine, get_read_session, get_session, tag, write_engine
+from app.db import (
+    SAFE_METHODS,
+    create_db_engine,
+    get_read_session,
+    get_session,
+    reads_on_this_loop,
+    tag,
+    write_engine,
+)
 from app.main import app
 from app.migrations import alembic_config
 from app.sync.idempotency import claim_session
@@ -98,7 +106,8 @@ def use_sessions(sessions: Callable[..., Iterator[Session]]) -> None:
 
 def client_on(engine: Engine) -> Generator[TestClient]:
     """A test client, acting as an editor, whose requests use `engine` as the service uses its own:
-    reads on it, writes on its write engine, each request committing for real."""
+    reads on it (bounded reads of PostgreSQL on its asyncio twin), writes on its write engine, each
+    request committing for real."""
     writer = write_engine(engine)
 
     def sessions(request: Request) -> Iterator[Session]:
@@ -115,7 +124,11 @@ def client_on(engine: Engine) -> Generator[TestClient]:
     app.dependency_overrides[claim_session] = claims
     app.dependency_overrides[auth_sessions] = lambda: lambda: Session(engine)
     try:
-        with TestClient(app, raise_server_exceptions=False) as client:
+        with (
+            TestClient(app, raise_server_exceptions=False) as client,
+            # On the client's event loop, as the service's lifespan opens its own engine's twin.
+            client.portal.wrap_async_context_manager(reads_on_this_loop(engine)),  # type: ignore[union-attr]
+        ):
             yield client
     finally:
         app.dependency_overrides.clear()

@@ -1,14 +1,17 @@
-"""Where a read endpoint's work runs: bounded reads of SQLite on the event loop, the rest in threads."""
+"""Where a read endpoint's work runs: bounded reads on the event loop (PostgreSQL's through the
+engine's asyncio twin), the rest in threads."""
 
 import threading
+from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.activities.service import ActivityListParams
-from app.db import run_read
+from app.db import reads_on_this_loop, run_read
 
 
 def _threads(session: Session, *, bounded: bool) -> tuple[int, int]:
@@ -95,3 +98,101 @@ def test_a_postgresql_read_that_does_not_stream_runs_without_begin_and_rollback(
 )
 def test_searches_and_streams_are_not_bounded(query: dict[str, object], bounded: bool) -> None:
     assert ActivityListParams.model_validate(query).bounded is bounded
+
+
+def _postgresql_only(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads answer inside the process: no twin")
+
+
+def test_only_a_postgresql_engine_has_an_asyncio_twin(engine: Engine) -> None:
+    async def main() -> bool:
+        async with reads_on_this_loop(engine) as twin:
+            return twin is not None
+
+    assert anyio.run(main) is (engine.dialect.name == "postgresql")
+
+
+def test_a_bounded_postgresql_read_runs_on_the_event_loop_on_the_twin_in_autocommit(engine: Engine) -> None:
+    _postgresql_only(engine)
+    session = Session(engine)
+
+    def read() -> tuple[int, Any, bool]:
+        connection = session.connection()
+        autocommit = connection.connection.dbapi_connection.driver_connection.autocommit  # type: ignore[union-attr]
+        return threading.get_ident(), connection.engine, autocommit
+
+    async def main() -> None:
+        async with reads_on_this_loop(engine) as twin:
+            assert twin is not None
+            thread, used, autocommit = await run_read(session, read)
+            assert thread == threading.get_ident()
+            assert used is twin.sync_engine
+            assert autocommit
+            assert not session.in_transaction()  # closed where it ran: the connection is back
+            assert twin.sync_engine.pool.checkedout() == 0
+
+    anyio.run(main)
+
+
+@pytest.mark.parametrize(("bounded", "streamed"), [(False, False), (True, True)])
+def test_unbounded_and_streamed_reads_stay_in_worker_threads_on_the_engine_itself(
+    engine: Engine, bounded: bool, streamed: bool
+) -> None:
+    _postgresql_only(engine)
+    session = Session(engine)
+
+    def read() -> tuple[int, Any]:
+        return threading.get_ident(), session.connection().engine
+
+    async def main() -> tuple[int, int, Any]:
+        async with reads_on_this_loop(engine):
+            return threading.get_ident(), *await run_read(session, read, bounded=bounded, streamed=streamed)
+
+    try:
+        loop, worker, used = anyio.run(main)
+        assert worker != loop
+        assert used is engine
+    finally:
+        session.close()
+
+
+def test_a_read_whose_connection_the_server_dropped_runs_again_on_a_new_one(engine: Engine) -> None:
+    """The twin does not ping a connection before each read: the read is repeated instead."""
+    _postgresql_only(engine)
+    attempts: list[int] = []
+
+    def backend(session: Session) -> int:
+        attempts.append(1)
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    async def main() -> tuple[int, int]:
+        async with reads_on_this_loop(engine):
+            session = Session(engine)
+            first = await run_read(session, lambda: backend(session))
+            with engine.connect() as admin:  # the server ends that connection, as a restart would
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            session = Session(engine)
+            return first, await run_read(session, lambda: backend(session))
+
+    first, second = anyio.run(main)
+    assert second != first
+    assert len(attempts) == 3  # the first read, then the dropped one and its repeat
+
+
+def test_a_failed_read_that_is_not_a_dropped_connection_is_not_repeated(engine: Engine) -> None:
+    _postgresql_only(engine)
+    attempts: list[int] = []
+
+    def read(session: Session) -> None:
+        attempts.append(1)
+        session.execute(text("SELECT * FROM no_such_table"))
+
+    async def main() -> None:
+        async with reads_on_this_loop(engine):
+            session = Session(engine)
+            await run_read(session, lambda: read(session))
+
+    with pytest.raises(DBAPIError):
+        anyio.run(main)
+    assert attempts == [1]
