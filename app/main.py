@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.access.keys import OWNED_PREFIXES, SAFE
-from app.api import api_router
+from app.api import include_api
 from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
 from app.errors import (
@@ -179,7 +179,7 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)
-    app.include_router(api_router)
+    include_api(app)
     # On the app itself, not in a router, so that request logs find its path; not in the API's schema.
     app.add_api_route("/metrics", read_metrics, methods=["GET"], include_in_schema=False)
     app.include_router(pages_router)
