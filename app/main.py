@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.access.keys import OWNED_PREFIXES, SAFE
+from app.access.keys import BEARER, BEARER_SCHEME, OWNED_PREFIXES, SAFE
 from app.api import include_api
 from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
@@ -111,8 +111,8 @@ def _declare_access(path: str, method: str, operation: dict[str, Any]) -> None:
     role = required_role(path, method)
     operation["x-required-role"] = role
     operation["description"] = f"{operation.get('description', '').rstrip()}\n\nAccess: {_ROLE_TEXT[role]}"
-    if role == "anonymous":
-        operation["security"] = [{}, {"HTTPBearer": []}]
+    # Anonymous: no key needed (`{}`), or one.
+    operation["security"] = [{}, {BEARER: []}] if role == "anonymous" else [{BEARER: []}]
     responses = operation.setdefault("responses", {})
     for status in ("401", "403"):
         responses.setdefault(status, {"description": problems(int(status))[int(status)]["description"]})
@@ -143,6 +143,7 @@ def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
         if path.startswith("/v1/"):
             for method, operation in operations.items():
                 _declare_access(path, method, operation)
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)

@@ -107,6 +107,7 @@ def test_every_operation_declares_its_role_and_the_bearer_scheme() -> None:
         for method, operation in operations.items():
             assert operation["x-required-role"] in {"anonymous", "partner", "editor", "admin"}, (method, path)
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            assert {"HTTPBearer": []} in operation["security"], (method, path)
             if method != "get":
                 assert operation["x-required-role"] != "anonymous", (method, path)
 
