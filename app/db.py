@@ -1,6 +1,7 @@
 """The engine, and one session and one transaction per request."""
 
 import asyncio
+import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -272,9 +273,27 @@ async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = T
         finally:
             session.close()
 
+    # Unbounded reads of SQLite (searches, the start of an export) share few threads: they run in
+    # this process, on its cores, so more of them at once only take turns, and each thread and
+    # connection that runs an FTS5 search keeps about a megabyte after it (bench/README.md).
+    limiter = _sqlite_limiter() if database == "sqlite" else None
     if streamed:
-        return await anyio.to_thread.run_sync(read)
-    return await anyio.to_thread.run_sync(read_and_close)
+        return await anyio.to_thread.run_sync(read, limiter=limiter)
+    return await anyio.to_thread.run_sync(read_and_close, limiter=limiter)
+
+
+_SQLITE_LIMITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_limiter() -> anyio.CapacityLimiter:
+    """The threads that unbounded reads of SQLite take turns on: one per core, at least two."""
+    loop = asyncio.get_running_loop()
+    limiter = _SQLITE_LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _SQLITE_LIMITERS[loop] = anyio.CapacityLimiter(max(2, os.cpu_count() or 1))
+    return limiter
 
 
 async def _read_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:

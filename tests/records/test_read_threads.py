@@ -1,7 +1,10 @@
 """Where a read endpoint's work runs: bounded reads on the event loop (PostgreSQL's through the
 engine's asyncio twin), the rest in threads."""
 
+import os
 import threading
+import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -98,6 +101,31 @@ def test_a_postgresql_read_that_does_not_stream_runs_without_begin_and_rollback(
 )
 def test_searches_and_streams_are_not_bounded(query: dict[str, object], bounded: bool) -> None:
     assert ActivityListParams.model_validate(query).bounded is bounded
+
+
+def test_unbounded_sqlite_reads_take_turns_on_one_thread_per_core(engine: Engine) -> None:
+    """Searches and exports of SQLite run on this process's cores: more at once than there are
+    cores only take turns, and every thread and connection that searched keeps memory."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's reads run in its server: they have the route threads")
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def read() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(12):
+                group.start_soon(partial(run_read, Session(engine), read, bounded=False))
+
+    anyio.run(main)
+    assert peak == max(2, os.cpu_count() or 1)
 
 
 def _postgresql_only(engine: Engine) -> None:
