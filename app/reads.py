@@ -379,6 +379,7 @@ class _Plan:
     python: list[Callable[[Any], Any] | None]  # driver value -> Python value, for computed fields
     by_ids: Select[Any]
     live_by_ids: Select[Any]
+    live_by_id: Select[Any]  # one record: `id = :id`, a plain parameter instead of a list to encode
     bind_id: Callable[[Any], Any] | None
     children: list[Select[Any]]  # one statement per embedded list...
     children_union: CompoundSelect[Any] | None  # ...or all of them at once...
@@ -453,6 +454,9 @@ class Reader:
                 python=[c.type.dialect_impl(dialect).result_processor(dialect, None) for c in self.table_columns],
                 by_ids=by_ids,
                 live_by_ids=by_ids.where(table.c.deleted_at.is_(None)),
+                live_by_id=self.select().where(
+                    raw(table.c.id) == bindparam("id", type_=NullType()), table.c.deleted_at.is_(None)
+                ),
                 bind_id=table.c.id.type.dialect_impl(dialect).bind_processor(dialect),
                 children=[child.statement(dialect) for child in self.children],
                 children_union=_children_union(self.children, dialect),
@@ -521,7 +525,10 @@ class Reader:
 
     def get(self, session: Session, record_id: uuid.UUID) -> Item:
         """One live record's item, or NotFound (the same 404 as loading the record)."""
-        items = self.by_ids(session, [record_id])
-        if not items:
+        connection = session.connection()
+        plan = self._plan(connection.dialect)
+        value = plan.bind_id(record_id) if plan.bind_id else record_id
+        rows = connection.execute(plan.live_by_id, {"id": value}).all()
+        if not rows:
             raise NotFound(f"No {label(self.model)} with id {record_id}.")
-        return items[0]
+        return self.build(session, rows)[0]
