@@ -21,7 +21,7 @@ os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
 os.environ.setdefault("WORKPLAN_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
-from app.access.keys import Principal, auth_sessions, current_principal
+from app.access.keys import Principal, current_principal
 from app.access.models import Role
 from app.db import (
     SAFE_METHODS,
@@ -122,7 +122,7 @@ def client_on(engine: Engine) -> Generator[TestClient]:
     app.dependency_overrides[current_principal] = editor
     use_sessions(sessions)
     app.dependency_overrides[claim_session] = claims
-    app.dependency_overrides[auth_sessions] = lambda: lambda: Session(engine)
+    app.state.key_sessions = lambda: Session(engine)
     try:
         with (
             TestClient(app, raise_server_exceptions=False) as client,
@@ -132,6 +132,7 @@ def client_on(engine: Engine) -> Generator[TestClient]:
             yield client
     finally:
         app.dependency_overrides.clear()
+        app.state.key_sessions = None
 
 
 @pytest.fixture
@@ -153,12 +154,11 @@ def client(connection: Connection) -> Iterator[TestClient]:
     app.dependency_overrides[current_principal] = editor
     use_sessions(test_session)
     app.dependency_overrides[claim_session] = test_claim_session
-    app.dependency_overrides[auth_sessions] = lambda: (
-        lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
-    )
+    app.state.key_sessions = lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     app.dependency_overrides.clear()
+    app.state.key_sessions = None
 
 
 @pytest.fixture
