@@ -1,5 +1,6 @@
 """The `workplan` command, run as a user would, against a fresh database of each kind."""
 
+import ast
 import json
 import os
 import signal
@@ -214,3 +215,23 @@ def test_a_sqlite_server_loads_neither_psycopg_nor_asyncio_sqlalchemy_nor_icalen
     result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_server_freezes_what_it_imported_and_collects_garbage_less_often(tmp_path: Path) -> None:
+    """Full collections walked the whole imported heap every few hundred requests (bench/README.md)."""
+    script = (
+        "import gc\n"
+        "from fastapi.testclient import TestClient\n"
+        "from app.main import app\n"
+        "before = gc.get_freeze_count(), gc.get_threshold()[0]\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/healthz').status_code == 200\n"
+        "    print((before, (gc.get_freeze_count(), gc.get_threshold()[0])))\n"
+    )
+    env = {**os.environ, "WORKPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (frozen_before, threshold_before), (frozen, threshold) = ast.literal_eval(result.stdout)
+    assert (frozen_before, threshold_before) == (0, 700)  # Python's defaults, until the app starts
+    assert frozen > 100_000  # the modules, models and routes imported
+    assert threshold > threshold_before
