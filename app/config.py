@@ -46,8 +46,9 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         description=(
-            "PostgreSQL connections per worker process for reads of one record or one page, which run "
-            "on the event loop and hold a connection only for their statements; on top of `pool_size`."
+            "PostgreSQL connections per worker process for the reads that run on the event loop (one "
+            "record, or one page of a list without `q`), each held while its answer is made; on top "
+            "of `pool_size`."
         ),
     )
     db_connect_timeout: int = Field(

@@ -145,7 +145,8 @@ async def reads_on_this_loop(engine: Engine) -> AsyncIterator["AsyncEngine | Non
     than the read itself (bench/README.md). psycopg's asyncio connections wait for the server on
     the loop instead; SQLAlchemy's asyncio engine runs the same synchronous read code over them (in
     a greenlet), so `Reader` and the services stay as they are. The twin has its own small pool
-    (`WORKPLAN_READ_POOL_SIZE`): a read on the loop holds its connection for its statements only.
+    (`WORKPLAN_READ_POOL_SIZE`): a read on the loop holds its connection while it makes its answer,
+    not while the answer is sent.
     Yields the twin, or None for an engine that has none (SQLite, other PostgreSQL drivers).
     """
     options = _TWINS.get(engine)
@@ -210,12 +211,11 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a read, made and closed on the event loop, not in a worker thread.
 
-    Making a session does no I/O (its connection is taken at the first query, in the endpoint's
-    thread), and neither does closing one on SQLite or one that `run_read` already closed, so a
-    read pays one thread-pool hop (the endpoint) instead of three: on SQLite the hops were most of
-    a get's cost (bench/README.md). Closing a session that still holds a PostgreSQL connection
-    (a streamed list) returns it to the pool with a rollback, a network round trip, which stays
-    off the event loop.
+    Making a session does no I/O (its connection is taken at the first query, where `run_read`
+    runs the read), and neither does closing one on SQLite or one that `run_read` already closed,
+    so a read pays no thread-pool hop for its session: on SQLite the hops were most of a get's cost
+    (bench/README.md). Closing a session that still holds a PostgreSQL connection (a streamed list)
+    returns it to the pool with a rollback, a network round trip, which stays off the event loop.
     """
     engine = get_engine()
     session = tag(Session(engine, expire_on_commit=False), request)
@@ -257,42 +257,60 @@ async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = T
     database = bind.dialect.name
     if bounded and database == "sqlite":
         return read()
-    if bounded and not streamed and isinstance(bind, Engine):
+    if bounded and not streamed and isinstance(bind, Engine) and not session.in_transaction():
         twin = _OPEN_TWINS.get((bind, asyncio.get_running_loop()))
         if twin is not None:
             return await _read_on_twin(twin, session, read)
 
-    def read_and_close() -> T:
+    def read_in_autocommit() -> T:
+        # Autocommit, as on the twin. (A stream's server-side cursor needs a transaction: streams
+        # keep theirs. A session bound to a connection, as in the tests, reads in that
+        # connection's transaction.)
+        if database == "postgresql" and isinstance(session.bind, Engine) and not session.in_transaction():
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return read()
+
+    work = read if streamed else _closing(session, read_in_autocommit)
+    if database != "sqlite":
+        return await anyio.to_thread.run_sync(work)
+    # Unbounded reads of SQLite (searches, the start of an export) take turns on a few of the route
+    # threads: they run in this process, on its cores, so more of them at once only share those,
+    # and each thread and connection that ran an FTS5 search keeps about a megabyte after it
+    # (bench/README.md). Each also holds its route thread, and so its place in the pool.
+    async with _sqlite_limiter():
+        return await anyio.to_thread.run_sync(work)
+
+
+def _closing(session: Session, read: Callable[[], T]) -> Callable[..., T]:
+    """`read`, then the session closed where it ran: its connection goes back with no second hop."""
+
+    def read_and_close(*_args: Any) -> T:
         try:
-            # Autocommit, as on the twin. (A stream's server-side cursor needs a transaction:
-            # streams keep theirs. A session bound to a connection, as in the tests, reads in that
-            # connection's transaction.)
-            if database == "postgresql" and isinstance(session.bind, Engine):
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             return read()
         finally:
             session.close()
 
-    # Unbounded reads of SQLite (searches, the start of an export) share few threads: they run in
-    # this process, on its cores, so more of them at once only take turns, and each thread and
-    # connection that runs an FTS5 search keeps about a megabyte after it (bench/README.md).
-    limiter = _sqlite_limiter() if database == "sqlite" else None
-    if streamed:
-        return await anyio.to_thread.run_sync(read, limiter=limiter)
-    return await anyio.to_thread.run_sync(read_and_close, limiter=limiter)
+    return read_and_close
 
 
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity, which containers set), where that is known."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Unbounded SQLite reads at once: one per core, at least two.
+SQLITE_READS_AT_ONCE = max(2, _cores())
 _SQLITE_LIMITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _sqlite_limiter() -> anyio.CapacityLimiter:
-    """The threads that unbounded reads of SQLite take turns on: one per core, at least two."""
+    """This event loop's limiter of unbounded SQLite reads (a limiter belongs to one loop)."""
     loop = asyncio.get_running_loop()
     limiter = _SQLITE_LIMITERS.get(loop)
     if limiter is None:
-        limiter = _SQLITE_LIMITERS[loop] = anyio.CapacityLimiter(max(2, os.cpu_count() or 1))
+        limiter = _SQLITE_LIMITERS[loop] = anyio.CapacityLimiter(SQLITE_READS_AT_ONCE)
     return limiter
 
 
@@ -312,17 +330,15 @@ async def _read_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[]
 
 
 async def _read_once_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:
-    def read_and_close(_connection: Any) -> T:
-        try:
-            return read()
-        finally:
-            session.close()
-
+    bind = session.bind
     async with twin.connect() as connection:
-        # The session has not read yet (or was closed after a dropped connection): from here on,
-        # its statements go through this connection.
+        # The session has not read yet (or was closed after a dropped connection): for this read,
+        # its statements go through this connection; then it is closed, and bound as it was.
         session.bind = connection.sync_connection
-        return await connection.run_sync(read_and_close)
+        try:
+            return await connection.run_sync(_closing(session, read))
+        finally:
+            session.bind = bind
 
 
 # Every session writes its audit log entries: register the hooks wherever sessions are made.

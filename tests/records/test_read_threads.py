@@ -1,7 +1,6 @@
 """Where a read endpoint's work runs: bounded reads on the event loop (PostgreSQL's through the
 engine's asyncio twin), the rest in threads."""
 
-import os
 import threading
 import time
 from functools import partial
@@ -14,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.activities.service import ActivityListParams
-from app.db import reads_on_this_loop, run_read
+from app.db import SQLITE_READS_AT_ONCE, reads_on_this_loop, run_read
 
 
 def _threads(session: Session, *, bounded: bool) -> tuple[int, int]:
@@ -121,11 +120,11 @@ def test_unbounded_sqlite_reads_take_turns_on_one_thread_per_core(engine: Engine
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
-            for _ in range(12):
+            for _ in range(2 * SQLITE_READS_AT_ONCE + 1):
                 group.start_soon(partial(run_read, Session(engine), read, bounded=False))
 
     anyio.run(main)
-    assert peak == max(2, os.cpu_count() or 1)
+    assert peak == SQLITE_READS_AT_ONCE
 
 
 def _postgresql_only(engine: Engine) -> None:
@@ -159,8 +158,32 @@ def test_a_bounded_postgresql_read_runs_on_the_event_loop_on_the_twin_in_autocom
             assert autocommit
             assert not session.in_transaction()  # closed where it ran: the connection is back
             assert twin.sync_engine.pool.checkedout() == 0
+            assert session.bind is engine  # as it was: the session can read again
+            assert await run_read(session, lambda: session.execute(text("SELECT 1")).scalar_one()) == 1
 
     anyio.run(main)
+
+
+def test_a_session_that_already_holds_a_connection_reads_on_it_in_a_thread(engine: Engine) -> None:
+    """Rebinding it to the twin would drop its transaction, and closing it on the loop would wait
+    for the network there."""
+    _postgresql_only(engine)
+    session = Session(engine)
+    session.execute(text("SELECT 1"))
+
+    def read() -> tuple[int, Any]:
+        return threading.get_ident(), session.connection().engine
+
+    async def main() -> tuple[int, int, Any]:
+        async with reads_on_this_loop(engine):
+            return threading.get_ident(), *await run_read(session, read)
+
+    try:
+        loop, worker, used = anyio.run(main)
+        assert worker != loop
+        assert used is engine
+    finally:
+        session.close()
 
 
 @pytest.mark.parametrize(("bounded", "streamed"), [(False, False), (True, True)])
@@ -199,7 +222,8 @@ def test_a_read_whose_connection_the_server_dropped_runs_again_on_a_new_one(engi
             session = Session(engine)
             first = await run_read(session, lambda: backend(session))
             with engine.connect() as admin:  # the server ends that connection, as a restart would
-                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+                # ...and waits up to 5 s until it has (PostgreSQL 14+).
+                admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
             session = Session(engine)
             return first, await run_read(session, lambda: backend(session))
 
