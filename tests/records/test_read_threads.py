@@ -170,20 +170,7 @@ def test_a_session_that_already_holds_a_connection_reads_on_it_in_a_thread(engin
     _postgresql_only(engine)
     session = Session(engine)
     session.execute(text("SELECT 1"))
-
-    def read() -> tuple[int, Any]:
-        return threading.get_ident(), session.connection().engine
-
-    async def main() -> tuple[int, int, Any]:
-        async with reads_on_this_loop(engine):
-            return threading.get_ident(), *await run_read(session, read)
-
-    try:
-        loop, worker, used = anyio.run(main)
-        assert worker != loop
-        assert used is engine
-    finally:
-        session.close()
+    _assert_read_in_a_thread_on_the_engine(engine, session)
 
 
 @pytest.mark.parametrize(("bounded", "streamed"), [(False, False), (True, True)])
@@ -191,14 +178,18 @@ def test_unbounded_and_streamed_reads_stay_in_worker_threads_on_the_engine_itsel
     engine: Engine, bounded: bool, streamed: bool
 ) -> None:
     _postgresql_only(engine)
-    session = Session(engine)
+    _assert_read_in_a_thread_on_the_engine(engine, Session(engine), bounded=bounded, streamed=streamed)
+
+
+def _assert_read_in_a_thread_on_the_engine(engine: Engine, session: Session, **how: bool) -> None:
+    """With the twin open, `run_read(session, ..., **how)` runs in a worker thread on `engine` itself."""
 
     def read() -> tuple[int, Any]:
         return threading.get_ident(), session.connection().engine
 
     async def main() -> tuple[int, int, Any]:
         async with reads_on_this_loop(engine):
-            return threading.get_ident(), *await run_read(session, read, bounded=bounded, streamed=streamed)
+            return threading.get_ident(), *await run_read(session, read, **how)
 
     try:
         loop, worker, used = anyio.run(main)
