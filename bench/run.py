@@ -60,6 +60,17 @@ class Load:
     errors: int
 
 
+def pooled(loads: list[Load]) -> Load:
+    """Runs of the same length, taken in turn with others, as one: mean rate, worst latencies."""
+    return Load(
+        rps=sum(load.rps for load in loads) / len(loads),
+        p50_ms=max(load.p50_ms for load in loads),
+        p99_ms=max(load.p99_ms for load in loads),
+        requests=sum(load.requests for load in loads),
+        errors=sum(load.errors for load in loads),
+    )
+
+
 @dataclass
 class Export:
     seconds: float
@@ -288,8 +299,16 @@ def measure(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]:
         scenarios.append(list_50)
 
         deep_page = Scenario(f"deep page (page {api_page})", ">= 0.90 x API page 1")
-        deep_page.api, deep_page.baseline = hit(api, deep[0], args.duration), hit(baseline, deep[1], args.duration)
-        deep_page.extra = {"api_page": api_page, "baseline_page": baseline_page}
+        # Page 1 and the deep page in turn, two halves each, so that the ratio compares what the
+        # API did in the same stretch of time: on a shared machine, throughput drifts by 10 to 15 %
+        # between runs a few seconds apart, as much as the target allows.
+        halves = [hit(api, paths, args.duration / 2) for _ in range(2) for paths in ([LIST], deep[0])]
+        deep_page.api, deep_page.baseline = pooled(halves[1::2]), hit(baseline, deep[1], args.duration)
+        deep_page.extra = {
+            "api_page": api_page,
+            "baseline_page": baseline_page,
+            "api_page_1_rps": pooled(halves[0::2]).rps,
+        }
         scenarios.append(deep_page)
 
         get = Scenario(f"get by id ({len(ids)} ids)", ">= 0.20 x baseline req/s")
@@ -326,8 +345,9 @@ def judge(scenarios: list[Scenario]) -> None:
         if isinstance(scenario.api, Load) and isinstance(scenario.baseline, Load) and scenario.baseline.rps:
             scenario.ratio = scenario.api.rps / scenario.baseline.rps
             scenario.met = scenario.ratio >= floor and scenario.api.errors == 0
-    if isinstance(deep_page.api, Load) and isinstance(list_50.api, Load) and list_50.api.rps:
-        deep_page.ratio = deep_page.api.rps / list_50.api.rps
+    page_1 = deep_page.extra.get("api_page_1_rps")
+    if isinstance(deep_page.api, Load) and page_1:
+        deep_page.ratio = deep_page.api.rps / page_1
         deep_page.met = deep_page.ratio >= 0.90 and deep_page.api.errors == 0
     if isinstance(search.api, Load) and isinstance(search.baseline, Load) and search.baseline.rps:
         search.ratio = search.api.rps / search.baseline.rps
