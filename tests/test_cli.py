@@ -196,6 +196,17 @@ def test_demo_makes_labelled_records_once_and_reports_overdue_prints_them(databa
     assert "0 overdue report(s)." in overdue.output
 
 
+def _fresh_interpreter(script: str, tmp_path: Path, *, migrate: bool = False) -> str:
+    """What `script` prints, run by a new Python process on a SQLite database of its own."""
+    env = {**os.environ, "WORKPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    if migrate:
+        upgrade = subprocess.run([str(BIN / "workplan"), "db", "upgrade"], env=env, capture_output=True, text=True)
+        assert upgrade.returncode == 0, upgrade.stderr
+    result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_a_sqlite_server_loads_neither_psycopg_nor_asyncio_sqlalchemy_nor_icalendar(tmp_path: Path) -> None:
     """Every module a worker imports stays in its memory, under the 150 MB an export may peak at
     (bench/README.md): the PostgreSQL driver, SQLAlchemy's asyncio engine (for PostgreSQL's reads
@@ -209,12 +220,7 @@ def test_a_sqlite_server_loads_neither_psycopg_nor_asyncio_sqlalchemy_nor_icalen
         "print(sorted(name for name in ('psycopg', 'sqlalchemy.ext.asyncio', 'greenlet', 'icalendar')"
         " if name in sys.modules))\n"
     )
-    env = {**os.environ, "WORKPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
-    upgrade = subprocess.run([str(BIN / "workplan"), "db", "upgrade"], env=env, capture_output=True, text=True)
-    assert upgrade.returncode == 0, upgrade.stderr
-    result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert _fresh_interpreter(script, tmp_path, migrate=True).strip() == "[]"
 
 
 def test_a_server_freezes_what_it_imported_and_collects_garbage_less_often(tmp_path: Path) -> None:
@@ -228,10 +234,7 @@ def test_a_server_freezes_what_it_imported_and_collects_garbage_less_often(tmp_p
         "    assert client.get('/healthz').status_code == 200\n"
         "    print((before, (gc.get_freeze_count(), gc.get_threshold()[0])))\n"
     )
-    env = {**os.environ, "WORKPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
-    result = subprocess.run([str(BIN / "python"), "-c", script], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    (frozen_before, threshold_before), (frozen, threshold) = ast.literal_eval(result.stdout)
+    (frozen_before, threshold_before), (frozen, threshold) = ast.literal_eval(_fresh_interpreter(script, tmp_path))
     assert (frozen_before, threshold_before) == (0, 700)  # Python's defaults, until the app starts
     assert frozen > 100_000  # the modules, models and routes imported
     assert threshold > threshold_before
