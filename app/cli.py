@@ -209,14 +209,21 @@ def keys_create(
         )
         with _session("cli") as session, session.begin():
             record, key = create_key(session, data)
+            # Read while the session is open: the commit expires the record's attributes.
+            made = f"Key {record.key_id} ({record.role}) made. Keep it now; it cannot be shown again:"
     except (ValueError, ValidationError, AppError) as exc:
-        err.print(f"[red]Cannot make the key:[/red] {getattr(exc, 'detail', exc)}")
+        err.print(f"[red]Cannot make the key:[/red] {_reason(exc)}", highlight=False)
         raise typer.Exit(1) from None
-    if quiet:
-        out.print(key, markup=False, highlight=False, soft_wrap=True)
-        return
-    out.print(f"Key {record.key_id} ({record.role}) made. Keep it now; it cannot be shown again:")
+    if not quiet:
+        out.print(made, markup=False, highlight=False)
     out.print(key, markup=False, highlight=False, soft_wrap=True)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, with each faulty value an AppError names (`No partner with id ...`)."""
+    if not isinstance(exc, AppError):
+        return str(exc)
+    return " ".join([exc.detail, *(f"{item.pointer}: {item.message}." for item in exc.errors or [])])
 
 
 @keys_app.command("list")
@@ -224,7 +231,10 @@ def keys_list() -> None:
     """List every key: its id, name, role, partner, and whether it is live."""
     with Session(get_engine()) as session:
         keys = session.exec(select(ApiKey).order_by(col(ApiKey.created_at))).all()
-    table = Table("name", "role", "partner", "created", "expires", "state")
+    # Folded, never cut: a person copies key_ids and partner ids from this table.
+    table = Table(
+        *(Column(name, overflow="fold") for name in ("name", "role", "partner", "created", "expires", "state"))
+    )
     table.columns.insert(0, Column("key_id", no_wrap=True, min_width=12))
     now = utcnow()
     for key in keys:
@@ -235,11 +245,15 @@ def keys_list() -> None:
             key.name,
             key.role,
             str(key.partner_id or ""),
-            format_timestamp(key.created_at),
-            format_timestamp(key.expires_at) if key.expires_at else "",
+            _to_the_minute(key.created_at),
+            _to_the_minute(key.expires_at) if key.expires_at else "",
             state,
         )
     out.print(table)
+
+
+def _to_the_minute(value: datetime) -> str:
+    return f"{as_utc(value):%Y-%m-%d %H:%M}"
 
 
 @keys_app.command("revoke")
@@ -267,13 +281,14 @@ def audit(
     )
     with Session(get_engine()) as session:
         entries = read_audit(session, params)[:limit]
-    table = Table("at", "actor", "action", "record", "changes")
+    # One block an entry, like `git log`: a table cut the ids and values at a terminal's width.
     for entry in entries:
-        changes = "\n".join(f"{name}: {before!r} -> {after!r}" for name, (before, after) in entry.changes.items())
-        table.add_row(
-            format_timestamp(entry.at), entry.actor, entry.action, f"{entry.record_type} {entry.record_id}", changes
-        )
-    out.print(table)
+        out.print(f"{entry.record_type} {entry.record_id}", style="bold", markup=False, highlight=False)
+        out.print(f"  {entry.action} by {entry.actor} at {format_timestamp(entry.at)}", markup=False, highlight=False)
+        for name, (before, after) in entry.changes.items():
+            out.print(f"    {name}: {before!r} -> {after!r}", markup=False, highlight=False)
+    if not entries:
+        out.print("No audit entries match.")
 
 
 @app.command()
@@ -281,8 +296,8 @@ def vocabularies() -> None:
     """Print every controlled vocabulary, and the treaty instruments and articles."""
     for vocabulary in catalogue():
         table = Table(title=f"{vocabulary.name}: {vocabulary.description}", title_justify="left")
-        table.add_column("value", style="bold")
-        table.add_column("label")
+        table.add_column("value", style="bold", no_wrap=True)  # what a client sends: never cut
+        table.add_column("label", overflow="fold")
         table.add_column("description")
         for term in vocabulary.terms:
             table.add_row(term.value, term.label, term.description)
