@@ -4,7 +4,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check check-static format install browser
+.PHONY: run test check check-static format install browser spreadsheet
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -18,19 +18,27 @@ run: install
 	$(UV) run --frozen workplan seed
 	$(UV) run --frozen workplan serve --host $(HOST) --port $(PORT)
 
-# The browser tests drive Debian's Chromium (never a downloaded build). Installed here when missing
-# and apt-get can (as root); otherwise the browser tests skip, saying why.
-browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+# Tools the tests drive, from Debian's packages (never a downloaded build): installed when missing
+# and apt-get can (as root); otherwise their tests skip, saying why (in CI they fail instead).
+# $(call debian,COMMAND,PACKAGE,WHAT)
+define debian
+	@if command -v $(1) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	  echo "Installing Debian's $(2) for the $(3) tests"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
-	  || echo "Could not install chromium: the browser tests will skip"; \
-	else echo "No chromium, and no apt-get as root to install it: the browser tests will skip"; fi
+	  apt-get install -y -qq --no-install-recommends $(2) >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(2) >/dev/null; } \
+	  || echo "Could not install $(2): the $(3) tests will skip"; \
+	else echo "No $(1), and no apt-get as root to install it: the $(3) tests will skip"; fi
+endef
 
-test: install browser
+browser:  # the pages in Chromium (tests/pages/test_browser.py)
+	$(call debian,chromium,chromium,browser)
+
+spreadsheet:  # the CSV in LibreOffice Calc (tests/test_spreadsheet.py)
+	$(call debian,soffice,libreoffice-calc-nogui,spreadsheet)
+
+test: install browser spreadsheet
 	$(UV) run --frozen pytest
 
 check-static: install

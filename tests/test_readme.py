@@ -51,3 +51,52 @@ def test_every_setting_is_in_the_readmes_configuration_table() -> None:
     documented = set(re.findall(r"^\| `(WORKPLAN_[A-Z_]+)` \|", table, re.M))
     settings = {f"WORKPLAN_{name.upper()}" for name in Settings.model_fields}
     assert settings - documented == set()
+
+
+def readme_commands() -> list[str]:
+    """Each command of the README's shell blocks as a person would type it: one per logical line."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
+        for command in re.sub(r"\\\n\s*", " ", block).splitlines():
+            command = command.split("  #")[0].strip()
+            if command and not command.startswith("#"):
+                commands.append(command)
+    return commands
+
+
+def program(command: str) -> str:
+    """The program a command line starts: past `VAR=value` prefixes and into `$(...)`."""
+    words = re.sub(r"^[A-Za-z_]+=\$\(", "", command.removeprefix("export ")).split()
+    while words and re.fullmatch(r"[A-Za-z_]+=\S*", words[0]):
+        words = words[1:]
+    return words[0] if words else "export"  # an assignment alone
+
+
+# What a machine with the README's prerequisites has; the rest must come from `make run`'s .venv.
+# `workplan` alone is the installed command of the Production and Docker sections.
+SYSTEM_PROGRAMS = {"make", "curl", "createdb", "export", "docker", "workplan"}
+
+
+def test_every_readme_command_starts_a_program_the_setup_provides() -> None:
+    """The system python3 lacks the project's packages and uv may not be on PATH: the README runs
+    Python through `.venv/bin/`, which `make run` and `make test` create."""
+    for command in readme_commands():
+        name = program(command)
+        if name.startswith(".venv/bin/"):
+            assert (BIN / name.removeprefix(".venv/bin/")).exists(), command
+        else:
+            assert name in SYSTEM_PROGRAMS, f"{command!r} needs {name!r}, which a fresh machine may lack"
+
+
+def test_the_readmes_python_commands_run_in_the_projects_environment() -> None:
+    root = README.parent
+    python_commands = [c for c in readme_commands() if program(c) == ".venv/bin/python"]
+    assert python_commands, "the README runs no example"
+    for command in python_commands:
+        words = command.split()
+        target = [*words[1:3]] if words[1] == "-m" else [words[1]]
+        result = subprocess.run(
+            [str(BIN / "python"), *target, "--help"], cwd=root, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        assert "usage" in result.stdout.lower(), command
