@@ -1,12 +1,23 @@
 """What every record shares: ids, versions, timestamps, soft delete, and the field types."""
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Self, TypeVar
 
 import pycountry
-from pydantic import AfterValidator, ConfigDict, PlainSerializer, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, event, func, inspect, text
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -46,6 +57,30 @@ def _clean_text(value: str) -> str:
     return value
 
 
+# The days the domain needs (API.md): bodies older than the CRC, and reporting cycles well past any plan.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+# The same range as a pattern of whole years, for OpenAPI (JSON Schema has no bounds for a date;
+# `format: date` rules out the days a month lacks).
+DAY_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DAY_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _parse_day(value: object) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # one the service holds already: see Day
+    if not isinstance(value, str) or not _DAY_FORM.fullmatch(value):
+        raise PydanticCustomError("day_format", "must be a date written YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("day_value", "'{value}' is not a date in the calendar", {"value": value}) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise PydanticCustomError(
+            "day_range", "must be between {first} and {last}", {"first": str(FIRST_DAY), "last": str(LAST_DAY)}
+        )
+    return day
+
+
 def _check_country(value: str) -> str:
     code = value.upper()
     if pycountry.countries.get(alpha_3=code) is None:
@@ -58,6 +93,23 @@ Timestamp = Annotated[
     AfterValidator(as_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
+Day = Annotated[
+    date,
+    BeforeValidator(_parse_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": DAY_PATTERN,
+            "description": f"A day written YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}.",
+        },
+        mode="validation",
+    ),
+]
+"""A calendar date as clients send it: `YYYY-MM-DD` text within [FIRST_DAY, LAST_DAY], never a
+number nor a datetime. A `date` the service already holds (read from the database, or made by
+its own code) passes as it is: a stored day outside the range is still read, exported, and kept
+by a PATCH that leaves it alone."""
 Code = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"),

@@ -9,6 +9,7 @@ from sqlmodel import Field, Relationship, SQLModel
 from app.records import (
     Code,
     CountryCode,
+    Day,
     InputModel,
     LongText,
     Owned,
@@ -93,10 +94,10 @@ class ActivityBase(SQLModel):
     status: ActivityStatus = Field(default=ActivityStatus.PLANNED, sa_type=String(40))
     type: ActivityType = Field(sa_type=String(40))
     level: ActivityLevel | None = Field(default=None, sa_type=String(40))
-    planned_start: date | None = None
-    planned_end: date | None = None
-    actual_start: date | None = None
-    actual_end: date | None = None
+    planned_start: Day | None = None
+    planned_end: Day | None = None
+    actual_start: Day | None = None
+    actual_end: Day | None = None
 
     @field_validator("planned_end", "actual_end")
     @classmethod
@@ -213,10 +214,10 @@ class ActivityUpdate(InputModel):
     status: ActivityStatus | None = None
     type: ActivityType | None = None
     level: ActivityLevel | None = None
-    planned_start: date | None = None
-    planned_end: date | None = None
-    actual_start: date | None = None
-    actual_end: date | None = None
+    planned_start: Day | None = None
+    planned_end: Day | None = None
+    actual_start: Day | None = None
+    actual_end: Day | None = None
     countries: list[CountryCode] | None = Field(default=None, max_length=250)
     participants: list[Participant] | None = Field(default=None, max_length=200)
     government_report_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)

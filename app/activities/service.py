@@ -1,6 +1,5 @@
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
@@ -23,6 +22,7 @@ from app.reads import Child, Reader
 from app.records import (
     Code,
     CountryCode,
+    Day,
     Timestamp,
     apply_changes,
     column_values,
@@ -76,14 +76,14 @@ class ActivityListParams(SearchParams):
         default=[], description="A participant has one of these roles (with partner_id: that partner)."
     )
     government_report_id: list[uuid.UUID] = Field(default=[], description="Monitoring one of these reports.")
-    planned_start_from: date | None = None
-    planned_start_to: date | None = None
-    planned_end_from: date | None = None
-    planned_end_to: date | None = None
-    actual_start_from: date | None = None
-    actual_start_to: date | None = None
-    actual_end_from: date | None = None
-    actual_end_to: date | None = None
+    planned_start_from: Day | None = None
+    planned_start_to: Day | None = None
+    planned_end_from: Day | None = None
+    planned_end_to: Day | None = None
+    actual_start_from: Day | None = None
+    actual_start_to: Day | None = None
+    actual_end_from: Day | None = None
+    actual_end_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 

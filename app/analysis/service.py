@@ -2,14 +2,13 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app.records import CountryCode
+from app.records import CountryCode, Day
 from app.reports.models import GovernmentReport, ReportArticle
 from app.vocabularies import Assessment, Instrument
 from app.vocabularies.models import ARTICLES
@@ -20,8 +19,8 @@ class ArticleParams(BaseModel):
 
     country: list[CountryCode] = Field(default=[], description="Reports of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="Articles of one of these instruments.")
-    period_from: date | None = Field(default=None, description="Reports submitted on or after this day.")
-    period_to: date | None = Field(default=None, description="Reports submitted on or before this day.")
+    period_from: Day | None = Field(default=None, description="Reports submitted on or after this day.")
+    period_to: Day | None = Field(default=None, description="Reports submitted on or before this day.")
     committee_session: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
         default=[], description="Reports reviewed at one of these sessions."
     )

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.calendar.rules import DueSource, Expected
-from app.records import CountryCode
+from app.records import CountryCode, Day
 from app.vocabularies import Instrument
 
 
@@ -16,17 +16,17 @@ class CalendarParams(BaseModel):
 
     country: list[CountryCode] = Field(default=[], description="Only these States (ISO 3166-1 alpha-3).")
     instrument: list[Instrument] = Field(default=[], description="Only these instruments.")
-    as_of: date | None = Field(default=None, description="Judge overdue and satisfied as of this day (default today).")
+    as_of: Day | None = Field(default=None, description="Judge overdue and satisfied as of this day (default today).")
     overdue: bool | None = Field(default=None, description="Only items overdue as of `as_of`, or only the others.")
-    due_from: date | None = Field(default=None, description="Applicable due date on or after this day.")
-    due_to: date | None = Field(
+    due_from: Day | None = Field(default=None, description="Applicable due date on or after this day.")
+    due_to: Day | None = Field(
         default=None, description="Applicable due date on or before this day; also how far the cycles run."
     )
 
 
 class GapParams(CalendarParams):
-    period_from: date = Field(description="First day of the period asked about.")
-    period_to: date = Field(description="Last day of the period asked about.")
+    period_from: Day = Field(description="First day of the period asked about.")
+    period_to: Day = Field(description="Last day of the period asked about.")
 
 
 class ExpectedReport(BaseModel):

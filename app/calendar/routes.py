@@ -14,7 +14,7 @@ from app.errors import LIST_ERRORS, BadRequest
 from app.http import etag_of, json_response, none_match
 from app.ratifications.models import RatificationPublic
 from app.ratifications.service import RATIFICATIONS, RatificationListParams, list_ratifications
-from app.records import CountryCode
+from app.records import CountryCode, Day
 from app.reports.models import GovernmentReportPublic
 from app.reports.routes import reader as report_reader
 from app.reports.service import GovernmentReportListParams, list_reports
@@ -106,7 +106,7 @@ def get_country_reporting(
     request: Request,
     session: ReadSessionDep,
     code: Annotated[CountryCode, Path(description="ISO 3166-1 alpha-3.")],
-    as_of: Annotated[date | None, Query(description="Judge overdue as of this day (default today).")] = None,
+    as_of: Annotated[Day | None, Query(description="Judge overdue as of this day (default today).")] = None,
 ) -> Response:
     """One State's ratifications, reporting calendar, reports and the activities that monitor them."""
     calendar = service.reporting_calendar(session, countries=[code], as_of=as_of)

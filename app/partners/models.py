@@ -7,6 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from app.records import (
     CountryCode,
+    Day,
     InputModel,
     LongText,
     RecordPublic,
@@ -42,8 +43,8 @@ class PartnerBase(SQLModel):
     )
     website: Website | None = Field(default=None, max_length=300, description="An http(s) address.")
     description: LongText | None = Field(default=None, max_length=20_000)
-    active_from: date | None = Field(default=None, description="When the body or mandate began.")
-    active_to: date | None = Field(default=None, description="When it ended (the Commission on Human Rights: 2006).")
+    active_from: Day | None = Field(default=None, description="When the body or mandate began.")
+    active_to: Day | None = Field(default=None, description="When it ended (the Commission on Human Rights: 2006).")
     mandate_holder: ShortText | None = Field(default=None, max_length=300, description="For a mandate: who holds it.")
 
     @field_validator("website")
@@ -111,8 +112,8 @@ class PartnerUpdate(InputModel):
     country: CountryCode | None = None
     website: Website | None = None
     description: LongText | None = None
-    active_from: date | None = None
-    active_to: date | None = None
+    active_from: Day | None = None
+    active_to: Day | None = None
     mandate_holder: ShortText | None = None
     contact_name: ShortText | None = None
     contact_email: EmailStr | None = Field(default=None, max_length=320)

@@ -1,5 +1,4 @@
 import uuid
-from datetime import date
 
 from pydantic import Field
 from sqlalchemy import or_
@@ -11,6 +10,7 @@ from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUp
 from app.reads import Reader
 from app.records import (
     CountryCode,
+    Day,
     Timestamp,
     apply_changes,
     ensure_unique,
@@ -35,11 +35,11 @@ SORTABLE = {
 class PartnerListParams(SearchParams):
     kind: list[PartnerKind] = Field(default=[], description="One of these kinds.")
     country: list[CountryCode] = Field(default=[], description="Based in one of these countries.")
-    active_on: date | None = Field(default=None, description="Active on this day (open ends count as active).")
-    active_from_from: date | None = None
-    active_from_to: date | None = None
-    active_to_from: date | None = None
-    active_to_to: date | None = None
+    active_on: Day | None = Field(default=None, description="Active on this day (open ends count as active).")
+    active_from_from: Day | None = None
+    active_from_to: Day | None = None
+    active_to_from: Day | None = None
+    active_to_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
 from app.calendar.rules import ADOPTED, entry_into_force
-from app.records import CountryCode, InputModel, LongText, RecordPublic, RecordTable, ShortText, change_seq_index
+from app.records import CountryCode, Day, InputModel, LongText, RecordPublic, RecordTable, ShortText, change_seq_index
 from app.vocabularies import Instrument, RatificationAction
 
 EXAMPLE: dict[str, Any] = {
@@ -26,8 +26,8 @@ class RatificationBase(SQLModel):
     country: CountryCode = Field(max_length=3, description="The State party, ISO 3166-1 alpha-3.")
     instrument: Instrument = Field(sa_type=String(10))
     action: RatificationAction = Field(sa_type=String(20), description="How the State became a party.")
-    deposited_on: date = Field(description="When its instrument was deposited with the Secretary-General.")
-    entry_into_force_override: date | None = Field(
+    deposited_on: Day = Field(description="When its instrument was deposited with the Secretary-General.")
+    entry_into_force_override: Day | None = Field(
         default=None,
         description=(
             "Only where the depositary records another date than the treaty arithmetic gives (a succession "
@@ -105,7 +105,7 @@ class RatificationUpdate(InputModel):
     country: CountryCode | None = None
     instrument: Instrument | None = None
     action: RatificationAction | None = None
-    deposited_on: date | None = None
-    entry_into_force_override: date | None = None
+    deposited_on: Day | None = None
+    entry_into_force_override: Day | None = None
     reservations: LongText | None = None
     source: ShortText | None = None

@@ -1,5 +1,4 @@
 import uuid
-from datetime import date
 
 from pydantic import Field
 from sqlmodel import Session, select
@@ -7,7 +6,7 @@ from sqlmodel import Session, select
 from app.lists import Listing, ListParams, where_in, where_range
 from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic, RatificationUpdate
 from app.reads import Reader
-from app.records import CountryCode, Timestamp, apply_changes, ensure_unique, mark_deleted, merge_patch
+from app.records import CountryCode, Day, Timestamp, apply_changes, ensure_unique, mark_deleted, merge_patch
 from app.vocabularies import Instrument, RatificationAction
 
 SORTABLE = {
@@ -24,8 +23,8 @@ class RatificationListParams(ListParams):
     country: list[CountryCode] = Field(default=[], description="Of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="To one of these instruments.")
     action: list[RatificationAction] = Field(default=[], description="By one of these actions.")
-    deposited_on_from: date | None = None
-    deposited_on_to: date | None = None
+    deposited_on_from: Day | None = None
+    deposited_on_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 

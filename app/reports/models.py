@@ -8,6 +8,7 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from app.records import (
     CountryCode,
+    Day,
     InputModel,
     LongText,
     Owned,
@@ -91,12 +92,12 @@ class GovernmentReportBase(SQLModel):
     )
     cycle_to: int | None = Field(default=None, ge=1, le=20, description='Last cycle covered: 4 for "third and fourth".')
     symbol: Symbol | None = Field(default=None, max_length=300, description="UN document symbol, verbatim.")
-    due_date: date | None = None
-    submitted_date: date | None = None
+    due_date: Day | None = None
+    submitted_date: Day | None = None
     committee_session: int | None = Field(default=None, ge=1, le=1000)
-    review_date: date | None = None
+    review_date: Day | None = None
     concluding_observations_symbol: Symbol | None = Field(default=None, max_length=300)
-    concluding_observations_date: date | None = None
+    concluding_observations_date: Day | None = None
     status: ReportStatus = Field(default=ReportStatus.EXPECTED, sa_type=String(40))
     analysis: LongText | None = Field(default=None, max_length=20_000, description="The thematic analysis.")
 
@@ -226,12 +227,12 @@ class GovernmentReportUpdate(InputModel):
     cycle_from: int | None = Field(default=None, ge=1, le=20)
     cycle_to: int | None = Field(default=None, ge=1, le=20)
     symbol: Symbol | None = None
-    due_date: date | None = None
-    submitted_date: date | None = None
+    due_date: Day | None = None
+    submitted_date: Day | None = None
     committee_session: int | None = Field(default=None, ge=1, le=1000)
-    review_date: date | None = None
+    review_date: Day | None = None
     concluding_observations_symbol: Symbol | None = None
-    concluding_observations_date: date | None = None
+    concluding_observations_date: Day | None = None
     status: ReportStatus | None = None
     analysis: LongText | None = None
     articles: list[ArticleAssessment] | None = Field(default=None, max_length=200)

@@ -1,5 +1,4 @@
 import uuid
-from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
@@ -11,6 +10,7 @@ from app.partners.models import Partner
 from app.reads import Child, Reader
 from app.records import (
     CountryCode,
+    Day,
     Timestamp,
     apply_changes,
     column_values,
@@ -58,14 +58,14 @@ class GovernmentReportListParams(SearchParams):
     )
     monitored_by: list[uuid.UUID] = Field(default=[], description="Monitored by one of these partners.")
     is_overdue: bool | None = Field(default=None, description="Unsubmitted and past due (as of today), or not.")
-    due_date_from: date | None = None
-    due_date_to: date | None = None
-    submitted_date_from: date | None = None
-    submitted_date_to: date | None = None
-    review_date_from: date | None = None
-    review_date_to: date | None = None
-    concluding_observations_date_from: date | None = None
-    concluding_observations_date_to: date | None = None
+    due_date_from: Day | None = None
+    due_date_to: Day | None = None
+    submitted_date_from: Day | None = None
+    submitted_date_to: Day | None = None
+    review_date_from: Day | None = None
+    review_date_to: Day | None = None
+    concluding_observations_date_from: Day | None = None
+    concluding_observations_date_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 

@@ -7,6 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from app.records import (
     Code,
+    Day,
     InputModel,
     LongText,
     RecordPublic,
@@ -33,8 +34,8 @@ class WorkPlanBase(SQLModel):
     code: Code = Field(max_length=40, description="Unique human code, e.g. the year.")
     title: Title = Field(max_length=300)
     group_name: ShortText | None = Field(default=None, max_length=300)
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
     status: WorkPlanStatus = Field(default=WorkPlanStatus.DRAFT, sa_type=String(40))
     description: LongText | None = Field(default=None, max_length=20_000)
 
@@ -81,7 +82,7 @@ class WorkPlanUpdate(InputModel):
     code: Code | None = None
     title: Title | None = None
     group_name: ShortText | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
     status: WorkPlanStatus | None = None
     description: LongText | None = None

@@ -1,5 +1,4 @@
 import uuid
-from datetime import date
 
 from pydantic import Field
 from sqlmodel import Session, select
@@ -7,7 +6,7 @@ from sqlmodel import Session, select
 from app.lists import Listing, ListParams, where_in, where_range
 from app.objectives.models import Objective
 from app.reads import Reader
-from app.records import Code, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
+from app.records import Code, Day, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 
@@ -24,10 +23,10 @@ SORTABLE = {
 class WorkPlanListParams(ListParams):
     code: list[Code] = Field(default=[], description="One of these codes.")
     status: list[WorkPlanStatus] = Field(default=[], description="One of these statuses.")
-    period_start_from: date | None = None
-    period_start_to: date | None = None
-    period_end_from: date | None = None
-    period_end_to: date | None = None
+    period_start_from: Day | None = None
+    period_start_to: Day | None = None
+    period_end_from: Day | None = None
+    period_end_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
