@@ -188,6 +188,9 @@ def test_demo_makes_labelled_records_once_and_reports_overdue_prints_them(databa
     assert "Overdue as of 2003-01-01" in overdue.output
     assert "overdue report(s)." in overdue.output
     assert runner.invoke(app, ["reports", "overdue", "--as-of", "2003-02-30"]).exit_code == 2
+    last = runner.invoke(app, ["reports", "overdue", "--as-of", "9999-12-31"], terminal_width=200)
+    assert last.exit_code == 0, last.output  # five years on from it would not be a date
+    assert "Overdue as of 9999-12-31" in last.output
     replaced = runner.invoke(app, ["demo", "--countries", "4", "--replace"])
     assert replaced.exit_code == 0, replaced.output
     removed = runner.invoke(app, ["demo", "--remove"])

@@ -31,8 +31,13 @@ def _event(uid: str, day: date, summary: str, description: str, stamp: datetime,
     event.add("uid", f"{uid}@{DOMAIN}")
     event.add("dtstamp", as_utc(stamp))
     event.add("dtstart", day)
-    # DTEND of an all-day event is exclusive: the day after the last one.
-    event.add("dtend", (end or day) + timedelta(days=1))
+    last = end or day
+    if last < date.max:
+        # DTEND of an all-day event is exclusive: the day after the last one.
+        event.add("dtend", last + timedelta(days=1))
+    else:
+        # No date names the day after 9999-12-31 (only a stored date leads there): the same span.
+        event.add("duration", timedelta(days=(last - day).days + 1))
     event.add("summary", summary)
     event.add("description", description)
     event.add("transp", "TRANSPARENT")

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.calendar.rules import DueSource, Expected
-from app.records import CountryCode, Day
+from app.records import LAST_DAY, CountryCode, Day
 from app.vocabularies import Instrument
 
 
@@ -53,7 +53,9 @@ class ExpectedReport(BaseModel):
 
 class CalendarPage(BaseModel):
     as_of: date
-    until: date = Field(description="Cycles run while their nominal date is on or before this day.")
+    until: date = Field(
+        description=f"Cycles run while their nominal date is on or before this day, never after {LAST_DAY}."
+    )
     items: list[ExpectedReport]
 
 

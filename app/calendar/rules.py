@@ -13,6 +13,10 @@ years from the initial nominal date (not step by step), so one clamp never drift
 
 Cycles: 1 is the initial report, n the n-th report (the CRC's "third and fourth periodic reports"
 are cycles 3 and 4, as `GovernmentReport.cycle_from/cycle_to` record them).
+
+Horizon: the calendar names no nominal date after the last day the API accepts (LAST_DAY,
+2199-12-31). A cycle due later is left out, and every cycle after it, whatever reports on record
+claim to cover; so no stored date, however far out, makes the arithmetic run off the calendar.
 """
 
 from collections.abc import Iterable, Sequence
@@ -22,6 +26,7 @@ from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
 
+from app.records import LAST_DAY
 from app.vocabularies import Instrument
 
 # When each instrument itself entered into force, which no State's entry into force precedes:
@@ -78,10 +83,15 @@ def entry_into_force(instrument: Instrument, deposited_on: date) -> date:
     A succession usually takes effect from the date of succession instead: the depositary's date
     is then recorded as an override on the ratification.
     """
-    if instrument is Instrument.CRC:
-        computed = deposited_on + timedelta(days=30)
-    else:
-        computed = deposited_on + relativedelta(months=1)
+    try:
+        if instrument is Instrument.CRC:
+            computed = deposited_on + timedelta(days=30)
+        else:
+            computed = deposited_on + relativedelta(months=1)
+    except (OverflowError, ValueError):
+        # A deposit stored in the last month of year 9999 (the API accepts none after LAST_DAY):
+        # the last day a date can name, past the horizon like the real answer.
+        computed = date.max
     return max(computed, INSTRUMENT_IN_FORCE[instrument])
 
 
@@ -149,10 +159,19 @@ class Expected:
         return self.satisfied_by is not None
 
 
+def _nominal_within_horizon(in_force: date, cycle: int) -> date | None:
+    """`nominal_due`, or None when it falls after LAST_DAY (or after the last day a date can name)."""
+    try:
+        nominal = nominal_due(in_force, cycle)
+    except (OverflowError, ValueError):
+        return None
+    return nominal if nominal <= LAST_DAY else None
+
+
 def _cycles_until(in_force: date, until: date) -> int:
     """How many cycles have a nominal date on or before `until` (at least the initial one)."""
     cycle = 1
-    while nominal_due(in_force, cycle + 1) <= until:
+    while (following := _nominal_within_horizon(in_force, cycle + 1)) is not None and following <= until:
         cycle += 1
     return cycle
 
@@ -165,8 +184,7 @@ def _by_cycle(reports: Iterable[Filed]) -> dict[int, list[Filed]]:
     return found
 
 
-def _item(party: Party, cycle: int, filed: Sequence[Filed], as_of: date, rule: str) -> Expected:
-    nominal = nominal_due(party.in_force, cycle)
+def _item(party: Party, cycle: int, nominal: date, filed: Sequence[Filed], as_of: date, rule: str) -> Expected:
     # The Committee's date: a report covering this cycle records a due date other than the
     # treaty's. It applies to every cycle that report covers, and to no later one: the next
     # cycle returns to the nominal chain (DOMAIN.md, "The reporting cycle").
@@ -197,11 +215,12 @@ def expected_reports(parties: Sequence[Party], reports: Sequence[Filed], as_of: 
     """Every report one State owes under `parties` (its instruments), as of `as_of`.
 
     Cycles run while their nominal date is on or before `until`, and as far as any report on
-    record covers. A CRC party's protocol reports after the initial one are folded into its CRC
-    periodic reports (OPSC art. 12(2), OPAC art. 8(2)): they are not separate items, and each CRC
-    periodic item due after the protocol's initial report lists the protocol in `includes`. A
-    protocol party that is not (yet) a CRC party reports every five years on its own (the second
-    sentence of the same paragraphs), for the cycles due before the CRC enters into force for it.
+    record covers, but never past the horizon (LAST_DAY). A CRC party's protocol reports after
+    the initial one are folded into its CRC periodic reports (OPSC art. 12(2), OPAC art. 8(2)):
+    they are not separate items, and each CRC periodic item due after the protocol's initial
+    report lists the protocol in `includes`. A protocol party that is not (yet) a CRC party
+    reports every five years on its own (the second sentence of the same paragraphs), for the
+    cycles due before the CRC enters into force for it.
     A report submitted after `as_of` does not satisfy anything as of then.
     """
     by_instrument = {party.instrument: party for party in parties}
@@ -212,13 +231,16 @@ def expected_reports(parties: Sequence[Party], reports: Sequence[Filed], as_of: 
         filed = _by_cycle(r for r in reports if r.instrument is party.instrument)
         last = max(_cycles_until(party.in_force, until), max(filed, default=1))
         for cycle in range(1, last + 1):
+            nominal = _nominal_within_horizon(party.in_force, cycle)
+            if nominal is None:
+                break  # past the horizon, as every later cycle
             if party.instrument is Instrument.CRC or cycle == 1:
                 rule = INITIAL_RULE[party.instrument] if cycle == 1 else PERIODIC_RULE[party.instrument]
-            elif crc is None or nominal_due(party.in_force, cycle) < crc.in_force:
+            elif crc is None or nominal < crc.in_force:
                 rule = PERIODIC_RULE[party.instrument]
             else:
                 continue  # folded into the CRC cycle (OPSC art. 12(2), OPAC art. 8(2))
-            item = _item(party, cycle, filed.get(cycle, []), as_of, rule)
+            item = _item(party, cycle, nominal, filed.get(cycle, []), as_of, rule)
             if cycle == 1 and party.instrument in PROTOCOLS:
                 initial_protocol_due[party.instrument] = item.submitted_date or item.due_date
             items.append(item)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 from app.activities.models import Activity, ActivityGovernmentReport
 from app.calendar.rules import Expected, Filed, Party, entry_into_force, expected_reports
 from app.ratifications.models import Ratification
-from app.records import utcnow
+from app.records import LAST_DAY, utcnow
 from app.reports.models import GovernmentReport
 from app.vocabularies import Instrument, ReportKind
 
@@ -54,7 +54,7 @@ def reporting_calendar(
     - `as_of` (default: today, UTC) is the day `is_overdue`, `days_late` and `satisfied_by` are
       judged on: a report submitted after it satisfies nothing yet.
     - `until` (default: `due_to`, else `as_of` + 5 years, the next report of every cycle): cycles
-      run while their nominal date is on or before it.
+      run while their nominal date is on or before it; never after LAST_DAY, the calendar's horizon.
     - `overdue`, `due_from`, `due_to` filter on the result (the applicable `due_date`).
 
     Only States with a ratification on record appear, and only reports with a `cycle_from` (and
@@ -64,7 +64,8 @@ def reporting_calendar(
     cycle; `activity_ids` on each names the live activities monitoring a report of that cycle.
     """
     as_of = as_of or utcnow().date()
-    until = until or due_to or as_of + DEFAULT_HORIZON
+    # `as_of` may be any day (the CLI takes one unchecked): five years after LAST_DAY is still a date.
+    until = min(until or due_to or min(as_of, LAST_DAY) + DEFAULT_HORIZON, LAST_DAY)
     parties = _parties(session, countries)
     reports = _reports(session, list(parties))
     monitors = _monitors(session, [r.id for filed in reports.values() for r in filed])

@@ -107,9 +107,10 @@ class Drawing:
 
 
 def draw(timeline: Timeline, first_year: int, last_year: int, as_of: date) -> Drawing:
-    """Lay the timeline on a common axis from 1 January `first_year` to 1 January `last_year` + 1."""
-    start, end = date(first_year, 1, 1), date(last_year + 1, 1, 1)
-    span = (end - start).days
+    """Lay the timeline on a common axis from 1 January `first_year` to 31 December `last_year`."""
+    # The axis ends where its last day does: a 1 January after it would not exist in year 9999.
+    start, last = date(first_year, 1, 1), date(last_year, 12, 31)
+    span = (last - start).days + 1
     plot = WIDTH - LABEL_WIDTH - RIGHT_PAD
 
     def x(day: date) -> float:
@@ -134,7 +135,7 @@ def draw(timeline: Timeline, first_year: int, last_year: int, as_of: date) -> Dr
             }
         )
     height = AXIS_HEIGHT + LANE_HEIGHT * len(timeline.lanes) + 8
-    as_of_x = x(as_of) if start <= as_of < end else None
+    as_of_x = x(as_of) if start <= as_of <= last else None
     return Drawing(WIDTH, height, years, as_of_x, lanes)
 
 

@@ -5,8 +5,10 @@ from typing import Any
 
 import icalendar
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
+from app.activities.models import Activity
 from tests.factories import make_activity, make_ratification, make_report
 from tests.problems import invalid_request, problem
 
@@ -248,3 +250,26 @@ def test_the_ics_feed_parses_back_with_stable_uids(client: TestClient, session: 
         ).status_code
         == 304
     )
+
+
+def test_the_cycles_run_five_years_ahead_but_never_past_2199(client: TestClient, session: Session) -> None:
+    make_ratification(session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21))
+    assert calendar(client, as_of="2003-01-01")["until"] == "2008-01-01"
+    last = calendar(client, as_of="2199-12-31")
+    assert last["until"] == "2199-12-31"
+    assert max(item["nominal_due_date"] for item in last["items"]) <= "2199-12-31"
+
+
+def test_an_activity_stored_as_ending_9999_12_31_is_one_event_of_that_length(
+    client: TestClient, session: Session
+) -> None:
+    # No date names the day after 9999-12-31, which DTEND would need: the feed answered 500 to everyone.
+    activity = make_activity(session, planned_start=date(2003, 1, 1))
+    session.execute(update(Activity).where(col(Activity.id) == activity.id).values(planned_end=date.max))
+    session.flush()
+    response = client.get("/v1/calendar.ics")
+    assert response.status_code == 200, response.text
+    (event,) = icalendar.Calendar.from_ical(response.content).walk("VEVENT")
+    assert event.decoded("dtstart") == date(2003, 1, 1)
+    assert "DTEND" not in event
+    assert event.decoded("duration").days == (date.max - date(2003, 1, 1)).days + 1

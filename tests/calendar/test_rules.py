@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from app.calendar.rules import DueSource, Expected, Filed, Party, entry_into_force, expected_reports, nominal_due
+from app.records import LAST_DAY
 from app.vocabularies import Instrument
 
 CRC, OPSC, OPAC = Instrument.CRC, Instrument.OPSC, Instrument.OPAC
@@ -155,3 +156,26 @@ def test_a_report_on_record_beyond_the_horizon_still_has_its_cycle() -> None:
     future = report(CRC, (3, 3), due=date(2005, 1, 1))
     items = expected_reports([party], [future], as_of=date(1991, 1, 1), until=date(1991, 1, 1))
     assert [i.cycle for i in items] == [1, 2, 3]
+
+
+def test_no_cycle_is_listed_past_2199_whatever_a_report_claims_to_cover() -> None:
+    # In force in 2190: the initial report falls due in 2192, the second in 2197, the third after 2199.
+    party = Party("MEX", CRC, date(2190, 3, 1))
+    claims_all = report(CRC, (1, 20), submitted=date(2191, 1, 1))
+    items = expected_reports([party], [claims_all], as_of=LAST_DAY, until=date.max)
+    assert [item.cycle for item in items] == [1, 2]
+    assert max(item.nominal_due_date for item in items) <= LAST_DAY
+    late = Party("MEX", CRC, date(2198, 6, 1))  # even the initial report would be due after 2199
+    assert expected_reports([late], [report(CRC, (1, 1))], as_of=LAST_DAY, until=LAST_DAY) == []
+
+
+@pytest.mark.parametrize(
+    ("instrument", "deposited"),
+    [(CRC, date.max), (CRC, date(9999, 12, 2)), (OPSC, date(9999, 12, 1)), (OPAC, date.max)],
+)
+def test_a_deposit_stored_in_the_last_month_of_9999_enters_into_force_on_its_last_day(
+    instrument: Instrument, deposited: date
+) -> None:
+    assert entry_into_force(instrument, deposited) == date.max
+    party = Party("MEX", instrument, date.max)
+    assert expected_reports([party], [report(instrument, (1, 2))], as_of=LAST_DAY, until=LAST_DAY) == []

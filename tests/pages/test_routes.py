@@ -6,12 +6,15 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from app.config import get_settings
+from app.reports.models import GovernmentReport
 from app.seed.service import load_seed
 from tests.factories import make_partner, make_ratification, make_report
 
@@ -172,6 +175,20 @@ def test_reports_draw_the_calendar_per_country_with_overdue_first(seeded: TestCl
     overdue_only = seeded.get("/reports", params={"as_of": "2005-01-01", "overdue": "true", "country": "MEX"})
     assert [text for level, text in headings(overdue_only.text) if level == 3] == ["Mexico MEX ! 1 overdue"]
     assert 'href="/v1/reporting-calendar?country=MEX&amp;as_of=2005-01-01&amp;overdue=true"' in overdue_only.text
+
+
+def test_a_review_stored_on_9999_12_31_still_draws(seeded: TestClient, session: Session) -> None:
+    # The axis ran to 1 January of the year after the last event: no such day after 9999.
+    make_ratification(session, country="FRA", instrument="CRC", deposited_on="1990-08-07")
+    report = make_report(
+        session, country="FRA", instrument="CRC", cycle_from=1, cycle_to=1, submitted_date="1993-04-08"
+    )
+    session.execute(update(GovernmentReport).where(col(GovernmentReport.id) == report.id).values(review_date=date.max))
+    session.flush()
+    response = seeded.get("/reports", params={"as_of": "2005-01-01", "due_to": "2006-12-31"})
+    assert response.status_code == 200, response.text
+    assert "Submitted 8 Apr 1993; Reviewed by the committee 31 Dec 9999" in response.text
+    assert '<text x="170.0" y="13" class="year">1992</text>' in response.text  # the first due date's year
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -1,12 +1,15 @@
 """Ratifications: entry into force computed or overridden, one per State and instrument, editors only."""
 
+from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.access.keys import new_key
 from app.access.models import AuditEntry, Role
+from app.ratifications.models import Ratification
 from tests.factories import make_partner, make_ratification
 from tests.problems import duplicate, invalid_request, problem
 
@@ -41,6 +44,22 @@ def test_entry_into_force_is_computed_and_an_override_wins_until_cleared(client:
     ) == ("2002-02-01", "2002-01-18", True, 2)
     cleared = client.patch(path, json={"entry_into_force_override": None}).json()
     assert (cleared["entry_into_force_on"], cleared["entry_into_force_overridden"]) == ("2002-01-18", False)
+
+
+def test_a_deposit_on_9999_12_31_is_refused_and_one_stored_there_still_reads(
+    client: TestClient, session: Session
+) -> None:
+    # Thirty days after it is no date at all: the computed entry into force answered 500.
+    response = client.post(PATH, json=body_for(deposited_on="9999-12-31"))
+    assert response.status_code == 422
+    assert response.json() == invalid_request("/deposited_on", "must be between 1900-01-01 and 2199-12-31")
+    stored = make_ratification(session, country="MEX", instrument="CRC")
+    session.execute(update(Ratification).where(col(Ratification.id) == stored.id).values(deposited_on=date.max))
+    session.flush()
+    (listed,) = client.get(PATH).json()["items"]
+    one = client.get(f"{PATH}/{stored.id}").json()
+    for record in (listed, one):
+        assert (record["deposited_on"], record["entry_into_force_computed"]) == ("9999-12-31", "9999-12-31")
 
 
 def test_a_state_ratifies_an_instrument_once(client: TestClient, session: Session) -> None:
