@@ -25,7 +25,7 @@ from app.errors import AppError
 from app.lists import ListParams
 from app.pages import text, timeline, views
 from app.partners.service import PartnerListParams
-from app.records import utcnow
+from app.records import FIRST_DAY, LAST_DAY, utcnow
 from app.vocabularies import (
     ActivityLevel,
     ActivityStatus,
@@ -50,7 +50,9 @@ environment = jinja2.Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(label=text.label, country=text.country_name, day=text.day, lateness=text.lateness)
-environment.globals.update(STATUS_ICONS=text.STATUS_ICONS, ROLE_LABELS=text.ROLE_LABELS)
+environment.globals.update(
+    STATUS_ICONS=text.STATUS_ICONS, ROLE_LABELS=text.ROLE_LABELS, FIRST_DAY=FIRST_DAY, LAST_DAY=LAST_DAY
+)
 
 static = StaticFiles(directory=HERE / "static")
 router = APIRouter(include_in_schema=False)

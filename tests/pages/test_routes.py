@@ -177,6 +177,16 @@ def test_reports_draw_the_calendar_per_country_with_overdue_first(seeded: TestCl
     assert 'href="/v1/reporting-calendar?country=MEX&amp;as_of=2005-01-01&amp;overdue=true"' in overdue_only.text
 
 
+@pytest.mark.parametrize(
+    ("path", "names"), [("/reports", ["as_of", "due_from", "due_to"]), ("/partners", ["active_on"])]
+)
+def test_date_fields_offer_only_the_days_the_api_accepts(seeded: TestClient, path: str, names: list[str]) -> None:
+    body = seeded.get(path).text
+    assert re.findall(r'<input id="f-(\w+)" name="\1" type="date"', body) == names
+    found = re.findall(r'<input id="f-(\w+)" name="\1" type="date" value="" min="([\d-]+)" max="([\d-]+)"', body)
+    assert found == [(name, "1900-01-01", "2199-12-31") for name in names]
+
+
 def test_a_review_stored_on_9999_12_31_still_draws(seeded: TestClient, session: Session) -> None:
     # The axis ran to 1 January of the year after the last event: no such day after 9999.
     make_ratification(session, country="FRA", instrument="CRC", deposited_on="1990-08-07")
