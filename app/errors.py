@@ -288,7 +288,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: If-None-Match names this version."}
 }
-LIST_ERRORS = problems(400, 422)
+LIST_ERRORS = {**NOT_MODIFIED, **problems(400, 422)}
 READ_ERRORS = {**NOT_MODIFIED, **problems(404, 422)}
 CREATE_ERRORS = problems(400, 409, 415, 422)
 UPDATE_ERRORS = problems(400, 404, 409, 412, 415, 422)

@@ -6,63 +6,28 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from anyio import to_thread
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.access.keys import BEARER, BEARER_SCHEME, OWNED_PREFIXES, SAFE
 from app.api import include_api
 from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
-from app.errors import (
-    PROBLEM_MEDIA_TYPE,
-    database_unavailable_response,
-    install_error_handlers,
-    problem_response,
-    problems,
-)
+from app.errors import database_unavailable_response, install_error_handlers, problem_response
 from app.http import HeadMiddleware
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, with_headers
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
+from app.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.pages.routes import router as pages_router
 from app.pages.routes import static as pages_static
 from app.sync.idempotency import Replay, send_replay
-
-DESCRIPTION = """
-The work plan of the NGO Group for the Convention on the Rights of the Child's subgroup against the
-sexual exploitation of children: its objectives, activities and partners, and the State party
-reports to the Committee on the Rights of the Child that its Focal Point monitors.
-
-**Conventions.** Lists answer `{"items": [...], "next_cursor": "..."}`; follow `next_cursor` (or the
-`Link: rel="next"` header) until it is absent. Filters are query parameters named after the field;
-repeating one means OR, `_from`/`_to` bound dates, `sort=-updated_at,code` orders. Every record has
-`id`, `version`, `created_at` and `updated_at`, and a strong `ETag`: send it back in `If-Match` to
-change only what you have seen, or in `If-None-Match` to skip an unchanged download. PATCH takes a
-JSON Merge Patch. Every error is `application/problem+json` with a stable `code`.
-"""
-
-TAGS = [
-    {"name": "Work plans", "description": "A year's plan of the subgroup."},
-    {"name": "Objectives", "description": "The headings of a plan, in its order."},
-    {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
-    {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
-    {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
-    {"name": "Ratifications", "description": "Which States are party to the CRC and its protocols, and since when."},
-    {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
-    {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
-    {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
-    {"name": "Access", "description": "API keys and the audit log (admin keys only)."},
-    {"name": "Service", "description": "Liveness and readiness."},
-]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -86,70 +51,6 @@ class RequestIdMiddleware:
 class Health(BaseModel):
     status: str
     revision: str | None = None
-
-
-def _problem_content() -> dict[str, Any]:
-    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
-def required_role(path: str, method: str) -> str:
-    """The least role an operation needs (what `authorize` and the admin routes enforce)."""
-    if path.startswith(("/v1/api-keys", "/v1/audit")):
-        return "admin"
-    if method.upper() in SAFE:
-        return "anonymous"
-    return "partner" if path.startswith(OWNED_PREFIXES) else "editor"
-
-
-_ROLE_TEXT = {
-    "anonymous": "No key needed (unless the service turns anonymous reads off); a key also shows private fields.",
-    "partner": "A key with the partner role (its partner's own records only) or above.",
-    "editor": "A key with the editor role or above.",
-    "admin": "A key with the admin role.",
-}
-
-
-def _declare_access(path: str, method: str, operation: dict[str, Any]) -> None:
-    role = required_role(path, method)
-    operation["x-required-role"] = role
-    operation["description"] = f"{operation.get('description', '').rstrip()}\n\nAccess: {_ROLE_TEXT[role]}"
-    # Anonymous: no key needed (`{}`), or one.
-    operation["security"] = [{}, {BEARER: []}] if role == "anonymous" else [{BEARER: []}]
-    responses = operation.setdefault("responses", {})
-    for status in ("401", "403"):
-        responses.setdefault(status, {"description": problems(int(status))[int(status)]["description"]})
-        responses[status]["content"] = _problem_content()
-    limits = {"429": "Too many requests for this key or address: wait `Retry-After` seconds."}
-    if "requestBody" in operation:
-        limits["413"] = "The body is larger than the service takes (1 MiB by default)."
-    for status, description in limits.items():
-        responses.setdefault(status, {"description": description, "content": _problem_content()})
-
-
-def _finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """Errors are problem+json everywhere; PATCH also takes application/merge-patch+json."""
-    for operations in schema["paths"].values():
-        for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            responses.setdefault("500", {"description": "The server failed; nothing was changed."})
-            responses.setdefault("503", {"description": problems(503)[503]["description"]})
-            for status, response in responses.items():
-                if int(status) >= 400:
-                    response["content"] = _problem_content()
-                    if status == "422":
-                        response["description"] = "Validation failed; `errors` points at each faulty value."
-            body = operation.get("requestBody", {}).get("content", {})
-            if method == "patch" and "application/json" in body:
-                body["application/merge-patch+json"] = body["application/json"]
-    for path, operations in schema["paths"].items():
-        if path.startswith("/v1/"):
-            for method, operation in operations.items():
-                _declare_access(path, method, operation)
-    schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
-    components = schema.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    return schema
 
 
 @functools.cache
@@ -190,6 +91,9 @@ def create_app() -> FastAPI:
         summary="The subgroup against the sexual exploitation of children: its work plan and the reports it monitors.",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        servers=[{"url": "/", "description": "This service"}],
+        license_info={"name": "MIT", "identifier": "MIT"},
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     app.add_exception_handler(Replay, send_replay)
@@ -225,20 +129,7 @@ def create_app() -> FastAPI:
             )
         return Response(Health(status="ready", revision=current).model_dump_json(), media_type="application/json")
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-                tags=app.openapi_tags,
-            )
-            app.openapi_schema = _finish_openapi(schema)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    install_openapi(app)
     return app
 
 

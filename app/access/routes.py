@@ -12,7 +12,7 @@ from app.access.audit import record_change
 from app.access.keys import new_key, require
 from app.access.models import ApiKey, AuditEntry, Role
 from app.db import ReadSessionDep, SessionDep
-from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, problems
+from app.errors import NOT_MODIFIED, BadRequest, ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.lists import query_fingerprint, seal, unseal
 from app.partners.models import Partner
@@ -84,7 +84,7 @@ def create_key(session: Session, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     return record, key
 
 
-@router.get("/api-keys", response_model=ApiKeyList, responses=ADMIN_ERRORS)
+@router.get("/api-keys", response_model=ApiKeyList, responses={**NOT_MODIFIED, **ADMIN_ERRORS})
 def list_api_keys(request: Request, session: ReadSessionDep) -> Response:
     """List every API key, revoked ones included (admin)."""
     keys = session.exec(select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id))).all()
@@ -113,7 +113,9 @@ def _load(session: Session, api_key_id: uuid.UUID) -> ApiKey:
     return key
 
 
-@router.get("/api-keys/{api_key_id}", response_model=ApiKeyPublic, responses={**ADMIN_ERRORS, **problems(404)})
+@router.get(
+    "/api-keys/{api_key_id}", response_model=ApiKeyPublic, responses={**NOT_MODIFIED, **ADMIN_ERRORS, **problems(404)}
+)
 def get_api_key(request: Request, session: ReadSessionDep, api_key_id: uuid.UUID) -> Response:
     """Fetch one API key (admin); never the key itself."""
     return json_response(request, ApiKeyPublic.model_validate(_load(session, api_key_id), from_attributes=True))
@@ -175,7 +177,7 @@ def _after(cursor: str, fingerprint: str) -> int:
     return seq
 
 
-@router.get("/audit", response_model=AuditPage, responses={**ADMIN_ERRORS, **problems(400)})
+@router.get("/audit", response_model=AuditPage, responses={**NOT_MODIFIED, **ADMIN_ERRORS, **problems(400)})
 def list_audit(request: Request, session: ReadSessionDep, params: Annotated[AuditParams, Query()]) -> Response:
     """Who changed what, newest first (admin): each write with its key, time and fields before and after."""
     entries = read_audit(session, params)

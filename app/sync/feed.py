@@ -11,35 +11,37 @@ it was issued for, the high-water stamp when the initial sync began (tombstones 
 of records the client never had, so the initial sync skips them), and when it was issued.
 """
 
+import operator
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from functools import reduce
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, true, tuple_
 from sqlmodel import Session, SQLModel, col, select
 
-from app.activities.models import Activity, ActivityPublic
+from app.activities.models import Activity
 from app.activities.service import ACTIVITIES
 from app.config import get_settings
 from app.errors import BadRequest, Gone
 from app.lists import seal, unseal
-from app.objectives.models import Objective, ObjectivePublic
+from app.objectives.models import Objective
 from app.objectives.service import OBJECTIVES
-from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
+from app.partners.models import Partner
 from app.partners.service import PARTNERS, PARTNERS_WITH_CONTACTS
-from app.ratifications.models import Ratification, RatificationPublic
+from app.ratifications.models import Ratification
 from app.ratifications.service import RATIFICATIONS
 from app.reads import Reader
 from app.records import RecordTable, utcnow
-from app.reports.models import GovernmentReport, GovernmentReportPublic, GovernmentReportWithNotes
+from app.reports.models import GovernmentReport
 from app.reports.service import GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES
 from app.sync.models import IdempotencyKey, SyncState
-from app.work_plans.models import WorkPlan, WorkPlanPublic
+from app.work_plans.models import WorkPlan
 from app.work_plans.service import WORK_PLANS
 
 
@@ -89,23 +91,31 @@ class ChangesParams(BaseModel):
     limit: int = Field(default=500, ge=1, le=1000, description="Items per page, 1 to 1000.")
 
 
-class Change(BaseModel):
-    type: SyncType
-    id: uuid.UUID
-    change_seq: int = Field(description="Apply the item only if this is above the one you hold for (type, id).")
-    deleted: bool = Field(description="A tombstone: the record was deleted; `data` is null.")
+def _change_model(sync_type: SyncType, synced: Synced) -> type[BaseModel]:
+    """The feed item of one type: its `data` is that type's record, as its GET returns it."""
     # A partner's contact details are there for callers with a key, as in its GET.
-    data: (
-        ActivityPublic
-        | GovernmentReportWithNotes
-        | GovernmentReportPublic
-        | ObjectivePublic
-        | PartnerWithContacts
-        | PartnerPublic
-        | RatificationPublic
-        | WorkPlanPublic
-        | None
-    ) = Field(description="The record as its GET returns it to the same caller; null for a deletion.")
+    readers = [reader for reader in (synced.private_reader, synced.reader) if reader is not None]
+    record: Any = reduce(operator.or_, [reader.public for reader in readers])
+    type_: Any = Literal[sync_type.value]
+    return create_model(
+        f"{synced.model.__name__}Change",
+        __doc__=f"A change to a {sync_type.value.replace('_', ' ')}.",
+        type=(type_, Field()),
+        id=(uuid.UUID, Field()),
+        change_seq=(int, Field(description="Apply the item only if this is above the one you hold for (type, id).")),
+        deleted=(bool, Field(description="A tombstone: the record was deleted; `data` is null.")),
+        data=(
+            record | None,
+            Field(description="The record as its GET returns it to the same caller; null for a deletion."),
+        ),
+    )
+
+
+# `type` says which record `data` is: generated clients pick the item's model by it.
+Change: Any = Annotated[
+    reduce(operator.or_, [_change_model(sync_type, synced) for sync_type, synced in SYNCED.items()]),
+    Field(discriminator="type"),
+]
 
 
 class ChangesPage(BaseModel):

@@ -1,0 +1,349 @@
+"""The OpenAPI document: FastAPI's, finished so that generated clients and linters take it as is.
+
+FastAPI describes the routes, their models and parameters. What it cannot see is added here by
+rules over the whole document: problem+json errors, the role each operation needs, the
+conditional-request headers (If-Match where an operation answers 412, If-None-Match where it
+answers 304), the response headers clients read, one media type per request body, and open enums
+in responses. tests/clients/ proves the result: clients generated from it type-check and work.
+"""
+
+import copy
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app.access.keys import BEARER, BEARER_SCHEME, OWNED_PREFIXES, SAFE
+from app.errors import PROBLEM_MEDIA_TYPE, problems
+
+DESCRIPTION = """
+The work plan of the NGO Group for the Convention on the Rights of the Child's subgroup against the
+sexual exploitation of children: its objectives, activities and partners, and the State party
+reports to the Committee on the Rights of the Child that its Focal Point monitors.
+
+**Conventions.** Lists answer `{"items": [...], "next_cursor": "..."}`; follow `next_cursor` (or the
+`Link: rel="next"` header) until it is absent. Filters are query parameters named after the field;
+repeating one means OR, `_from`/`_to` bound dates, `sort=-updated_at,code` orders. Every record has
+`id`, `version`, `created_at` and `updated_at`, and a strong `ETag`: send it back in `If-Match` to
+change only what you have seen, or in `If-None-Match` to skip an unchanged download. PATCH takes a
+JSON Merge Patch (`application/merge-patch+json`; `application/json` is taken too). Every error is
+`application/problem+json` with a stable `code`.
+
+**Enums are open.** A vocabulary can gain values without a new version of the API. In requests the
+service takes only the values listed (422 otherwise). In responses, a field of an enum type may
+carry a value this document does not list yet: its schema there is `anyOf` the enum and a plain
+string, and every enum is marked `x-extensible-enum`. A client keeps an unknown value as it came
+(to show, store or send back), treats it as none of the values it knows, and never fails on it;
+`GET /v1/vocabularies` lists every value the service knows today, with a label. In the change feed,
+name the `types` your client handles: the feed sends no others.
+"""
+
+TAGS = [
+    {"name": "Work plans", "description": "A year's plan of the subgroup."},
+    {"name": "Objectives", "description": "The headings of a plan, in its order."},
+    {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
+    {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
+    {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
+    {"name": "Ratifications", "description": "Which States are party to the CRC and its protocols, and since when."},
+    {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
+    {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
+    {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
+    {"name": "Access", "description": "API keys and the audit log (admin keys only)."},
+    {"name": "Service", "description": "Liveness and readiness."},
+]
+
+MERGE_PATCH = "application/merge-patch+json"
+RATE_LIMIT_HEADERS = ("RateLimit", "RateLimit-Policy", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _integer(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": _text("The strong entity tag of this representation: send it in If-Match or If-None-Match."),
+    "Location": _text("The path of the record created."),
+    "Link": _text('`<url>; rel="next"`: the next page, while there is one.'),
+    "Retry-After": _integer("Seconds to wait before trying again."),
+    "RateLimit": _text("Where the caller stands against its limit (draft-ietf-httpapi-ratelimit-headers)."),
+    "RateLimit-Policy": _text("The limit applied to the caller (draft-ietf-httpapi-ratelimit-headers)."),
+    "RateLimit-Limit": _integer("Requests allowed in the window (an earlier draft's field)."),
+    "RateLimit-Remaining": _integer("Requests left in the window (an earlier draft's field)."),
+    "RateLimit-Reset": _integer("Seconds until the window frees requests (an earlier draft's field)."),
+    "X-Request-ID": _text("The request's id in the service's logs: the caller's own, if well formed."),
+    "Idempotent-Replayed": {
+        "description": "`true`: this is the stored response to an earlier request with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag you read: the change happens only while it is current, else 412.",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag you hold: 304 without a body while it is current.",
+    "schema": {"type": "string"},
+}
+CREATE_ONLY = {
+    **IF_NONE_MATCH,
+    "description": "`*`: only create; 412 when the reference already names a record.",
+}
+# What a response may carry in a field of an enum type besides the listed values (see DESCRIPTION).
+UNKNOWN_VALUE = {"type": "string", "description": "A value added after this document: keep it as it came."}
+OPEN_ENUM = "Open: values may be added. Requests take only these; a response may carry one not listed yet."
+
+_ROLE_TEXT = {
+    "anonymous": "No key needed (unless the service turns anonymous reads off); a key also shows private fields.",
+    "partner": "A key with the partner role (its partner's own records only) or above.",
+    "editor": "A key with the editor role or above.",
+    "admin": "A key with the admin role.",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's own name (`list_activities`), which generated clients name their
+    functions after: FastAPI's default appends the path and method."""
+    return route.name
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the finished document at /openapi.json, built once."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+                servers=app.servers,
+                license_info=app.license_info,
+            )
+            app.openapi_schema = finish_openapi(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def required_role(path: str, method: str) -> str:
+    """The least role an operation needs (what `authorize` and the admin routes enforce)."""
+    if path.startswith(("/v1/api-keys", "/v1/audit")):
+        return "admin"
+    if method.upper() in SAFE:
+        return "anonymous"
+    return "partner" if path.startswith(OWNED_PREFIXES) else "editor"
+
+
+def finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {})
+    for path, method, operation in _operations(schema):
+        _declare_problems(operation)
+        if path.startswith("/v1/"):
+            _declare_access(path, method, operation)
+        else:
+            operation["security"] = []  # /healthz and /readyz never need a key
+        _declare_conditions(method, operation)
+        _declare_response_headers(path, method, operation, components["schemas"])
+        body = operation.get("requestBody", {}).get("content", {})
+        if method == "patch" and "application/json" in body:
+            # One media type per body: a generator given two writes broken code (see tests/clients/).
+            body[MERGE_PATCH] = body.pop("application/json")
+    components["securitySchemes"] = {BEARER: BEARER_SCHEME}
+    referred = set(_refs(schema["paths"]))
+    components["headers"] = {name: copy.deepcopy(header) for name, header in HEADERS.items() if name in referred}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components["schemas"].pop(unused, None)
+    _open_enums(schema)
+    return schema
+
+
+def _operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _declare_problems(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("500", {"description": "The server failed; nothing was changed."})
+    responses.setdefault("503", {"description": problems(503)[503]["description"]})
+    for status, response in responses.items():
+        if int(status) >= 400:
+            response["content"] = _problem_content()
+            if status == "422":
+                response["description"] = "Validation failed; `errors` points at each faulty value."
+
+
+def _declare_access(path: str, method: str, operation: dict[str, Any]) -> None:
+    role = required_role(path, method)
+    operation["x-required-role"] = role
+    operation["description"] = f"{operation.get('description', '').rstrip()}\n\nAccess: {_ROLE_TEXT[role]}"
+    # Anonymous: no key needed (`{}`), or one.
+    operation["security"] = [{}, {BEARER: []}] if role == "anonymous" else [{BEARER: []}]
+    responses = operation["responses"]
+    for status in ("401", "403"):
+        responses.setdefault(status, {"description": problems(int(status))[int(status)]["description"]})
+        responses[status]["content"] = _problem_content()
+    limits = {"429": "Too many requests for this key or address: wait `Retry-After` seconds."}
+    if "requestBody" in operation:
+        limits["413"] = "The body is larger than the service takes (1 MiB by default)."
+    for status, description in limits.items():
+        responses.setdefault(status, {"description": description, "content": _problem_content()})
+
+
+def _declare_conditions(method: str, operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    parameters = operation.setdefault("parameters", [])
+    if "412" in responses:
+        parameters.append({**IF_MATCH})
+    if "304" in responses:
+        parameters.append({**IF_NONE_MATCH})
+    elif method == "put":
+        parameters.append({**CREATE_ONLY})
+
+
+def _header(name: str, *, always: bool = False) -> dict[str, Any]:
+    if always:
+        return {**HEADERS[name], "required": True}
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _declare_response_headers(path: str, method: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    idempotent = any(p["name"].lower() == "idempotency-key" for p in operation.get("parameters", []))
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = _header("X-Request-ID")
+        if path.startswith("/v1/"):  # what the rate limiter counts
+            headers.update({name: _header(name) for name in RATE_LIMIT_HEADERS})
+        if status == "429":
+            headers["Retry-After"] = _header("Retry-After", always=True)
+        elif status == "503" or (status == "409" and idempotent):
+            headers["Retry-After"] = _header("Retry-After")
+        if status == "201":
+            headers["ETag"] = _header("ETag", always=True)
+            headers["Location"] = _header("Location", always=True)
+            if idempotent:
+                headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
+        elif status == "304" or (status == "200" and method in ("patch", "put")):
+            headers["ETag"] = _header("ETag", always=True)
+        elif status == "200" and "304" in responses:
+            # A list streamed as CSV or NDJSON has no ETag; one representation always has one.
+            headers["ETag"] = _header("ETag", always=len(response.get("content", {})) == 1)
+            if _is_page(response, schemas):
+                headers["Link"] = _header("Link")
+
+
+def _is_page(response: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """A list page: its `next_cursor` is absent on the last page, and its Link header too."""
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    page = schemas.get(ref.rsplit("/", 1)[-1], {})
+    return "next_cursor" in page.get("properties", {}) and "next_cursor" not in page.get("required", [])
+
+
+def _ref_name(node: Any) -> str | None:
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        return str(node["$ref"]).rsplit("/", 1)[-1]
+    return None
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        name = _ref_name(node)
+        if name is not None:
+            yield name
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _reachable(schemas: dict[str, Any], roots: Iterable[Any]) -> set[str]:
+    """The names of the component schemas `roots` refer to, directly or through others."""
+    seen: set[str] = set()
+    waiting = [name for root in roots for name in _refs(root)]
+    while waiting:
+        name = waiting.pop()
+        if name not in seen and name in schemas:
+            seen.add(name)
+            waiting.extend(_refs(schemas[name]))
+    return seen
+
+
+def _open_enums(schema: dict[str, Any]) -> None:
+    """Responses may carry enum values this document does not list yet; requests may not.
+
+    Every enum reference in a response schema becomes `anyOf: [the enum, string]`, so a generated
+    client types the known values and keeps an unknown one as a string instead of failing. A
+    schema used both ways (an activity's participant) is copied for responses as `<name>Public`.
+    """
+    schemas = schema["components"]["schemas"]
+    operations = [operation for _, _, operation in _operations(schema)]
+    enums = {name for name, definition in schemas.items() if "enum" in definition}
+    read = _reachable(schemas, [operation["responses"] for operation in operations]) - enums
+    written = _reachable(schemas, [[o.get("requestBody"), o.get("parameters")] for o in operations]) - enums
+    renamed = {name: f"{name}Public" for name in read & written}
+    for name, public in renamed.items():
+        # A response may gain fields: only requests refuse unknown ones.
+        schemas[public] = {**copy.deepcopy(schemas[name]), "title": public}
+        schemas[public].pop("additionalProperties", None)
+    for name in (read - written) | set(renamed.values()):
+        _rename_refs(schemas[name], renamed)
+        _open_enum_refs(schemas[name], enums)
+    for operation in operations:
+        _rename_refs(operation["responses"], renamed)
+    for name in enums:
+        definition = schemas[name]
+        definition["x-extensible-enum"] = list(definition["enum"])
+        definition["description"] = f"{definition.get('description', '').strip()}\n\n{OPEN_ENUM}".strip()
+
+
+def _rename_refs(node: Any, renamed: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        name = _ref_name(node)
+        if name in renamed:
+            node["$ref"] = f"#/components/schemas/{renamed[name]}"
+        for value in node.values():
+            _rename_refs(value, renamed)
+    elif isinstance(node, list):
+        for value in node:
+            _rename_refs(value, renamed)
+
+
+def _open_enum_refs(node: Any, enums: set[str]) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _open_enum_refs(value, enums)
+        return
+    if not isinstance(node, dict):
+        return
+    if _ref_name(node) in enums:
+        node["anyOf"] = [{"$ref": node.pop("$ref")}, {**UNKNOWN_VALUE}]
+        return
+    for key, value in node.items():
+        if key == "anyOf" and any(_ref_name(option) in enums for option in value):
+            # `anyOf: [enum, null]` (an optional field) gets the string beside the enum: not nested.
+            node[key] = [option for option in value if option.get("type") != "null"] + [{**UNKNOWN_VALUE}]
+            node[key] += [option for option in value if option.get("type") == "null"]
+        else:
+            _open_enum_refs(value, enums)
