@@ -4,7 +4,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check check-static format install browser spreadsheet
+.PHONY: run test check check-static format install browser spreadsheet clients
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -38,7 +38,19 @@ browser:  # the pages in Chromium (tests/pages/test_browser.py)
 spreadsheet:  # the CSV in LibreOffice Calc (tests/test_spreadsheet.py)
 	$(call debian,soffice,libreoffice-calc-nogui,spreadsheet)
 
-test: install browser spreadsheet
+# The generated-client and OpenAPI lint tests (tests/clients/) run the Node tools pinned in its
+# package-lock.json, installed here from the npm registry whenever the lock changes. Without npm
+# those tests skip and say why (in CI they fail).
+CLIENT_TOOLS := tests/clients/node_modules/.package-lock.json
+
+$(CLIENT_TOOLS): tests/clients/package.json tests/clients/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  SCARF_ANALYTICS=false npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "No npm: the generated-client and OpenAPI lint tests will skip"; fi
+
+clients: $(CLIENT_TOOLS)
+
+test: install browser spreadsheet clients
 	$(UV) run --frozen pytest
 
 check-static: install
