@@ -14,6 +14,7 @@ the Public model's fields, so a column added to both the table and the Public mo
 `model_dump_json()`; tests/records/test_reads.py holds the two paths to that.
 """
 
+import copy
 import functools
 import itertools
 import json
@@ -64,7 +65,7 @@ from sqlmodel import Session, SQLModel
 from app.errors import NotFound
 from app.records import format_timestamp, label
 
-__all__ = ["Child", "Reader", "to_json"]
+__all__ = ["Child", "PrivateReaders", "Reader", "to_json"]
 
 Converter = Callable[[Any], Any] | None  # None: the stored value is already its JSON form
 Item = dict[str, Any]
@@ -430,6 +431,16 @@ class Reader:
             self.columns += [_Dialectal(null(), entries) for entries in lists]
         self.fields = [*public.model_fields, *public.model_computed_fields]
         self.plans: dict[Dialect, _Plan] = {}
+        # Set by `showing_only`: (fields, item field, value) drops `fields` from rows whose item
+        # field is not `value`.
+        self.shown_only: tuple[tuple[str, ...], str, str] | None = None
+
+    def showing_only(self, fields: Sequence[str], where: str, value: str) -> "Reader":
+        """This reader, but `fields` are left out of each item whose `where` is not `value`: a
+        decision per row, made on the items, with no other query. Shares the plans."""
+        reader = copy.copy(self)
+        reader.shown_only = (tuple(fields), where, value)
+        return reader
 
     def select(self) -> Select[Any]:
         return select(*self.columns)
@@ -492,6 +503,12 @@ class Reader:
             by_id[row[id_index]] = item
         if by_id and self.children and not plan.embedded:
             self._fill(connection, plan, by_id)
+        if self.shown_only is not None:
+            fields, where, value = self.shown_only
+            for item in items:
+                if item[where] != value:
+                    for name in fields:
+                        del item[name]
         return items
 
     def _fill(self, connection: Connection, plan: _Plan, by_id: dict[Any, Item]) -> None:
@@ -532,3 +549,23 @@ class Reader:
         if not rows:
             raise NotFound(f"No {label(self.model)} with id {record_id}.")
         return self.build(session, rows)[0]
+
+
+@dataclass(frozen=True)
+class PrivateReaders:
+    """A record type with private fields (contact details, internal notes): read without them
+    (`public`), with them (`full`), or with them on one partner's records only (`owned_by`).
+
+    `owner` is the item field naming the partner whose key reads a record's private fields: `id`
+    on a partner itself, `owner_partner_id` on the records partners own. `full`'s fields are
+    `public`'s with the private ones added, so an item without them is the public item, byte for
+    byte (and has its ETag).
+    """
+
+    public: Reader
+    full: Reader
+    owner: str
+
+    def owned_by(self, partner_id: uuid.UUID) -> Reader:
+        private = [name for name in self.full.fields if name not in self.public.fields]
+        return self.full.showing_only(private, self.owner, str(partner_id))

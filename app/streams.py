@@ -51,7 +51,8 @@ def stream_list(
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.value}"'},
+        # Vary: private fields are in it or not by the caller's key, as in every JSON answer.
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.value}"', "Vary": "Authorization"},
     )
 
 
@@ -76,7 +77,8 @@ def _csv(chunks: Iterator[list[Item]], fields: Sequence[str], *, bom: bool) -> I
         buffer.write("\ufeff")
     writer.writerow(fields)
     for items in chunks:
-        writer.writerows([to_cell(field, item[field]) for field in fields] for item in items)
+        # A row may lack private fields the caller does not read on it (app.reads.PrivateReaders).
+        writer.writerows([to_cell(field, item.get(field)) for field in fields] for item in items)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()

@@ -25,6 +25,7 @@ from app.access.models import ApiKey, Role
 from app.config import get_settings
 from app.db import get_engine
 from app.errors import AppError, BadRequest
+from app.reads import PrivateReaders, Reader
 from app.records import as_utc, utcnow
 
 KEY_PATTERN = re.compile(r"^wp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -209,9 +210,22 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def sees_private(request: Request) -> bool:
-    """Whether the caller may read private fields (contact details, internal notes): any key may."""
-    return caller(request).role is not None
+def sees_private(request: Request, owner_partner_id: uuid.UUID | None) -> bool:
+    """Whether the caller reads the private fields (contact details, internal notes) of a record
+    owned by `owner_partner_id` (of a partner: its own id): an editor or admin on every record, a
+    partner key on its own partner's, a reader key or an anonymous caller never."""
+    principal = caller(request)
+    if principal.role is Role.PARTNER:
+        return principal.partner_id is not None and principal.partner_id == owner_partner_id
+    return principal.at_least(Role.EDITOR)
+
+
+def private_reader(request: Request, readers: PrivateReaders) -> Reader:
+    """`sees_private` for every row a read returns: the reader that applies it row by row."""
+    principal = caller(request)
+    if principal.role is Role.PARTNER and principal.partner_id is not None:
+        return readers.owned_by(principal.partner_id)
+    return readers.full if principal.at_least(Role.EDITOR) else readers.public
 
 
 def check_record_owner(request: Request, record: object) -> None:

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import check_record_owner, claim_ownership
+from app.access.keys import check_record_owner, claim_ownership, private_reader
 from app.activities import service
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams, to_public
@@ -11,6 +11,7 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
+from app.partners import service as partners
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
@@ -41,7 +42,9 @@ async def list_activities(
         service.list_activities,
         service.ACTIVITIES,
         "activities",
-        lambda rows: service.with_includes(session, rows, params.include),
+        lambda rows: service.with_includes(
+            session, rows, params.include, private_reader(request, partners.PARTNER_READERS)
+        ),
     )
 
 

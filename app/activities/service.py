@@ -17,7 +17,7 @@ from app.activities.models import (
 )
 from app.lists import Listing, SearchParams, where_in, where_range
 from app.objectives.models import Objective, ObjectivePublic
-from app.partners.models import Partner, PartnerPublic
+from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
 from app.reads import Child, Reader
 from app.records import (
     Code,
@@ -55,8 +55,10 @@ class ActivityItem(ActivityPublic):
     objective: ObjectivePublic | None = Field(
         default=None, exclude_if=lambda v: v is None, description="With include=objective: the objective it serves."
     )
-    partners: list[PartnerPublic] | None = Field(
-        default=None, exclude_if=lambda v: v is None, description="With include=partners: every partner taking part."
+    partners: list[PartnerWithContacts] | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="With include=partners: every partner taking part, as its GET shows it to the caller.",
     )
 
 
@@ -129,8 +131,11 @@ def activities_public(
     return ACTIVITIES.build(session, batch)  # type: ignore[arg-type]
 
 
-def with_includes(session: Session, rows: Sequence[Any], include: Sequence[str]) -> list[dict[str, Any]]:
-    """Items with their related records (as ActivityItem): one query per relation, whatever the page size."""
+def with_includes(
+    session: Session, rows: Sequence[Any], include: Sequence[str], partners: Reader = _PARTNERS
+) -> list[dict[str, Any]]:
+    """Items with their related records (as ActivityItem): one query per relation, whatever the page
+    size. `partners` reads the partners as the caller may (app.access.keys.private_reader)."""
     items = ACTIVITIES.build(session, rows)
     if "objective" in include:
         ids = {uuid.UUID(item["objective_id"]) for item in items}
@@ -139,11 +144,11 @@ def with_includes(session: Session, rows: Sequence[Any], include: Sequence[str])
             item["objective"] = objectives[item["objective_id"]]
     if "partners" in include:
         ids = {uuid.UUID(p["partner_id"]) for item in items for p in item["participants"]}
-        partners = {p["id"]: p for p in _PARTNERS.by_ids(session, ids, include_deleted=True)}
+        by_id = {p["id"]: p for p in partners.by_ids(session, ids, include_deleted=True)}
         for item in items:
             # A partner taking part in two roles is listed once.
             taking_part = dict.fromkeys(p["partner_id"] for p in item["participants"])
-            item["partners"] = [partners[partner_id] for partner_id in taking_part]
+            item["partners"] = [by_id[partner_id] for partner_id in taking_part]
     return items
 
 

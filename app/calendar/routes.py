@@ -15,7 +15,7 @@ from app.http import etag_of, json_response, none_match
 from app.ratifications.models import RatificationPublic
 from app.ratifications.service import RATIFICATIONS, RatificationListParams, list_ratifications
 from app.records import CountryCode, Day
-from app.reports.models import GovernmentReportPublic
+from app.reports.models import GovernmentReportWithNotes
 from app.reports.routes import reader as report_reader
 from app.reports.service import GovernmentReportListParams, list_reports
 
@@ -97,7 +97,9 @@ class CountryReporting(BaseModel):
     as_of: date
     ratifications: list[RatificationPublic]
     expected: list[ExpectedReport] = Field(description="The reporting calendar of the State.")
-    reports: list[GovernmentReportPublic] = Field(description="Its reports on record, by due date.")
+    reports: list[GovernmentReportWithNotes] = Field(
+        description="Its reports on record, by due date, as their GETs show them to the caller."
+    )
     activities: list[ActivityPublic] = Field(description="The live activities that monitor them.")
 
 

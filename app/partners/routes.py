@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import sees_private
+from app.access.keys import private_reader, sees_private
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
@@ -21,12 +21,12 @@ router = APIRouter(prefix="/partners", tags=["Partners"])
 
 
 def view(request: Request) -> Callable[[Partner], PartnerPublic]:
-    """Anonymous callers see public fields; a caller with a key also the contacts and notes."""
-    return service.with_contacts if sees_private(request) else to_public
+    """A partner as the caller may read it: with its contacts and notes, or without (`sees_private`)."""
+    return lambda partner: service.with_contacts(partner) if sees_private(request, partner.id) else to_public(partner)
 
 
 def reader(request: Request) -> Reader:
-    return service.PARTNERS_WITH_CONTACTS if sees_private(request) else service.PARTNERS
+    return private_reader(request, service.PARTNER_READERS)
 
 
 def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Partner:
@@ -64,7 +64,7 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
 
 @router.get("/{partner_id}", response_model=PartnerWithContacts, responses=READ_ERRORS)
 async def get_partner(request: Request, session: ReadSessionDep, partner_id: uuid.UUID) -> Response:
-    """Fetch one partner; with a key, its contact details and notes too."""
+    """Fetch one partner; its contact details and notes for an editor, an admin or its own key."""
     return await read_record(request, session, reader(request), partner_id)
 
 

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
-from app.reads import Reader
+from app.reads import PrivateReaders, Reader
 from app.records import (
     CountryCode,
     Day,
@@ -52,7 +52,8 @@ def with_contacts(partner: Partner) -> PartnerWithContacts:
 
 
 PARTNERS = Reader(PartnerPublic, Partner)
-PARTNERS_WITH_CONTACTS = Reader(PartnerWithContacts, Partner)
+# A partner's contact details and notes: for its own key (and editors; app.access.keys.sees_private).
+PARTNER_READERS = PrivateReaders(PARTNERS, Reader(PartnerWithContacts, Partner), owner="id")
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import check_record_owner, claim_ownership, sees_private
+from app.access.keys import check_record_owner, claim_ownership, private_reader, sees_private
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
@@ -28,12 +28,14 @@ router = APIRouter(prefix="/government-reports", tags=["Government reports"])
 
 
 def view(request: Request) -> Callable[[GovernmentReport], GovernmentReportPublic]:
-    """Anonymous callers see public fields; a caller with a key also the internal notes."""
-    return service.with_notes if sees_private(request) else to_public
+    """A report as the caller may read it: with its internal notes, or without (`sees_private`)."""
+    return lambda report: (
+        service.with_notes(report) if sees_private(request, report.owner_partner_id) else to_public(report)
+    )
 
 
 def reader(request: Request) -> Reader:
-    return service.GOVERNMENT_REPORTS_WITH_NOTES if sees_private(request) else service.GOVERNMENT_REPORTS
+    return private_reader(request, service.GOVERNMENT_REPORT_READERS)
 
 
 def load_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> GovernmentReport:

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityGovernmentReport
 from app.lists import Listing, SearchParams, where_in, where_range
 from app.partners.models import Partner
-from app.reads import Child, Reader
+from app.reads import Child, PrivateReaders, Reader
 from app.records import (
     CountryCode,
     Day,
@@ -98,7 +98,12 @@ _CHILDREN = [
     Child("monitored_by", GovernmentReport.monitors, ReportMonitor.partner_id),  # type: ignore[arg-type]
 ]
 GOVERNMENT_REPORTS = Reader(GovernmentReportPublic, GovernmentReport, children=_CHILDREN)
-GOVERNMENT_REPORTS_WITH_NOTES = Reader(GovernmentReportWithNotes, GovernmentReport, children=_CHILDREN)
+# A report's internal notes: for its owner's key (and editors; app.access.keys.sees_private).
+GOVERNMENT_REPORT_READERS = PrivateReaders(
+    GOVERNMENT_REPORTS,
+    Reader(GovernmentReportWithNotes, GovernmentReport, children=_CHILDREN),
+    owner="owner_partner_id",
+)
 
 
 def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:

@@ -14,7 +14,7 @@ of records the client never had, so the initial sync skips them), and when it wa
 import operator
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -33,13 +33,13 @@ from app.lists import seal, unseal
 from app.objectives.models import Objective
 from app.objectives.service import OBJECTIVES
 from app.partners.models import Partner
-from app.partners.service import PARTNERS, PARTNERS_WITH_CONTACTS
+from app.partners.service import PARTNER_READERS
 from app.ratifications.models import Ratification
 from app.ratifications.service import RATIFICATIONS
-from app.reads import Reader
+from app.reads import PrivateReaders, Reader
 from app.records import RecordTable, utcnow
 from app.reports.models import GovernmentReport
-from app.reports.service import GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES
+from app.reports.service import GOVERNMENT_REPORT_READERS
 from app.sync.models import IdempotencyKey, SyncState
 from app.work_plans.models import WorkPlan
 from app.work_plans.service import WORK_PLANS
@@ -59,16 +59,15 @@ class SyncType(StrEnum):
 @dataclass(frozen=True)
 class Synced:
     model: type[RecordTable]
-    reader: Reader
-    # What a caller with a key sees, where it sees more (a partner's contact details).
-    private_reader: Reader | None = None
+    # A type with private fields is read as each caller may read it (`read_changes`' `readers`).
+    reader: Reader | PrivateReaders
 
 
 SYNCED: dict[SyncType, Synced] = {
     SyncType.ACTIVITY: Synced(Activity, ACTIVITIES),
-    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GOVERNMENT_REPORTS, GOVERNMENT_REPORTS_WITH_NOTES),
+    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GOVERNMENT_REPORT_READERS),
     SyncType.OBJECTIVE: Synced(Objective, OBJECTIVES),
-    SyncType.PARTNER: Synced(Partner, PARTNERS, PARTNERS_WITH_CONTACTS),
+    SyncType.PARTNER: Synced(Partner, PARTNER_READERS),
     SyncType.RATIFICATION: Synced(Ratification, RATIFICATIONS),
     SyncType.WORK_PLAN: Synced(WorkPlan, WORK_PLANS),
 }
@@ -93,8 +92,10 @@ class ChangesParams(BaseModel):
 
 def _change_model(sync_type: SyncType, synced: Synced) -> type[BaseModel]:
     """The feed item of one type: its `data` is that type's record, as its GET returns it."""
-    # A partner's contact details are there for callers with a key, as in its GET.
-    readers = [reader for reader in (synced.private_reader, synced.reader) if reader is not None]
+    # Private fields as in the record's GET: for editors, and for a partner key on its partner's.
+    readers = (
+        [synced.reader.full, synced.reader.public] if isinstance(synced.reader, PrivateReaders) else [synced.reader]
+    )
     record: Any = reduce(operator.or_, [reader.public for reader in readers])
     type_: Any = Literal[sync_type.value]
     return create_model(
@@ -194,9 +195,12 @@ def _after(model: type[RecordTable], name: str, position: Position) -> ColumnEle
     return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
 
 
-def read_changes(session: Session, params: ChangesParams, *, private: bool = False) -> dict[str, Any]:
+def read_changes(
+    session: Session, params: ChangesParams, readers: Callable[[PrivateReaders], Reader]
+) -> dict[str, Any]:
     """A page of the feed, in the shape of ChangesPage, its records already in JSON form (built
-    from table rows by the same readers as GET); `private`: as a caller with a key reads them."""
+    from table rows by the same readers as GET); `readers` picks how the caller reads a type with
+    private fields (app.access.keys.private_reader)."""
     bind = session.get_bind()
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         # One snapshot for the whole page: a transaction that touched two tables is seen whole.
@@ -224,8 +228,9 @@ def read_changes(session: Session, params: ChangesParams, *, private: bool = Fal
     found = found[: params.limit]
     records: dict[tuple[str, str], Any] = {}
     for name in {name for _, name, _, deleted in found if not deleted}:
-        synced = SYNCED[SyncType(name)]
-        reader = synced.private_reader if private and synced.private_reader else synced.reader
+        reader = SYNCED[SyncType(name)].reader
+        if isinstance(reader, PrivateReaders):
+            reader = readers(reader)
         ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
         for item in reader.by_ids(session, ids):
             records[name, item["id"]] = item

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.access.keys import sees_private
+from app.access.keys import private_reader
 from app.db import ReadSessionDep
 from app.errors import problems
 from app.reads import to_json
@@ -20,5 +20,6 @@ def list_changes(request: Request, session: ReadSessionDep, params: Annotated[Ch
     state. Follow `next_cursor` while `has_more` is true; then store it and poll with it later.
     Apply an item only if its `change_seq` is above the one you hold for that (type, id). A 410
     `CURSOR_EXPIRED` means: start again from no cursor."""
-    page = read_changes(session, params, private=sees_private(request))
-    return Response(to_json(page), media_type="application/json", headers={"Cache-Control": "no-store"})
+    page = read_changes(session, params, lambda readers: private_reader(request, readers))
+    headers = {"Cache-Control": "no-store", "Vary": "Authorization"}  # private fields by the caller's key
+    return Response(to_json(page), media_type="application/json", headers=headers)

@@ -1,4 +1,5 @@
-"""Who may do what, with real keys: default-deny, roles, partner ownership, broken keys, audit."""
+"""Who may do what, with real keys: default-deny, roles, partner ownership, broken keys, audit
+(who reads private fields: test_private_fields.py)."""
 
 import re
 import uuid
@@ -15,7 +16,7 @@ from app.access.models import ApiKey, Role
 from app.config import get_settings
 from app.main import app
 from app.records import utcnow
-from tests.factories import make_activity, make_partner, make_report
+from tests.factories import make_activity, make_partner
 from tests.problems import assert_problem
 
 
@@ -219,19 +220,6 @@ def test_a_key_cannot_be_made_with_its_own_secret_or_a_role_it_invents(
         assert_problem(anonymous.post("/v1/api-keys", json=body, headers=admin), 422, "VALIDATION_FAILED")
 
 
-def test_private_fields_need_a_key(anonymous: TestClient, session: Session, keys: dict[str, Any]) -> None:
-    partner = make_partner(session, name="Focal Point", contact_email="fp@example.org", notes="internal")
-    url = f"/v1/partners/{partner.id}"
-    public = anonymous.get(url).json()
-    assert "contact_email" not in public
-    assert "notes" not in public
-    private = anonymous.get(url, headers=bearer(keys["reader"])).json()
-    assert private["contact_email"] == "fp@example.org"
-    assert private["notes"] == "internal"
-    listed = anonymous.get("/v1/partners", params={"limit": 200}).json()["items"]
-    assert all("notes" not in item for item in listed)
-
-
 def test_anonymous_reads_can_be_switched_off(
     anonymous: TestClient, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -287,17 +275,6 @@ def test_no_table_holds_a_key_in_plain_text(session: Session, keys: dict[str, An
         assert match is not None
         assert match.group(2) not in text_dump
     assert len(session.exec(select(ApiKey)).all()) >= len(secrets)
-
-
-def test_a_reports_internal_notes_need_a_key(anonymous: TestClient, session: Session, keys: dict[str, Any]) -> None:
-    report = make_report(session, country="KEN", notes="Ask the Focal Point")
-    url = f"/v1/government-reports/{report.id}"
-    assert "notes" not in anonymous.get(url).json()
-    assert anonymous.get(url, headers=bearer(keys["reader"])).json()["notes"] == "Ask the Focal Point"
-    feed = anonymous.get("/v1/changes", params={"types": "government_report"}, headers=bearer(keys["reader"])).json()
-    assert [item["data"]["notes"] for item in feed["items"] if item["id"] == str(report.id)] == ["Ask the Focal Point"]
-    public_feed = anonymous.get("/v1/changes", params={"types": "government_report"}).json()
-    assert all("notes" not in item["data"] for item in public_feed["items"])
 
 
 def test_the_audit_log_pages_newest_first_with_a_cursor(anonymous: TestClient, keys: dict[str, Any]) -> None:
