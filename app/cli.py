@@ -322,7 +322,7 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; standard output when omitted.")
     ] = None,
 ) -> None:
-    """Write every live record, private fields included: a backup, or data for partners."""
+    """Write every live record, every private field included: the operator's backup, not for partners."""
     chosen = resources or list(RESOURCES)
     unknown = [name for name in chosen if name not in RESOURCES]
     if unknown:

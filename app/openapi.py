@@ -106,7 +106,10 @@ UNKNOWN_VALUE = {"type": "string", "description": "A value added after this docu
 OPEN_ENUM = "Open: values may be added. Requests take only these; a response may carry one not listed yet."
 
 _ROLE_TEXT = {
-    "anonymous": "No key needed (unless the service turns anonymous reads off); a key also shows private fields.",
+    "anonymous": (
+        "No key needed (unless the service turns anonymous reads off). Private fields: for an editor's or an "
+        "admin's key, and a partner's key on its own partner's records."
+    ),
     "partner": "A key with the partner role (its partner's own records only) or above.",
     "editor": "A key with the editor role or above.",
     "admin": "A key with the admin role.",

@@ -119,8 +119,9 @@ def main() -> None:
     parser.add_argument(
         "--key-env",
         default="WORKPLAN_KEY",
-        help="The environment variable holding an API key, if any: with a key the mirror also holds "
-        "partners' contact details. Never on the command line, where other users can read it.",
+        help="The environment variable holding an API key, if any: the private fields the key may read "
+        "(a partner key: its own partner's) are mirrored too. Never on the command line, where other "
+        "users can read it.",
     )
     args = parser.parse_args()
     mirror = Mirror(args.db)

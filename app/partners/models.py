@@ -62,7 +62,7 @@ class PartnerBase(SQLModel):
 
 
 class PartnerPrivate(SQLModel):
-    """Contact details and internal notes: stored, never in public responses."""
+    """Contact details and internal notes: for editors, admins and the partner's own key only."""
 
     contact_name: ShortText | None = Field(default=None, max_length=300)
     contact_email: EmailStr | None = Field(default=None, max_length=320)
@@ -98,7 +98,7 @@ class PartnerPublic(RecordPublic, PartnerBase):
 
 
 class PartnerWithContacts(PartnerPrivate, PartnerPublic):
-    """What a caller with a key sees: the public fields and the contact details and notes."""
+    """The public fields and the contact details and notes: what editors, admins and its own key read."""
 
 
 class PartnerUpdate(InputModel):

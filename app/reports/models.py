@@ -192,7 +192,9 @@ class GovernmentReportLinks(SQLModel):
 class GovernmentReportCreate(Owned, GovernmentReportLinks, GovernmentReportBase, InputModel):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
 
-    notes: LongText | None = Field(default=None, max_length=20_000, description="Internal; never published.")
+    notes: LongText | None = Field(
+        default=None, max_length=20_000, description="Internal: for editors, admins and the owner's key."
+    )
 
 
 class GovernmentReportPublic(RecordPublic, Owned, GovernmentReportLinks, GovernmentReportBase):
@@ -211,9 +213,9 @@ class GovernmentReportPublic(RecordPublic, Owned, GovernmentReportLinks, Governm
 
 
 class GovernmentReportWithNotes(GovernmentReportPublic):
-    """What a caller with a key sees: the public fields and the internal notes."""
+    """The public fields and the internal notes: what editors, admins and the owner's key read."""
 
-    notes: str | None = Field(default=None, description="Internal notes: only for callers with a key.")
+    notes: str | None = Field(default=None, description="Internal notes: for editors, admins and the owner's key.")
 
 
 class GovernmentReportUpdate(InputModel):
