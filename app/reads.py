@@ -566,6 +566,10 @@ class PrivateReaders:
     full: Reader
     owner: str
 
+    def __post_init__(self) -> None:
+        if [name for name in self.full.fields if name in self.public.fields] != self.public.fields:
+            raise TypeError(f"{self.full.public.__name__} must hold {self.public.public.__name__}'s fields, in order")
+
     def owned_by(self, partner_id: uuid.UUID) -> Reader:
         private = [name for name in self.full.fields if name not in self.public.fields]
         return self.full.showing_only(private, self.owner, str(partner_id))

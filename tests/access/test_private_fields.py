@@ -14,6 +14,8 @@ from sqlmodel import Session
 
 from app.access.keys import new_key
 from app.access.models import Role
+from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
+from app.reads import PrivateReaders, Reader
 from tests.factories import make_activity, make_partner, make_report
 
 PRIVATE = {
@@ -223,3 +225,9 @@ def test_a_partner_keys_new_records_answer_with_their_private_fields(world: Worl
     assert put.status_code == 201, put.text
     assert put.json()["notes"] == "mine"
     assert "notes" not in world.get("partner_b", put.headers["location"]).json()
+
+
+def test_private_readers_need_the_full_model_to_extend_the_public_one() -> None:
+    # Else an item without its private fields would not be the public item (nor have its ETag).
+    with pytest.raises(TypeError, match="PartnerPublic must hold PartnerWithContacts's fields, in order"):
+        PrivateReaders(Reader(PartnerWithContacts, Partner), Reader(PartnerPublic, Partner), owner="id")
