@@ -33,6 +33,7 @@ from app.migrations import alembic_config
 from app.observability import MULTIPROCESS_DIR, log_config
 from app.records import as_utc, format_timestamp, utcnow
 from app.seed.service import load_seed
+from app.server import BoundedHttpToolsProtocol
 from app.sync.feed import purge_tombstones as purge
 from app.transfer.service import RESOURCES, ImportFailed, count_records, export_records, import_records
 from app.vocabularies.models import catalogue
@@ -88,6 +89,7 @@ def serve(
             workers=None if reload else workers,
             reload=reload,
             root_path=root_path,
+            http=BoundedHttpToolsProtocol,  # httptools, with limits on headers and their time (app/server.py)
             proxy_headers=True,
             # The service logs each request itself (app/observability.py), with its route and key id.
             access_log=False,

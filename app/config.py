@@ -79,6 +79,22 @@ class Settings(BaseSettings):
         ge=0,
         description="Request bodies above this many bytes are refused with 413, chunked ones too.",
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="`workplan serve`: a request line and headers above this many bytes are refused with 431.",
+    )
+    max_headers: int = Field(
+        default=100, ge=10, description="`workplan serve`: a request with more header fields is refused with 431."
+    )
+    read_timeout: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Seconds a request's headers may take to arrive (from the connection or the request's first byte), "
+            "and the most between two parts of its body; past it the answer is 408 and the connection closes."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidingWindowCounter
@@ -31,6 +32,9 @@ logger = logging.getLogger("workplan.limits")
 
 class BodyLimitMiddleware:
     """Answer 413 to a request body over `max_body_bytes`, before any route sees it.
+
+    A body that stalls (nothing for `read_timeout` seconds) is 408, so that a client that never
+    sends what it announced does not hold a connection and a task forever.
 
     A Content-Length above the limit is refused without reading a byte (so a client that sent
     `Expect: 100-continue` never uploads). Otherwise the body is read here, counted as it streams
@@ -55,7 +59,12 @@ class BodyLimitMiddleware:
         size = 0
         more_body = True
         while more_body:
-            message = await receive()
+            try:
+                with anyio.fail_after(get_settings().read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                await _timed_out()(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return  # the client left; nobody to answer
             chunk = message.get("body", b"")
@@ -75,6 +84,12 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, replay, send)
+
+
+def _timed_out() -> Response:
+    # Before any route runs: nothing was read from the body, or written.
+    detail = f"The request body stalled: nothing arrived for {get_settings().read_timeout:g} seconds."
+    return problem_response(408, "REQUEST_TIMEOUT", detail, headers={"Connection": "close"})
 
 
 def _too_large(limit: int) -> Response:
