@@ -226,7 +226,7 @@ def _rate_limit_headers(decision: Decision) -> dict[str, str]:
 # Not counted: what an orchestrator or Prometheus polls, the API's description and its docs, and
 # static files (a page's stylesheet comes with the page). Everything else is, the pages as much as
 # the API: /reports costs what the lists it draws cost.
-_UNCOUNTED = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_UNCOUNTED = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"})
 _UNCOUNTED_PREFIXES = ("/static/", "/static-offline-docs/")
 
 
@@ -323,7 +323,7 @@ def with_headers(send: Send, headers: Mapping[str, str]) -> Send:
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    # Only frame-ancestors: a CSP restricting scripts or styles would break the docs pages.
+    # Only frame-ancestors here: the HTML (the pages, the API docs) sets a policy of its own.
     "Content-Security-Policy": "frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",

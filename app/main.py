@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from alembic.runtime.migration import MigrationContext
 from anyio import to_thread
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
@@ -19,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api import include_api
 from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
+from app.docs import include_docs
 from app.errors import database_unavailable_response, install_error_handlers, problem_response
 from app.http import HeadMiddleware
 from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, with_headers
@@ -84,7 +84,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPIOffline(
+    app = FastAPI(
+        docs_url=None,  # app.docs draws the docs pages
+        redoc_url=None,
         lifespan=lifespan,
         title="workplan",
         version="1.0.0",
@@ -108,8 +110,9 @@ def create_app() -> FastAPI:
     app.add_api_route("/metrics", read_metrics, methods=["GET"], include_in_schema=False)
     app.include_router(pages_router)
     app.mount("/static", pages_static, name="static")
+    include_docs(app)
 
-    @app.get("/healthz", tags=["Service"], response_model=Health)
+    @app.get("/healthz", tags=["Service"])
     def healthz() -> Health:
         """The process is alive."""
         return Health(status="ok")

@@ -5,12 +5,13 @@ without one these tests skip, except in CI, where they must run."""
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import Live, live_server
@@ -185,3 +186,59 @@ def test_the_reporting_calendar_draws_a_state_once_it_has_ratified(
     assert "Overdue by 673 days" in page.locator("ul.reports").first.inner_text()
     check_accessible_basics(page)
     shoot(page, tmp_path, "reports-timeline", width)
+
+
+def try_the_healthz_operation(page: Page) -> None:
+    operation = page.locator("#operations-Service-healthz_healthz_get")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator(".live-responses-table tbody .response-col_status")).to_have_text("200")
+
+
+def search_the_operations(page: Page) -> None:
+    # ReDoc indexes the operations (in its worker) before it draws them: a search typed earlier finds nothing.
+    page.wait_for_selector("[data-section-id]")
+    page.get_by_placeholder("Search...").fill("partner")
+    expect(page.locator("[data-role='search:results'] li").first).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("path", "use"), [("/docs", try_the_healthz_operation), ("/redoc", search_the_operations)], ids=["docs", "redoc"]
+)
+def test_the_api_docs_work_without_a_request_leaving_the_service(
+    site: Live, browser: Browser, path: str, use: Callable[[Page], None]
+) -> None:
+    context = browser.new_context(viewport={"width": DESKTOP, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    response = page.goto(site + path)
+    assert response is not None
+    assert response.status == 200
+    use(page)
+    page.wait_for_load_state("networkidle")
+    context.close()
+    service = urlsplit(site).netloc
+    # data: and blob: URLs (images drawn in the page, ReDoc's search worker) never leave the browser.
+    outside = [
+        url for url in requests if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != service
+    ]
+    assert outside == []
+    assert site + "/openapi.json" in requests
+    assert errors == []
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_docs_policy_refuses_an_image_from_another_host(site: Live, browser: Browser, path: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site + path)
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # what ReDoc's own script asks for
+    with page.expect_event("requestfailed") as failed:
+        page.evaluate("url => { new Image().src = url }", logo)
+    context.close()
+    assert (failed.value.url, failed.value.failure) == (logo, "csp")
