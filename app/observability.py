@@ -297,7 +297,7 @@ def may_read_metrics(principal: PrincipalDep) -> Principal:
     if get_settings().metrics_public:
         return principal
     if principal.role is None:
-        raise Unauthorized("The metrics need an admin key.", error="invalid_request")
+        raise Unauthorized("The metrics need an admin key.", error=None)
     if not principal.at_least(Role.ADMIN):
         raise Forbidden(f"The metrics need the admin role; the key has {principal.role}.")
     return principal

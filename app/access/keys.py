@@ -34,10 +34,14 @@ KEY_PARAMETERS = frozenset({"api_key", "apikey", "key", "access_token", "token"}
 
 
 class Unauthorized(AppError):
+    """401 with a Bearer challenge; `error=None` when the request carried no credentials, which
+    RFC 6750 (3.1) says the challenge then gives no error code for."""
+
     status, code = 401, "UNAUTHORIZED"
 
-    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": f'Bearer realm="workplan", error="{error}"'})
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        challenge = 'Bearer realm="workplan"' if error is None else f'Bearer realm="workplan", error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(AppError):
@@ -140,7 +144,9 @@ async def current_principal(request: Request) -> Principal:
         principal = ANONYMOUS
     else:
         scheme, key = get_authorization_scheme_param(header)
-        if scheme.lower() != "bearer" or not key:
+        if scheme.lower() != "bearer":  # another scheme: no Bearer credentials to find fault with
+            raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error=None)
+        if not key:
             raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error="invalid_request")
         principal = await run_in_threadpool(_look_up, key_sessions(request), key)
     request.state.principal = principal
@@ -165,10 +171,10 @@ async def authorize(request: Request, principal: PrincipalDep) -> Principal:
     with a role that may write there; record ownership is checked where the record is loaded."""
     if request.method in SAFE:
         if principal.role is None and not get_settings().anonymous_read:
-            raise Unauthorized("Reading needs a key on this service.", error="invalid_request")
+            raise Unauthorized("Reading needs a key on this service.", error=None)
         return principal
     if principal.role is None:
-        raise Unauthorized("Writing needs a key.", error="invalid_request")
+        raise Unauthorized("Writing needs a key.", error=None)
     if not principal.at_least(Role.PARTNER):
         raise Forbidden(f"A {principal.role} key may only read.")
     if principal.role is Role.PARTNER and not request.url.path.startswith(OWNED_PREFIXES):
@@ -181,7 +187,7 @@ def require(role: Role) -> Any:
 
     async def check(principal: PrincipalDep) -> Principal:
         if principal.role is None:
-            raise Unauthorized(f"This needs a key with the {role} role.", error="invalid_request")
+            raise Unauthorized(f"This needs a key with the {role} role.", error=None)
         if not principal.at_least(role):
             raise Forbidden(f"This needs the {role} role; the key has {principal.role}.")
         return principal

@@ -17,7 +17,7 @@ from app.config import get_settings
 from app.main import app
 from app.records import utcnow
 from tests.factories import make_activity, make_partner
-from tests.problems import assert_problem
+from tests.problems import assert_problem, problem
 
 
 @pytest.fixture
@@ -113,14 +113,40 @@ def test_every_operation_declares_its_role_and_the_bearer_scheme() -> None:
                 assert operation["x-required-role"] != "anonymous", (method, path)
 
 
+CHALLENGE = 'Bearer realm="workplan"'
+
+
 @pytest.mark.parametrize(
-    "header",
-    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-key", "Bearer wp_0123456789ab_" + "A" * 43, "bearer  "],
+    ("method", "url", "detail"),
+    [
+        ("post", "/v1/partners", "Writing needs a key."),
+        ("get", "/v1/api-keys", "This needs a key with the admin role."),
+        ("get", "/metrics", "The metrics need an admin key."),
+    ],
 )
-def test_broken_keys_are_401(anonymous: TestClient, keys: dict[str, Any], header: str) -> None:
+def test_a_request_without_a_key_is_challenged_without_an_error_code(
+    anonymous: TestClient, method: str, url: str, detail: str
+) -> None:
+    """RFC 6750 3.1: a request that carried no credentials at all gets no error code."""
+    response = anonymous.request(method, url, json={})
+    assert assert_problem(response, 401, "UNAUTHORIZED") == problem(401, detail, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"] == CHALLENGE
+
+
+@pytest.mark.parametrize(
+    ("header", "challenge"),
+    [
+        ("Basic dXNlcjpwYXNz", CHALLENGE),  # another scheme: no Bearer credentials, so no error code
+        ("Bearer", f'{CHALLENGE}, error="invalid_request"'),
+        ("bearer  ", f'{CHALLENGE}, error="invalid_request"'),
+        ("Bearer not-a-key", f'{CHALLENGE}, error="invalid_token"'),
+        ("Bearer wp_0123456789ab_" + "A" * 43, f'{CHALLENGE}, error="invalid_token"'),
+    ],
+)
+def test_broken_keys_are_401(anonymous: TestClient, keys: dict[str, Any], header: str, challenge: str) -> None:
     response = anonymous.post("/v1/activities", json=activity_body(keys), headers={"Authorization": header})
     assert_problem(response, 401, "UNAUTHORIZED")
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["www-authenticate"] == challenge
     # Also on reads: a bad key is not quietly treated as no key.
     assert_problem(anonymous.get("/v1/activities", headers={"Authorization": header}), 401, "UNAUTHORIZED")
 
@@ -224,7 +250,11 @@ def test_anonymous_reads_can_be_switched_off(
     anonymous: TestClient, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(get_settings(), "anonymous_read", False)
-    assert_problem(anonymous.get("/v1/activities"), 401, "UNAUTHORIZED")
+    refused = anonymous.get("/v1/activities")
+    assert assert_problem(refused, 401, "UNAUTHORIZED") == problem(
+        401, "Reading needs a key on this service.", "UNAUTHORIZED"
+    )
+    assert refused.headers["www-authenticate"] == CHALLENGE
     assert anonymous.get("/v1/activities", headers=bearer(keys["reader"])).status_code == 200
 
 
