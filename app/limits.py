@@ -214,12 +214,15 @@ def _bucket(scope: Scope) -> tuple[str, int, str]:
 
 
 def _rate_limit_headers(decision: Decision) -> dict[str, str]:
-    # draft-ietf-httpapi-ratelimit-headers-06: three integer fields and the policy.
+    # draft-ietf-httpapi-ratelimit-headers-11's two structured fields, and for clients written
+    # against draft-06 its three integer ones. RateLimit-Policy is in both drafts: it takes the
+    # current syntax (draft-06's was `600;w=60`).
     return {
+        "RateLimit": f'"default";r={decision.remaining};t={decision.reset_after}',
+        "RateLimit-Policy": f'"default";q={decision.limit};w=60',
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(decision.reset_after),
-        "RateLimit-Policy": f"{decision.limit};w=60",
     }
 
 

@@ -36,7 +36,7 @@ SECURITY = {
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
 }
-RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
+RATE_LIMIT_HEADERS = ("ratelimit", "ratelimit-policy", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +154,7 @@ def test_an_address_past_its_limit_gets_429_with_retry_after(
         response = client.get("/v1/objectives")
         assert response.status_code == 200
         assert response.headers["ratelimit-limit"] == "3"
-        assert response.headers["ratelimit-policy"] == "3;w=60"
+        assert response.headers["ratelimit-policy"] == '"default";q=3;w=60'
         remaining.append(int(response.headers["ratelimit-remaining"]))
     assert remaining == [2, 1, 0]
     refused = client.get("/v1/objectives")
@@ -164,9 +164,31 @@ def test_an_address_past_its_limit_gets_429_with_retry_after(
     assert 1 <= retry_after <= 60
     assert refused.headers["ratelimit-remaining"] == "0"
     assert int(refused.headers["ratelimit-reset"]) <= retry_after
+    assert refused.headers["ratelimit"] == f'"default";r=0;t={refused.headers["ratelimit-reset"]}'
     assert_security_headers(refused)
     # Writes count too, and are refused before anything is read or written.
     assert_problem(client.post("/v1/partners", json=PARTNER), 429, "RATE_LIMITED")
+
+
+def test_the_rate_limit_fields_of_the_current_draft_come_with_those_of_draft_06(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 3)
+    monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 5)
+    anonymous = client.get("/v1/objectives")
+    keyed = client.get("/v1/objectives", headers={"Authorization": "Bearer some-key"})
+    # Half a minute into the window (the frozen clock), the first of each bucket's requests.
+    assert {name: anonymous.headers[name] for name in RATE_LIMIT_HEADERS} == {
+        "ratelimit": '"default";r=2;t=30',
+        "ratelimit-policy": '"default";q=3;w=60',
+        "ratelimit-limit": "3",
+        "ratelimit-remaining": "2",
+        "ratelimit-reset": "30",
+    }
+    assert (keyed.headers["ratelimit"], keyed.headers["ratelimit-policy"]) == (
+        '"default";r=4;t=30',
+        '"default";q=5;w=60',
+    )
 
 
 def test_keys_and_addresses_have_buckets_of_their_own(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
