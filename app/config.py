@@ -1,14 +1,18 @@
 """Settings, read from the environment with the WORKPLAN_ prefix (and from a .env file)."""
 
 import os
+import re
 import secrets
 import tempfile
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What a browser sends in Origin: scheme, host and port, lower case, no path (not even a slash).
+_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -117,6 +121,13 @@ class Settings(BaseSettings):
         min_length=1,
         description="Prefix of the rate limiter's keys in a shared storage (several services, one Redis).",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Origins whose browser pages may call the API, comma-separated (`https://partner.example.org`), "
+            "or `*` for any; empty: no CORS headers at all."
+        ),
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="`json`: one JSON object a line, with one line per request; `text` for a terminal.",
@@ -130,6 +141,24 @@ class Settings(BaseSettings):
         ge=0,
         description="SQL statements slower than this are logged (without parameters) and counted; 0: none.",
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def split_origins(cls, value: Any) -> Any:
+        """The environment gives one comma-separated string."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def check_origins(cls, origins: list[str]) -> list[str]:
+        # A browser's Origin is compared as a string: `https://a.org/` would never match, silently.
+        origins = [origin.lower() for origin in origins]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], with no path nor trailing slash")
+        return origins
 
     @property
     def connections(self) -> int:

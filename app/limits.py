@@ -1,9 +1,10 @@
-"""Abuse limits, as pure ASGI middleware: request body size, request rate, and security headers.
+"""Abuse limits, as pure ASGI middleware: request body size, request rate, security headers, and
+which other origins' pages may call the API (CORS).
 
 Each reads its settings per request (`get_settings()` is cached), so they follow the configuration
 without rebuilding the app. In `create_app` they wrap each other as (RequestLog >) SecurityHeaders >
-RequestId > RateLimit > BodyLimit > the app: a refused request never reaches a route, and every answer, 413 and
-429 included, carries the security headers and an X-Request-ID.
+RequestId > Cors > RateLimit > BodyLimit > the app: a refused request never reaches a route, and every
+answer, 413 and 429 included, carries the security headers, an X-Request-ID and the CORS headers.
 """
 
 import hashlib
@@ -21,6 +22,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidin
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -347,3 +349,67 @@ class SecurityHeadersMiddleware:
             return
         headers = _CREDENTIALED_HEADERS if "authorization" in Headers(scope=scope) else SECURITY_HEADERS
         await self.app(scope, receive, with_headers(send, headers))
+
+
+# What a partner's page may send and read: the API's conditional, idempotent and keyed requests,
+# and the headers its answers carry beyond the CORS-safelisted ones.
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID")
+CORS_EXPOSED_HEADERS = (
+    "ETag",
+    "Link",
+    "Location",
+    "Content-Disposition",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+)
+
+
+class _Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in problem+json like any other 400."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        detail = f"The CORS policy does not allow this request's {refused}."
+        kept = {
+            name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")
+        }
+        return problem_response(400, "CORS_REFUSED", detail, headers=kept)
+
+
+class CorsMiddleware:
+    """Let the pages of the origins that `cors_origins` names call the API (Starlette's
+    CORSMiddleware); with none named, no CORS header at all.
+
+    Outside the rate limiter, so that a preflight (which a browser sends without the key it asks
+    about) is answered here, neither counted nor refused, and a 429 or 401 is readable by the page.
+    Keys are Bearer tokens, never cookies: no credentials mode.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cors: _Cors | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origins = get_settings().cors_origins
+        if scope["type"] != "http" or not origins:
+            await self.app(scope, receive, send)
+            return
+        if self.cors is None or list(self.cors.allow_origins) != origins:
+            self.cors = _Cors(
+                self.app,
+                allow_origins=tuple(origins),
+                allow_methods=CORS_METHODS,
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+            )
+        await self.cors(scope, receive, send)

@@ -21,7 +21,13 @@ from app.db import SessionDep, get_engine, reads_on_this_loop
 from app.docs import include_docs
 from app.errors import database_unavailable_response, install_error_handlers, problem_response
 from app.http import HeadMiddleware
-from app.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, with_headers
+from app.limits import (
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    RateLimitMiddleware,
+    SecurityHeadersMiddleware,
+    with_headers,
+)
 from app.migrations import head_revision
 from app.observability import RequestLogMiddleware, forget_this_process, observe_engine, read_metrics
 from app.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
@@ -102,6 +108,7 @@ def create_app() -> FastAPI:
     app.add_middleware(HeadMiddleware)  # innermost: every layer above it sees the HEAD
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(CorsMiddleware)  # outside the rate limit: preflights are not counted
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)

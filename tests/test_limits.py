@@ -12,6 +12,7 @@ import limits.storage.memory
 import limits.strategies
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, select
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 import app.limits
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.limits import MemoryRateLimiter, SecurityHeadersMiddleware
 from app.models import Partner
 from tests.conftest import fresh_database_url
@@ -332,3 +333,91 @@ def test_behind_a_proxy_with_a_root_path_v1_is_still_limited(
         assert first.headers["ratelimit-limit"] == "1"
         assert_problem(proxied.get("/api/v1/objectives"), 429, "RATE_LIMITED")
         assert proxied.get("/api/healthz").status_code == 200
+
+
+# Cross-origin requests
+
+PARTNER_SITE = "https://dashboard.partner.example"
+PREFLIGHT = {
+    "Origin": PARTNER_SITE,
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, if-match",
+}
+EXPOSED = (
+    "ETag, Link, Location, Content-Disposition, Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, "
+    "RateLimit-Remaining, RateLimit-Reset, X-Request-ID, Idempotent-Replayed"
+)
+
+
+def cors_headers(response: Any) -> dict[str, str]:
+    return {name: value for name, value in response.headers.items() if name.startswith("access-control-")}
+
+
+def test_without_cors_origins_no_answer_has_cors_headers(anonymous_client: TestClient) -> None:
+    preflight = anonymous_client.options("/v1/partners", headers=PREFLIGHT)
+    assert_problem(preflight, 405, "METHOD_NOT_ALLOWED")
+    read = anonymous_client.get("/v1/partners", headers={"Origin": PARTNER_SITE})
+    assert read.status_code == 200
+    assert cors_headers(preflight) == cors_headers(read) == {}
+
+
+def test_a_preflight_from_an_allowed_origin_needs_no_key_and_is_not_counted(
+    anonymous_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "cors_origins", ["https://other.example", PARTNER_SITE])
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
+    for _ in range(3):
+        preflight = anonymous_client.options("/v1/partners", headers=PREFLIGHT)
+        assert preflight.status_code == 200
+        assert cors_headers(preflight) == {
+            "access-control-allow-origin": PARTNER_SITE,
+            "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
+            "access-control-allow-headers": (
+                "Accept, Accept-Language, Authorization, Content-Language, Content-Type, Idempotency-Key, "
+                "If-Match, If-None-Match, X-Request-ID"
+            ),
+            "access-control-max-age": "600",
+        }
+        assert "ratelimit" not in preflight.headers
+        assert "x-request-id" in preflight.headers
+    # The page reads the public data, and what the service says about its limits.
+    read = anonymous_client.get("/v1/partners", headers={"Origin": PARTNER_SITE})
+    assert read.status_code == 200
+    assert cors_headers(read) == {
+        "access-control-allow-origin": PARTNER_SITE,
+        "access-control-expose-headers": EXPOSED,
+    }
+    assert "Origin" in read.headers["vary"]
+    refused = anonymous_client.get("/v1/partners", headers={"Origin": PARTNER_SITE})
+    assert_problem(refused, 429, "RATE_LIMITED")
+    assert refused.headers["access-control-allow-origin"] == PARTNER_SITE
+
+
+def test_another_origin_is_refused_its_preflight_and_not_allowed_to_read(
+    anonymous_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "cors_origins", [PARTNER_SITE])
+    preflight = anonymous_client.options("/v1/partners", headers={**PREFLIGHT, "Origin": "https://elsewhere.example"})
+    assert assert_problem(preflight, 400, "CORS_REFUSED") == problem(
+        400, "The CORS policy does not allow this request's origin.", "CORS_REFUSED"
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    # A method the API does not take is refused too, even from the allowed origin.
+    trace = anonymous_client.options("/v1/partners", headers={**PREFLIGHT, "Access-Control-Request-Method": "TRACE"})
+    assert (
+        assert_problem(trace, 400, "CORS_REFUSED")["detail"] == "The CORS policy does not allow this request's method."
+    )
+    read = anonymous_client.get("/v1/partners", headers={"Origin": "https://elsewhere.example"})
+    assert read.status_code == 200  # the browser, not the service, keeps it from the page
+    assert "access-control-allow-origin" not in read.headers
+
+
+def test_cors_origins_are_read_comma_separated_and_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKPLAN_CORS_ORIGINS", " https://Dashboard.Partner.example, http://localhost:8080 ")
+    assert Settings().cors_origins == ["https://dashboard.partner.example", "http://localhost:8080"]
+    monkeypatch.setenv("WORKPLAN_CORS_ORIGINS", "")
+    assert Settings().cors_origins == []
+    for wrong in ("https://partner.example/", "partner.example", "https://partner.example/dashboard"):
+        monkeypatch.setenv("WORKPLAN_CORS_ORIGINS", wrong)
+        with pytest.raises(ValidationError, match="is not an origin"):
+            Settings()
