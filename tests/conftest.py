@@ -34,7 +34,6 @@ from app.db import (
 )
 from app.main import app
 from app.migrations import alembic_config
-from app.sync.idempotency import claim_session
 
 POSTGRES_URL = os.environ.get("WORKPLAN_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
@@ -115,13 +114,8 @@ def client_on(engine: Engine) -> Generator[TestClient]:
         with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
             yield session
 
-    def claims() -> Iterator[Session]:
-        with Session(writer, expire_on_commit=False) as session:
-            yield session
-
     app.dependency_overrides[current_principal] = editor
     use_sessions(sessions)
-    app.dependency_overrides[claim_session] = claims
     app.state.key_sessions = lambda: Session(engine)
     try:
         with (
@@ -146,14 +140,9 @@ def client(connection: Connection) -> Iterator[TestClient]:
         ):
             yield session
 
-    def test_claim_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
-            yield session
-
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
     use_sessions(test_session)
-    app.dependency_overrides[claim_session] = test_claim_session
     app.state.key_sessions = lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client

@@ -1,20 +1,25 @@
-"""Faults under load, on a PostgreSQL cluster the test owns: the database stops (fast, then
-immediate) under `workplan serve --workers 2` while writers and a sync follower run, and a worker
-is killed in the middle of a write.
+"""Faults under load, under `workplan serve --workers 2`: on a PostgreSQL cluster the test owns,
+the database stops (fast, then immediate) while writers and a sync follower run; on PostgreSQL and
+on SQLite, a worker is killed in the middle of writes.
 
 What must hold: during the outage every request is answered, 503 problem+json with Retry-After,
 within a bound; the service recovers by itself; every write a client saw acknowledged is in the
 database exactly once, whole; the follower's mirror equals the database; a killed write leaves
-nothing behind.
+nothing behind, and the Idempotency-Keys it held are free within FREED_WITHIN seconds of the kill.
+
+Every wait is for an event (a state of the database, the server or the writers, polled), with a
+deadline only as a guard against a hang, or where the deadline is the property tested.
 """
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -32,15 +37,22 @@ from tests.live import Live, live_server
 from tests.pg_cluster import Cluster, cluster, find_initdb
 from tests.sync.conftest import load_example, served
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(find_initdb() is None, reason="initdb not found (on PATH or /usr/lib/postgresql/*/bin)"),
-]
+pytestmark = pytest.mark.slow
+needs_initdb = pytest.mark.skipif(
+    find_initdb() is None, reason="initdb not found (on PATH or /usr/lib/postgresql/*/bin)"
+)
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
 CONNECT_TIMEOUT = 2
 # A request during the outage must be answered within this many seconds.
 OUTAGE_BOUND = CONNECT_TIMEOUT + 2
+# The Idempotency-Keys of a killed worker's requests must be free this many seconds after the kill.
+FREED_WITHIN = 10
+# How long a wait for an event may last before the test fails: a guard against a hang, far beyond
+# what the slowest machine takes, not a measure.
+HANG = 120
+POLL = 0.05
+WRITERS = 4
 
 
 @dataclass
@@ -48,7 +60,23 @@ class Record:
     statuses: list[int] = field(default_factory=list)
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> the body sent
     unavailable: list[tuple[float, httpx.Response]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)  # held to change the above
+
+    def wait(self, failure: str, *, acknowledged: int = 0, unavailable: int = 0) -> None:
+        """Until the writers have had at least so many writes acknowledged, and so many 503s."""
+        with self.changed:
+            met = self.changed.wait_for(
+                lambda: len(self.acknowledged) >= acknowledged and len(self.unavailable) >= unavailable, timeout=HANG
+            )
+        assert met, failure
+
+
+def wait_for(until: Callable[[], bool], failure: str, deadline: float | None = None) -> None:
+    """Poll `until` until it holds; fail with `failure` at `deadline` (monotonic), by default HANG s from now."""
+    deadline = time.monotonic() + HANG if deadline is None else deadline
+    while not until():
+        assert time.monotonic() < deadline, failure
+        time.sleep(POLL)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +91,7 @@ def served_by(pg: Cluster) -> Iterator[tuple[Live, Engine]]:
     a test that left it stopped."""
     url = pg.url("workplan")
     recreate_postgres_database(url)
-    engine = create_db_engine(url, pool_size=2, connect_timeout=CONNECT_TIMEOUT)
+    engine = create_db_engine(url, pool_size=4, connect_timeout=CONNECT_TIMEOUT)
     # Seeded here rather than by `workplan seed`: each CLI run costs seconds of imports.
     migrate(engine)
     with Session(write_engine(engine)) as session, session.begin():
@@ -112,7 +140,7 @@ def writer(base: Live, n: int, partners: list[str], stop: threading.Event, recor
             i += 1
             code, key = f"F-{n}-{i}", str(uuid.uuid4())
             body = activity(code, partners)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + HANG
             while time.monotonic() < deadline:
                 started = time.monotonic()
                 try:
@@ -120,16 +148,16 @@ def writer(base: Live, n: int, partners: list[str], stop: threading.Event, recor
                 except httpx.TransportError:
                     time.sleep(0.2)
                     continue
-                with record.lock:
+                with record.changed:
                     record.statuses.append(response.status_code)
-                if response.status_code == 201:
-                    with record.lock:
+                    if response.status_code == 201:
                         record.acknowledged[code] = body
-                    break
-                if response.status_code == 503:
-                    with record.lock:
+                    elif response.status_code == 503:
                         record.unavailable.append((time.monotonic() - started, response))
-                elif response.status_code != 409:
+                    record.changed.notify_all()
+                if response.status_code == 201:
+                    break
+                if response.status_code not in (409, 503):
                     raise AssertionError(f"{code}: {response.status_code} {response.text}")
                 time.sleep(0.2)
             else:
@@ -201,12 +229,13 @@ def stored_activities(engine: Engine, prefix: str) -> dict[str, dict[str, Any]]:
         assert code not in found, f"{code} stored twice"
         assert deleted_at is None
         found[code] = {
-            "participants": sorted((str(p), str(r)) for a, p, r in participants if a == id_),
+            "participants": sorted((str(uuid.UUID(str(p))), str(r)) for a, p, r in participants if a == id_),
             "countries": sorted(str(c) for a, c in countries if a == id_),
         }
     return found
 
 
+@needs_initdb
 def test_a_database_outage_answers_503_and_loses_no_acknowledged_write(
     server: tuple[Live, Engine], pg: Cluster, tmp_path: Path
 ) -> None:
@@ -217,21 +246,19 @@ def test_a_database_outage_answers_503_and_loses_no_acknowledged_write(
     stop, stop_follower = threading.Event(), threading.Event()
     recovered: list[float] = []
     with ThreadPoolExecutor(max_workers=5) as pool:
-        writers = [pool.submit(writer, base, n, partners, stop, record) for n in range(4)]
+        writers = [pool.submit(writer, base, n, partners, stop, record) for n in range(WRITERS)]
         follows = pool.submit(follower, base, tmp_path / "mirror.db", stop_follower, sync_client)
-        time.sleep(2)
+        record.wait("the writers never got going", acknowledged=2 * WRITERS)
         for mode in ("fast", "immediate"):
-            before = len(record.acknowledged)
+            before, met = len(record.acknowledged), len(record.unavailable)
             pg.stop(mode)
             probe_outage(base)
-            time.sleep(2)
+            # Again once the writers have run into the outage for a while.
+            record.wait("the writers never met the outage", unavailable=met + 2 * WRITERS)
             probe_outage(base)
             pg.start()
             recovered.append(wait_ready(base, within=20))
-            deadline = time.monotonic() + 15
-            while len(record.acknowledged) <= before + 4 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert len(record.acknowledged) > before + 4, f"writes did not resume after the {mode} restart"
+            record.wait(f"writes did not resume after the {mode} restart", acknowledged=before + WRITERS + 1)
         stop.set()
         for future in writers:
             future.result()
@@ -291,86 +318,245 @@ def _is_our_worker(pid: int) -> bool:
     return any(part.endswith(b"workplan") for part in cmdline) and b"serve" in cmdline
 
 
-def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_of_it(server: tuple[Live, Engine]) -> None:
-    base, engine = server
-    partners = partner_ids(base)
-    body = activity("KILLED-1", partners)
-    # Both workers warm (a worker's first write pays its imports and connections).
+@dataclass(frozen=True)
+class Attempt:
+    """One POST /v1/activities with its Idempotency-Key, as a client retries it."""
+
+    code: str
+    partners: tuple[str, ...]
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return activity(self.code, list(self.partners))
+
+    def send(self, base: Live) -> httpx.Response:
+        return httpx.post(
+            f"{base}/v1/activities", json=self.body, headers={**base.headers, "Idempotency-Key": self.key}, timeout=60
+        )
+
+
+def send_all(base: Live, attempts: list[Attempt]) -> tuple[ThreadPoolExecutor, dict[str, Future[httpx.Response]]]:
+    """Each attempt sent at once, from a thread of its own; its future raises if the connection dies."""
+    pool = ThreadPoolExecutor(max_workers=len(attempts))
+    return pool, {attempt.code: pool.submit(attempt.send, base) for attempt in attempts}
+
+
+def _died(outcome: Future[httpx.Response]) -> bool:
+    """Whether the request's connection died with its worker (or else it was answered 201)."""
+    try:
+        response = outcome.result(timeout=HANG)
+    except httpx.TransportError:
+        return True
+    assert response.status_code == 201, response.text
+    return False
+
+
+def warm_both_workers(base: Live, partners: list[str]) -> None:
+    """A worker's first write pays its imports and connections: not while the test holds a lock."""
     for n in range(6):
         warm = httpx.post(
             f"{base}/v1/activities", json=activity(f"WARM-{n}", partners), headers=base.headers, timeout=60
         )
         assert warm.status_code == 201, warm.text
+
+
+def retried_until_created(base: Live, attempt: Attempt, killed_at: float) -> httpx.Response:
+    """The same key and body again, as a client that obeys Retry-After on 409 does, until the key
+    is free: within FREED_WITHIN s of the kill."""
+    while True:
+        response = attempt.send(base)
+        if response.status_code != 409:
+            assert response.status_code == 201, response.text
+            return response
+        assert time.monotonic() < killed_at + FREED_WITHIN, (
+            f"{attempt.code}'s key still in use {FREED_WITHIN} s after the kill"
+        )
+        time.sleep(float(response.headers["retry-after"]))
+
+
+def assert_each_stored_once_and_replayed(base: Live, engine: Engine, attempts: list[Attempt]) -> None:
+    stored = stored_activities(engine, "KILLED-")
+    assert sorted(stored) == sorted(attempt.code for attempt in attempts)  # stored_activities: never twice
+    for attempt in attempts:
+        assert stored[attempt.code]["participants"] == sorted(
+            (p["partner_id"], p["role"]) for p in attempt.body["participants"]
+        )
+        assert stored[attempt.code]["countries"] == ["BRA", "FRA", "KEN"]
+        replay = attempt.send(base)
+        assert replay.status_code == 201, replay.text
+        assert replay.headers["idempotent-replayed"] == "true"
+
+
+@needs_initdb
+def test_a_worker_killed_in_the_middle_of_writes_leaves_nothing_of_them_and_frees_their_keys_on_postgresql(
+    server: tuple[Live, Engine],
+) -> None:
+    base, engine = server
+    partners = partner_ids(base)
+    warm_both_workers(base, partners)
     with engine.connect() as connection:
         count_before = connection.execute(text("SELECT count(*) FROM activity_participant")).scalar_one()
-    outcome: list[BaseException | httpx.Response] = []
+    attempts = [Attempt(f"KILLED-{n}", tuple(partners)) for n in range(4)]
 
-    def send() -> None:
-        try:
-            outcome.append(httpx.post(f"{base}/v1/activities", json=body, headers=base.headers, timeout=60))
-        except httpx.TransportError as exc:
-            outcome.append(exc)
-
-    # The test holds a lock on a partner the write's participants refer to: the write inserts its
-    # activity row, then waits on the foreign key check of its first participant.
-    with engine.connect() as blocker:
+    # The test holds a lock on a partner the writes' participants refer to. The first write inserts
+    # its activity row, then waits on the foreign key check of its first participant; the others
+    # wait for its change stamp at their activity row. Each has claimed its key.
+    with (
+        engine.connect() as blocker,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watch,
+    ):
+        # `watch` is in autocommit so that each look at pg_stat_activity sees it anew: within a
+        # transaction, PostgreSQL shows the snapshot it took at the first look.
         blocker.execute(text("SELECT id FROM partner WHERE id = :id FOR UPDATE"), {"id": uuid.UUID(partners[0])})
-        request = threading.Thread(target=send)
-        request.start()
-        me = blocker.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        deadline = time.monotonic() + 45
-        port = None
-        while port is None and time.monotonic() < deadline:
-            # The server's connection that waits for our lock (at the participant's insert, or at
-            # COMMIT where the foreign key checks are deferred).
-            port = blocker.execute(
-                text("SELECT client_port FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))"), {"me": me}
-            ).scalar()
-            time.sleep(0.05)
-        activity_now = blocker.execute(
-            text(
-                "SELECT pid, pg_blocking_pids(pid), wait_event_type, wait_event, state, left(query, 70) "
-                "FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        pool, outcomes = send_all(base, attempts)
+        waiting: list[int] = []
+
+        def all_waiting() -> bool:
+            waiting[:] = (
+                watch.execute(
+                    text(
+                        "SELECT client_port FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+                    )
+                )
+                .scalars()
+                .all()
             )
-        ).all()
-        assert port is not None, ("the write never reached the locked row", outcome, activity_now)
-        # Mid-write: the activity row is inserted (its transaction holds a write lock on the table).
-        holds = blocker.execute(
+            return len(waiting) == len(attempts)
+
+        wait_for(all_waiting, "the writes never all reached the locks")
+        # Mid-write: each transaction has begun inserting its activity row, and nothing is committed.
+        holding = watch.execute(
             text(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE a.client_port = :port AND l.relation = 'activity'::regclass AND l.mode = 'RowExclusiveLock'"
+                "WHERE a.client_port = ANY(:ports) "
+                "AND l.relation = 'activity'::regclass AND l.mode = 'RowExclusiveLock'"
             ),
-            {"port": port},
+            {"ports": waiting},
         ).scalar_one()
-        assert holds == 1
-        with engine.connect() as look:
-            mid_write = look.execute(text("SELECT count(*) FROM activity WHERE code = 'KILLED-1'")).scalar_one()
-        assert mid_write == 0  # not committed (yet)
-        pid = _listening_pid(port)
-        assert pid is not None
-        assert _is_our_worker(pid)
-        os.kill(pid, signal.SIGKILL)
-        request.join(timeout=30)
+        assert holding == len(attempts)
+        assert not stored_activities(engine, "KILLED-")
+
+        workers = {port: _listening_pid(port) for port in waiting}
+        victim = workers[waiting[0]]
+        assert victim is not None
+        assert _is_our_worker(victim)
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        killed = [port for port, pid in workers.items() if pid == victim]
+        # The killed worker's transactions end while they still wait for the test's lock: the server
+        # notices their client is gone.
+        wait_for(
+            lambda: (
+                not watch.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(:ports)"), {"ports": killed}
+                ).scalar_one()
+            ),
+            f"the killed worker's transactions still run {FREED_WITHIN} s after the kill",
+            killed_at + FREED_WITHIN,
+        )
         blocker.rollback()
+        lost = [attempt for attempt in attempts if _died(outcomes[attempt.code])]
+        pool.shutdown()
 
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], httpx.TransportError), outcome[0]
-    # The server's end of the write is gone, and PostgreSQL rolled its transaction back.
+    assert len(lost) == len(killed), (len(lost), len(killed))
+    # The other worker's writes went through; nothing of the killed ones is left.
+    created = sorted(set(stored_activities(engine, "KILLED-")))
+    assert created == sorted(attempt.code for attempt in attempts if attempt not in lost)
     with engine.connect() as connection:
-        deadline = time.monotonic() + 10
-        while connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE client_port = :p"), {"p": port}
-        ).scalar_one():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert connection.execute(text("SELECT count(*) FROM activity WHERE code = 'KILLED-1'")).scalar_one() == 0
         count_after = connection.execute(text("SELECT count(*) FROM activity_participant")).scalar_one()
-        assert count_after == count_before
+    assert count_after == count_before + 2 * len(created)
 
-    # The service goes on (the other worker, and uvicorn starts a new one); the retry is whole.
-    wait_ready(base, within=30)
-    retried = httpx.post(f"{base}/v1/activities", json=body, headers=base.headers, timeout=60)
-    assert retried.status_code == 201, retried.text
-    stored = stored_activities(engine, "KILLED-")
-    assert stored["KILLED-1"]["participants"] == sorted((p["partner_id"], p["role"]) for p in body["participants"])
-    assert stored["KILLED-1"]["countries"] == ["BRA", "FRA", "KEN"]
+    # Their keys are free: the retries run (the other worker answers while uvicorn starts a new one).
+    for attempt in lost:
+        retried = retried_until_created(base, attempt, killed_at)
+        assert "idempotent-replayed" not in retried.headers
+    assert_each_stored_once_and_replayed(base, engine, attempts)
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[tuple[Live, Path, Engine]]:
+    """`workplan serve --workers 2` on a SQLite file, seeded."""
+    database = tmp_path / "faults.db"
+    url = f"sqlite:///{database}"
+    engine = create_db_engine(url, pool_size=2)
+    migrate(engine)
+    with Session(write_engine(engine)) as session, session.begin():
+        load_seed(session)
+    try:
+        with live_server(url, workers=2, seed=False) as base:
+            yield base, database, engine
+    finally:
+        engine.dispose()
+
+
+# CPU time the process holding the write lock has spent since it was first seen holding it, once it
+# runs the test's trigger: nothing else a write does takes a tenth of it.
+BURNING = 0.5
+
+
+def _write_lock_holder(database: Path) -> int | None:
+    """The process holding `database`'s write lock: in WAL mode, a lock on byte 120 of its -shm
+    file (WAL_WRITE_LOCK in https://www.sqlite.org/walformat.html), listed in /proc/locks."""
+    inode = Path(f"{database}-shm").stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        # "3: POSIX  ADVISORY  WRITE 7484 fe:00:2146380 120 120" (a waiter has "->" after the number)
+        _number, kind, _advisory, mode, pid, file, start, *_end = line.split()
+        if kind == "POSIX" and mode == "WRITE" and file.endswith(f":{inode}") and start == "120":
+            return int(pid)
+    return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The user and system time the process has used (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_of_it_and_frees_its_key_on_sqlite(
+    sqlite_server: tuple[Live, Path, Engine],
+) -> None:
+    base, database, engine = sqlite_server
+    attempt = Attempt("KILLED-1", tuple(partner_ids(base)))
+    # SQLite has one writer at a time, so the test cannot hold a lock the write waits for. Its
+    # trigger holds the write instead, once it has inserted its activity row: for a minute or so,
+    # three times through a thousand rows, unless the worker dies first.
+    with closing(sqlite3.connect(database, isolation_level=None)) as test_db:
+        test_db.execute("CREATE TABLE burn (n INTEGER)")
+        test_db.execute(
+            "INSERT INTO burn WITH RECURSIVE n(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM n WHERE n < 1000) "
+            "SELECT n FROM n"
+        )
+        test_db.execute(
+            f"CREATE TRIGGER hold_the_write AFTER INSERT ON activity WHEN new.code = '{attempt.code}' "
+            "BEGIN SELECT count(*) FROM burn AS a, burn AS b, burn AS c; END"
+        )
+    pool, outcomes = send_all(base, [attempt])
+    seen: list[tuple[int, float]] = []  # the process holding the write lock, and its CPU time then
+
+    def in_the_trigger() -> bool:
+        holder = _write_lock_holder(database)
+        if holder is None or not seen or seen[0][0] != holder:
+            seen[:] = [] if holder is None else [(holder, _cpu_seconds(holder))]
+            return False
+        return _cpu_seconds(holder) - seen[0][1] >= BURNING
+
+    wait_for(in_the_trigger, "the write never reached the test's trigger")
+    worker = seen[0][0]
+    assert _is_our_worker(worker)
+    os.kill(worker, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert _died(outcomes[attempt.code])
+    pool.shutdown()
+
+    # The write lock went with the worker: the test takes it to drop its trigger.
+    with closing(sqlite3.connect(database, isolation_level=None, timeout=HANG)) as test_db:
+        test_db.execute("BEGIN IMMEDIATE")
+        test_db.execute("DROP TRIGGER hold_the_write")
+        test_db.execute("COMMIT")
+    assert not stored_activities(engine, "KILLED-")
+
+    retried = retried_until_created(base, attempt, killed_at)
+    assert "idempotent-replayed" not in retried.headers
+    assert_each_stored_once_and_replayed(base, engine, [attempt])

@@ -29,7 +29,6 @@ from app.db import (
 )
 from app.errors import database_unavailable
 from app.seed.service import load_seed
-from app.sync import idempotency
 from app.sync.models import IdempotencyKey
 from tests.conftest import client_on, migrate
 from tests.live import free_port
@@ -45,21 +44,25 @@ UNAVAILABLE = {
 
 
 class Switch:
-    """Connections to a SQLite file that fail, as a vanished server's do, while `up` is False."""
+    """Connections to a SQLite file that fail, as a vanished server's do, while `up` is False:
+    new ones at connect, open ones at their next statement."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.up = True
-        self.connects = 0
-        self.fail_after: int | None = None  # connections allowed before the outage starts
+        self.down_at: str | None = None  # the outage starts at the first statement beginning so
 
     def connect(self) -> sqlite3.Connection:
-        self.connects += 1
-        if self.fail_after is not None and self.connects > self.fail_after:
-            self.up = False
         if not self.up:
             raise sqlite3.OperationalError("unable to open database file")
         return sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+
+    def execute(self, _cursor: Any, statement: str, *_rest: Any) -> None:
+        """A `do_execute` hook: the statement runs as usual unless the database is gone."""
+        if self.down_at is not None and statement.startswith(self.down_at):
+            self.up = False
+        if not self.up:
+            raise sqlite3.OperationalError("disk I/O error")
 
 
 @pytest.fixture
@@ -74,6 +77,8 @@ def flaky_engine(switch: Switch) -> Iterator[Engine]:
     engine = create_engine("sqlite://", creator=switch.connect, poolclass=NullPool)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
+    event.listen(engine, "do_execute", switch.execute)
+    event.listen(engine, "do_execute_no_params", switch.execute)
     migrate(engine)
     with Session(write_engine(engine)) as session, session.begin():
         load_seed(session)
@@ -117,27 +122,20 @@ def test_reads_writes_and_readyz_answer_503_while_the_database_is_down(
     assert flaky_client.post("/v1/activities", json=new_activity("OUT-1")).status_code == 201
 
 
-def test_a_write_that_fails_mid_request_leaves_its_idempotency_key_free_for_the_retry(
-    flaky_client: TestClient, flaky_engine: Engine, switch: Switch, monkeypatch: pytest.MonkeyPatch
+def test_a_write_that_loses_the_database_mid_request_leaves_its_idempotency_key_free(
+    flaky_client: TestClient, flaky_engine: Engine, switch: Switch
 ) -> None:
-    monkeypatch.setattr(idempotency, "RELEASE_RETRY", 0.05)
     headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
     body = new_activity("OUT-3")
-    # The claim commits on the first connection; the write's own connection meets the outage, and
-    # so does the release of the claim.
-    switch.fail_after = switch.connects + 1
+    # The database goes away at the write's INSERT, after the key was claimed.
+    switch.down_at = "INSERT INTO activity "
     assert_unavailable(flaky_client.post("/v1/activities", json=body, headers=headers))
     assert_unavailable(flaky_client.post("/v1/activities", json=body, headers=headers))
 
-    switch.fail_after = None
+    switch.down_at = None
     switch.up = True
-    deadline = time.monotonic() + 5
-    while True:
-        response = flaky_client.post("/v1/activities", json=body, headers=headers)
-        if response.status_code != 409 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    # Without the background release the claim would hold the key for the whole lease (5 minutes).
+    # At once: nothing of the first attempt is left to hold the key.
+    response = flaky_client.post("/v1/activities", json=body, headers=headers)
     assert response.status_code == 201, response.text
     replay = flaky_client.post("/v1/activities", json=body, headers=headers)
     assert replay.status_code == 201

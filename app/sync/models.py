@@ -25,8 +25,8 @@ class SyncState(SQLModel, table=True):
 
 
 class IdempotencyKey(SQLModel, table=True):
-    """A POST's Idempotency-Key: claimed (`response_status` null) while the first request runs,
-    then completed with its response in the same transaction as the write."""
+    """A POST's Idempotency-Key and the response to replay, stored in the same transaction as the
+    write. While the first request runs, its transaction holds the key (app/sync/idempotency.py)."""
 
     __tablename__ = "idempotency_key"
     __table_args__ = (Index("ix_idempotency_key_expires_at", "expires_at"),)
@@ -35,15 +35,11 @@ class IdempotencyKey(SQLModel, table=True):
     principal: str = Field(default="", primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=255)
     fingerprint: str = Field(max_length=64, description="SHA-256 of the method, path and body.")
-    # Who holds it: the completion and the release only touch the claim they made.
-    claim: str = Field(max_length=32)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
-    # While in flight: the claim is abandoned (its request died) after this instant.
-    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    response_status: int | None = None
-    response_headers: str | None = Field(default=None, sa_type=Text)
-    response_body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    response_status: int
+    response_headers: str = Field(sa_type=Text)
+    response_body: bytes = Field(sa_type=LargeBinary)
 
 
 __all__ = ["IdempotencyKey", "SyncState"]

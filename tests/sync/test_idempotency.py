@@ -1,7 +1,6 @@
 """Idempotency-Key on POST: replays, conflicts, and no double writes under parallel retries."""
 
 import json
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -9,16 +8,18 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.db import write_engine
 from app.records import utcnow
-from app.sync.idempotency import fingerprint
+from app.sync import idempotency
+from app.sync.idempotency import Claim, fingerprint
 from app.sync.models import IdempotencyKey
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import live_server
-from tests.problems import assert_problem
+from tests.problems import assert_problem, problem
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
 
@@ -27,18 +28,26 @@ def body(code: str) -> dict[str, str]:
     return {"objective_id": OBJECTIVE_5, "code": code, "title": f"Idempotent {code}", "type": "meeting"}
 
 
-def stored_claim(key: str, *, principal: str = "test-editor", at: datetime | None = None) -> IdempotencyKey:
-    """A claim as a first request leaves it while it runs (principal: the test client's key)."""
+def stored_response(
+    key: str, request_body: bytes, *, principal: str = "test-editor", at: datetime | None = None
+) -> IdempotencyKey:
+    """A key as a first POST /v1/activities with `request_body` left it (principal: the test client's key)."""
     at = at or utcnow()
     return IdempotencyKey(
         principal=principal,
         key=key,
-        fingerprint="0" * 64,
-        claim=uuid.uuid4().hex,
+        fingerprint=fingerprint("POST", "/v1/activities", request_body),
         created_at=at,
         expires_at=at + timedelta(hours=24),
-        locked_until=at + timedelta(minutes=5),
+        response_status=201,
+        response_headers=json.dumps({"content-type": "application/json"}),
+        response_body=b'{"stored": true}',
     )
+
+
+def post(client: TestClient, request_body: bytes, key: str) -> Response:
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    return client.post("/v1/activities", content=request_body, headers=headers)
 
 
 def count(client: TestClient, code: str) -> int:
@@ -72,29 +81,41 @@ def test_the_same_key_on_another_collection_is_another_request(sync_client: Test
     assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
 
 
-def test_a_key_in_flight_is_a_conflict(sync_client: TestClient, sync_engine: Engine) -> None:
-    claim = stored_claim("busy")
-    with Session(write_engine(sync_engine)) as session, session.begin():
-        session.add(claim)
+def test_a_key_held_by_a_running_request_is_a_conflict_until_it_ends(
+    sync_client: TestClient, sync_engine: Engine
+) -> None:
+    if sync_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one write at a time: a second request waits for the first to end")
     content = json.dumps(body("IDEM-5")).encode()
-    response = sync_client.post("/v1/activities", json=body("IDEM-5"), headers={"Idempotency-Key": "busy"})
-    # Another body than the claim's: 422 wins, the request can never match.
-    assert_problem(response, 422, "IDEMPOTENCY_KEY_REUSED")
-    with Session(write_engine(sync_engine)) as session, session.begin():
-        row = session.exec(select(IdempotencyKey).where(IdempotencyKey.key == "busy")).one()
-        row.fingerprint = fingerprint("POST", "/v1/activities", content)
-    headers = {"Idempotency-Key": "busy", "Content-Type": "application/json"}
-    response = sync_client.post("/v1/activities", content=content, headers=headers)
-    assert_problem(response, 409, "IDEMPOTENCY_KEY_IN_USE")
-    assert response.headers["retry-after"] == "1"
-    assert count(sync_client, "IDEM-5") == 0
+    # Another request's transaction holds the key, as the first request's does while it runs.
+    with Session(write_engine(sync_engine)) as first:
+        idempotency._claim(first, Claim("test-editor", "busy", fingerprint("POST", "/v1/activities", content)))
+        response = post(sync_client, content, "busy")
+        assert response.status_code == 409
+        assert response.headers["retry-after"] == "1"
+        assert response.json() == problem(
+            409, "A request with this Idempotency-Key is still running; retry shortly.", "IDEMPOTENCY_KEY_IN_USE"
+        )
+        # What the first request was is not known until it commits: another body waits too.
+        other = post(sync_client, json.dumps(body("IDEM-5b")).encode(), "busy")
+        assert_problem(other, 409, "IDEMPOTENCY_KEY_IN_USE")
+        assert count(sync_client, "IDEM-5") == 0
+    # The first request failed (its session closed without a commit): the key is free.
+    assert post(sync_client, content, "busy").status_code == 201
+    assert count(sync_client, "IDEM-5") == 1
 
 
-def test_an_abandoned_claim_lapses_and_expired_keys_are_forgotten(sync_client: TestClient, sync_engine: Engine) -> None:
+def test_an_expired_key_is_forgotten(sync_client: TestClient, sync_engine: Engine) -> None:
+    content = json.dumps(body("IDEM-6")).encode()
     with Session(write_engine(sync_engine)) as session, session.begin():
-        session.add(stored_claim("dead", at=utcnow() - timedelta(days=2)))
-    response = sync_client.post("/v1/activities", json=body("IDEM-6"), headers={"Idempotency-Key": "dead"})
+        session.add(stored_response("old", content, at=utcnow() - timedelta(days=2)))
+    response = post(sync_client, content, "old")
     assert response.status_code == 201
+    assert "idempotent-replayed" not in response.headers
+    assert count(sync_client, "IDEM-6") == 1
+    replay = post(sync_client, content, "old")
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == response.content
 
 
 def test_a_failed_request_releases_its_key(sync_client: TestClient) -> None:
@@ -136,8 +157,9 @@ def test_parallel_duplicates_create_one_record(kind: str, tmp_path: Path) -> Non
             found = client.get("/v1/activities", params={"code": "PAR-1"}).json()["items"]
             replay = client.post("/v1/activities", json=body("PAR-1"), headers={"Idempotency-Key": "parallel"})
 
-    statuses = sorted({r.status_code for r in responses})
-    assert set(statuses) <= {201, 409}, statuses
+    statuses = {r.status_code for r in responses}
+    # SQLite runs one write at a time: each duplicate waits for the first and replays it.
+    assert statuses <= ({201} if kind == "sqlite" else {201, 409}), statuses
     created = [r for r in responses if r.status_code == 201]
     assert created
     assert len({r.headers["location"] for r in created}) == 1
@@ -148,8 +170,10 @@ def test_parallel_duplicates_create_one_record(kind: str, tmp_path: Path) -> Non
 
 
 def test_keys_are_per_caller(sync_client: TestClient, sync_engine: Engine) -> None:
+    content = json.dumps(body("IDEM-9")).encode()
     with Session(write_engine(sync_engine)) as session, session.begin():
-        session.add(stored_claim("shared", principal="someone-else"))
+        session.add(stored_response("shared", content, principal="someone-else"))
     # Another caller's key of the same name neither blocks nor replays this one.
-    response = sync_client.post("/v1/activities", json=body("IDEM-9"), headers={"Idempotency-Key": "shared"})
+    response = post(sync_client, content, "shared")
     assert response.status_code == 201
+    assert "idempotent-replayed" not in response.headers
