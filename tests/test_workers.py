@@ -129,8 +129,8 @@ def test_two_workers_share_one_rate_limit_and_one_metrics_scrape(tmp_path: Path)
                 time.sleep(61 - time.time() % 60)
             statuses = [httpx.get(f"{server.base}/v1/objectives").status_code for _ in range(sent)]
             scrape = httpx.get(f"{server.base}/metrics").text
-            time.sleep(0.5)  # a log line is written once its answer is sent
-            workers = {line["pid"] for line in server.log_lines() if line.get("path") == "/v1/objectives"}
+            logged = _wait_until_logged(server, "/v1/objectives", sent)
+            workers = {line["pid"] for line in logged}
     finally:
         store = redis.Redis.from_url(REDIS_URL)
         for name in store.scan_iter(f"{prefix}*"):
@@ -219,6 +219,15 @@ def _wait_until_waiting_for_a_lock(database_url: str) -> None:
             time.sleep(0.1)
     finally:
         watcher.dispose()
+
+
+def _wait_until_logged(server: Server, path: str, count: int) -> list[dict[str, object]]:
+    """The log lines of `count` requests to `path`: a line is written once its answer is sent."""
+    deadline = time.monotonic() + 30
+    while len(lines := [line for line in server.log_lines() if line.get("path") == path]) < count:
+        assert time.monotonic() < deadline, f"{len(lines)} of {count} requests to {path} logged"
+        time.sleep(0.05)
+    return lines
 
 
 def _wait_until_refused(base: str) -> None:
