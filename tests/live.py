@@ -75,4 +75,6 @@ def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> It
             yield base
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            # A guard against a hang, beyond the server's own bound (30 s to finish its requests) and
+            # what a busy machine adds to it.
+            process.wait(timeout=120)

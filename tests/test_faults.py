@@ -290,13 +290,14 @@ def test_a_database_outage_answers_503_and_loses_no_acknowledged_write(
         assert mirrored == served(client)
 
 
-def _listening_pid(port: int) -> int | None:
-    """The process whose TCP socket has local port `port` (Linux /proc)."""
+def _socket_owner(local_port: int, remote_port: int) -> int | None:
+    """The process holding the TCP connection from `local_port` to `remote_port` (Linux /proc)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            ports = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
+            if ports == (local_port, remote_port):
                 inodes.add(f"socket:[{fields[9]}]")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -310,12 +311,36 @@ def _listening_pid(port: int) -> int | None:
     return None
 
 
+def _parent(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
 def _is_our_worker(pid: int) -> bool:
     """A child of a `workplan serve` process: never kill anything else."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-    cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
+    cmdline = Path(f"/proc/{_parent(pid)}/cmdline").read_bytes().split(b"\0")
     return any(part.endswith(b"workplan") for part in cmdline) and b"serve" in cmdline
+
+
+def _workers(supervisor: int) -> set[int]:
+    """The worker processes `workplan serve` (uvicorn's supervisor, `supervisor`) runs now."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            # A spawned worker: not the supervisor's resource tracker, nor a dead worker not yet reaped.
+            spawned = proc.name.isdigit() and b"spawn_main" in (proc / "cmdline").read_bytes()
+            if spawned and _parent(int(proc.name)) == supervisor:
+                found.add(int(proc.name))
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+def wait_until_replaced(worker: int, supervisor: int) -> None:
+    """Until uvicorn runs a new worker in place of the killed one. It may first wait out its health
+    check of the dead one (60 s), deaf to signals meanwhile: a server stopped before then would
+    take that long to stop."""
+    wait_for(lambda: len(_workers(supervisor) - {worker}) == 2, "uvicorn never replaced the killed worker")
 
 
 @dataclass(frozen=True)
@@ -390,7 +415,7 @@ def assert_each_stored_once_and_replayed(base: Live, engine: Engine, attempts: l
 
 @needs_initdb
 def test_a_worker_killed_in_the_middle_of_writes_leaves_nothing_of_them_and_frees_their_keys_on_postgresql(
-    server: tuple[Live, Engine],
+    server: tuple[Live, Engine], pg: Cluster
 ) -> None:
     base, engine = server
     partners = partner_ids(base)
@@ -438,10 +463,11 @@ def test_a_worker_killed_in_the_middle_of_writes_leaves_nothing_of_them_and_free
         assert holding == len(attempts)
         assert not stored_activities(engine, "KILLED-")
 
-        workers = {port: _listening_pid(port) for port in waiting}
+        workers = {port: _socket_owner(port, pg.port) for port in waiting}
         victim = workers[waiting[0]]
         assert victim is not None
         assert _is_our_worker(victim)
+        supervisor = _parent(victim)
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         killed = [port for port, pid in workers.items() if pid == victim]
@@ -468,11 +494,12 @@ def test_a_worker_killed_in_the_middle_of_writes_leaves_nothing_of_them_and_free
         count_after = connection.execute(text("SELECT count(*) FROM activity_participant")).scalar_one()
     assert count_after == count_before + 2 * len(created)
 
-    # Their keys are free: the retries run (the other worker answers while uvicorn starts a new one).
+    # Their keys are free: the retries run (the other worker answers until uvicorn starts a new one).
     for attempt in lost:
         retried = retried_until_created(base, attempt, killed_at)
         assert "idempotent-replayed" not in retried.headers
     assert_each_stored_once_and_replayed(base, engine, attempts)
+    wait_until_replaced(victim, supervisor)
 
 
 @pytest.fixture
@@ -545,6 +572,7 @@ def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_of_it_and_frees
     wait_for(in_the_trigger, "the write never reached the test's trigger")
     worker = seen[0][0]
     assert _is_our_worker(worker)
+    supervisor = _parent(worker)
     os.kill(worker, signal.SIGKILL)
     killed_at = time.monotonic()
     assert _died(outcomes[attempt.code])
@@ -560,3 +588,4 @@ def test_a_worker_killed_in_the_middle_of_a_write_leaves_nothing_of_it_and_frees
     retried = retried_until_created(base, attempt, killed_at)
     assert "idempotent-replayed" not in retried.headers
     assert_each_stored_once_and_replayed(base, engine, [attempt])
+    wait_until_replaced(worker, supervisor)
