@@ -2,7 +2,9 @@
 
 Words are ANDed; `"a phrase"` matches words in order; `word*` matches a prefix. Matching is by
 whole words, case-insensitive, without stemming on both databases (FTS5 `unicode61`, PostgreSQL
-`simple`), so both answer the same for the same data. Anything else is a 400, never a 500.
+`simple`), so both answer the same for the same data. A word is a run of letters and digits on
+both: PostgreSQL's vectors are built from the text with ASCII punctuation made spaces (migration
+0007), so `CRC/C/OPSC/MEX/1` is found by `MEX` there as in FTS5. Anything else is a 400, never a 500.
 """
 
 import re

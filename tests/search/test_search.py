@@ -1,10 +1,13 @@
 """Full-text `q=`: the same answers on SQLite (FTS5) and PostgreSQL (tsvector) for the 2003 plan."""
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.seed.service import load_seed
+from tests.factories import make_activity, make_report
 
 SEED_ANSWERS = [
     ("activities", "Special Rapporteur", {"SEC-2003-6.1"}),
@@ -95,3 +98,35 @@ def test_fts_syntax_in_the_query_is_taken_as_words(client: TestClient, session: 
     load_seed(session)
     for q in ["NEAR(a b)", "title:violence", "violence OR caucus", "^violence", "violence -caucus", "'; DROP TABLE x"]:
         assert client.get("/v1/activities", params={"q": q}).status_code == 200, q
+
+
+# Texts PostgreSQL's parser reads as one token (a signed number, a path, an email address, a
+# decimal, a URL), which FTS5 splits into words; each word must find its record on both databases.
+PUNCTUATED = [
+    "idem-11875257",
+    "CRC/C/OPSC/MEX/1",
+    "focal.point@ngogroup.org",
+    "3.5 per cent",
+    "https://www.ohchr.org/en/treaty-bodies/crc",
+    "children's rights, v1.2; art. 34(b)",
+    "C\u00f4te d\u2019Ivoire\u2014Ni\u00f1o",  # non-ASCII punctuation, which both parsers split at
+]
+
+
+@pytest.mark.parametrize("text", PUNCTUATED)
+def test_every_word_of_punctuated_text_finds_it_on_every_database(
+    client: TestClient, session: Session, text: str
+) -> None:
+    activity = make_activity(session, code="PUNCT-1", title=text)
+    words = re.findall(r"\w+", text.replace("_", " "))
+    for word in words:
+        assert found(client, "activities", word) == [activity.code], word
+    assert found(client, "activities", f'"{" ".join(words)}"') == [activity.code]
+    assert found(client, "activities", text) == [activity.code]
+
+
+def test_a_report_symbol_is_found_by_any_of_its_parts(client: TestClient, session: Session) -> None:
+    make_report(session, symbol="CRC/C/OPSC/MEX/1")
+    for part in ["CRC", "OPSC", "MEX", "1", '"OPSC MEX"']:
+        response = client.get("/v1/government-reports", params={"q": part})
+        assert [item["symbol"] for item in response.json()["items"]] == ["CRC/C/OPSC/MEX/1"], part
