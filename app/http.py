@@ -1,6 +1,7 @@
 """Representations with strong ETags, conditional requests, and list pages with Link headers."""
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.keys import check_record_owner
 from app.db import run_read
-from app.errors import PreconditionFailed, UnsupportedMediaType
+from app.errors import ErrorItem, PreconditionFailed, UnsupportedMediaType, json_pointer, problem_response
 from app.reads import Reader
 from app.records import RecordT, get_record
 
@@ -142,3 +143,74 @@ class HeadMiddleware:
         finally:
             if "route" in as_get:  # for the request log's route template
                 scope["route"] = as_get["route"]
+
+
+class _Members(dict[str, Any]):
+    """A JSON object as parsed, remembering a name it met twice."""
+
+    repeated: str | None = None
+
+
+def _members(pairs: list[tuple[str, Any]]) -> _Members:
+    members = _Members()
+    for name, value in pairs:
+        if name in members and members.repeated is None:
+            members.repeated = name
+        members[name] = value
+    return members
+
+
+def repeated_member(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """The path to the first member named twice in its object, if any (JSON text parsed by `_members`)."""
+    if isinstance(value, _Members) and value.repeated is not None:
+        return (*path, value.repeated)
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        if (found := repeated_member(child, (*path, key))) is not None:
+            return found
+    return None
+
+
+class DuplicateKeysMiddleware:
+    """Refuse a JSON body that names a member twice in one object: 400 DUPLICATE_JSON_KEY.
+
+    RFC 8259 leaves such a text's meaning to the parser: Python's keeps the last value, others the
+    first, so a partner system reading the same body could see another record than the one stored
+    (`{"status": "bogus", "status": "planned"}` was a 201). Runs inside BodyLimitMiddleware, which
+    has read the body whole; bodies that are not JSON, or not valid JSON, go on to the route, whose
+    own errors say so.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type.decode("latin-1") not in JSON_MEDIA_TYPES:
+            await self.app(scope, receive, send)
+            return
+        message = await receive()
+        try:
+            path = repeated_member(json.loads(message.get("body", b""), object_pairs_hook=_members))
+        except ValueError:
+            path = None
+        if path is not None:
+            item = ErrorItem.model_validate(
+                {"in": "body", "pointer": json_pointer(path), "message": "is named twice in its object"}
+            )
+            detail = f"The body names '{path[-1]}' twice in one object: send each member once."
+            await problem_response(400, "DUPLICATE_JSON_KEY", detail, errors=[item])(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return message
+
+        await self.app(scope, replay, send)

@@ -20,7 +20,7 @@ from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
 from app.docs import include_docs
 from app.errors import database_unavailable_response, install_error_handlers, problem_response
-from app.http import HeadMiddleware
+from app.http import DuplicateKeysMiddleware, HeadMiddleware
 from app.limits import (
     BodyLimitMiddleware,
     CorsMiddleware,
@@ -106,6 +106,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(Replay, send_replay)
     app.add_middleware(HeadMiddleware)  # innermost: every layer above it sees the HEAD
+    app.add_middleware(DuplicateKeysMiddleware)  # inside BodyLimit, which reads the body whole
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(CorsMiddleware)  # outside the rate limit: preflights are not counted

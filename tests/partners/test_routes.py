@@ -177,7 +177,8 @@ def test_nul_in_text_is_422(client: TestClient, field: str) -> None:
 
 @pytest.mark.parametrize("field", ["name", "notes", "contact_email"])
 def test_lone_surrogate_is_422_not_500(client: TestClient, field: str) -> None:
-    raw = f'{{"name": "Base", "kind": "ngo", "{field}": "a\\ud800@example.org"}}'
+    members = {"name": '"Base"', "kind": '"ngo"'} | {field: '"a\\ud800@example.org"'}  # each name once
+    raw = "{" + ", ".join(f'"{name}": {value}' for name, value in members.items()) + "}"
     response = client.post(PATH, content=raw.encode(), headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert pointers(response.json()) == [("body", f"/{field}")]

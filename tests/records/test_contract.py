@@ -1,5 +1,6 @@
 """The single-record contract of API.md, checked on every collection."""
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from tests.factories import make_objective, make_partner, make_work_plan
+from tests.problems import assert_problem, body_error, pointers, problem
 
 
 @dataclass(frozen=True)
@@ -232,3 +234,44 @@ def test_method_not_allowed_lists_every_method_of_the_path(
     item = client.post(f"{resource.path}/{uuid.uuid4()}", json={})
     assert item.status_code == 405
     assert item.headers["allow"] == "DELETE, GET, HEAD, PATCH"
+
+
+def with_repeated_member(body: dict[str, Any], name: str, first: Any) -> bytes:
+    """`body` as JSON text whose first member is `name` with `first`, named again later with its value."""
+    text = json.dumps(body)
+    return ("{" + json.dumps(name) + ": " + json.dumps(first) + ", " + text[1:]).encode()
+
+
+def test_a_member_named_twice_is_400_and_nothing_is_written(
+    client: TestClient, session: Session, resource: Resource
+) -> None:
+    body = resource.body(session)
+    name = next(iter(body))
+    response = client.post(
+        resource.path, content=with_repeated_member(body, name, "bogus"), headers={"Content-Type": "application/json"}
+    )
+    detail = f"The body names '{name}' twice in one object: send each member once."
+    expected = problem(400, detail, "DUPLICATE_JSON_KEY", [body_error(f"/{name}", "is named twice in its object")])
+    assert response.json() == expected
+    assert client.get(resource.path).json()["items"] == []
+
+    record = create(client, session, resource)
+    change_name = next(iter(resource.change))
+    patched = client.patch(
+        f"{resource.path}/{record['id']}",
+        content=with_repeated_member(resource.change, change_name, None),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert_problem(patched, 400, "DUPLICATE_JSON_KEY")
+    assert client.get(f"{resource.path}/{record['id']}").json() == record
+
+
+def test_a_member_named_twice_deep_in_the_body_is_pointed_at(client: TestClient, session: Session) -> None:
+    participant = {"partner_id": str(make_partner(session).id), "role": "lead"}
+    body = {"objective_id": str(make_objective(session).id), "code": "X-1", "title": "T", "type": "meeting"}
+    text = json.dumps(body | {"participants": [participant]}).replace('"role": "lead"', '"role": "lead", "role": "x"')
+    response = client.post("/v1/activities", content=text, headers={"Content-Type": "application/json"})
+    assert pointers(assert_problem(response, 400, "DUPLICATE_JSON_KEY")) == [("body", "/participants/0/role")]
+    # The same name in two objects is no repetition.
+    twice = json.dumps(body | {"participants": [participant, participant | {"role": "funder"}]})
+    assert client.post("/v1/activities", content=twice, headers={"Content-Type": "application/json"}).status_code == 201

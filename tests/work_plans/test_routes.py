@@ -101,7 +101,8 @@ def test_invalid_field_is_422_pointing_at_it(client: TestClient, field: str, val
 
 @pytest.mark.parametrize("field", ["title", "group_name", "description"])
 def test_lone_surrogate_is_422_not_500(client: TestClient, field: str) -> None:
-    raw = f'{{"code": "2003", "title": "ok", "{field}": "\\ud800"}}'
+    members = {"code": '"2003"', "title": '"ok"'} | {field: '"\\ud800"'}  # each name once
+    raw = "{" + ", ".join(f'"{name}": {value}' for name, value in members.items()) + "}"
     response = client.post(PATH, content=raw.encode(), headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert pointers(response.json()) == [("body", f"/{field}")]
