@@ -62,6 +62,13 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable UPPER_SNAKE reason a client can branch on.")
     errors: list[ErrorItem] | None = None
+    blocked_by: list[str] | None = Field(
+        default=None,
+        description=(
+            "With IN_USE: the paths of the live records that still refer to this one (up to 20), "
+            "which a caller can read even where it may not change them."
+        ),
+    )
 
 
 class AppError(Exception):
@@ -94,6 +101,16 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status, code = 409, "CONFLICT"
+
+
+class InUse(Conflict):
+    """409 IN_USE: live records still refer to the one a caller deletes; `blocked_by` names them."""
+
+    code = "IN_USE"
+
+    def __init__(self, detail: str, *, blocked_by: Sequence[str]) -> None:
+        super().__init__(detail)
+        self.blocked_by = list(blocked_by)
 
 
 class Gone(AppError):
@@ -140,8 +157,11 @@ def problem_response(
     detail: str,
     errors: Sequence[ErrorItem] | None = None,
     headers: Mapping[str, str] | None = None,
+    blocked_by: Sequence[str] | None = None,
 ) -> Response:
-    problem = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, code=code, errors=errors)
+    problem = Problem(
+        title=HTTPStatus(status).phrase, status=status, detail=detail, code=code, errors=errors, blocked_by=blocked_by
+    )
     body = problem.model_dump_json(by_alias=True, exclude_none=True)
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
@@ -161,7 +181,8 @@ def _allowed_methods(request: Request) -> str:
 
 async def _app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return problem_response(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+    blocked_by = exc.blocked_by if isinstance(exc, InUse) else None
+    return problem_response(exc.status, exc.code, exc.detail, exc.errors, exc.headers, blocked_by)
 
 
 async def _request_validation_error(_request: Request, exc: Exception) -> Response:

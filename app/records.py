@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, event, func, inspect, text
 from sqlmodel import Field, Session, SQLModel, select
 
-from app.errors import Conflict, ErrorItem, NotFound, ValidationFailed, validation_failed
+from app.errors import Conflict, ErrorItem, InUse, NotFound, ValidationFailed, validation_failed
 
 
 def utcnow() -> datetime:
@@ -320,12 +320,21 @@ def ensure_exist(session: Session, model: type[RecordT], ids: Sequence[uuid.UUID
         )
 
 
-def ensure_unused(session: Session, what: str, usages: Sequence[tuple[str, Any]]) -> None:
-    """409 when live records still refer to the one being deleted."""
-    for label, statement in usages:
+BLOCKERS_SHOWN = 20
+
+
+def ensure_unused(session: Session, what: str, usages: Sequence[tuple[str, str, Any]]) -> None:
+    """409 IN_USE when live records still refer to the one being deleted. Each usage is the records'
+    label, their collection's path, and a statement selecting their ids; the answer names up to
+    20 of them, so that an owner sees what blocks it even where another partner's records do."""
+    for label, collection, statement in usages:
         count = session.exec(select(func.count()).select_from(statement.subquery())).one()
         if count:
-            raise Conflict(f"{what} is still used by {count} {label}; move or delete them first.", code="IN_USE")
+            ids = session.exec(statement.order_by(None).limit(BLOCKERS_SHOWN)).all()
+            raise InUse(
+                f"{what} is still used by {count} {label}; move or delete them first.",
+                blocked_by=sorted(f"{collection}/{record_id}" for record_id in ids),
+            )
 
 
 def merge_patch(current: dict[str, Any], patch: SQLModel, create_model: type[CreateT]) -> CreateT:

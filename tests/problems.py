@@ -40,8 +40,9 @@ def duplicate(what: str, pointer: str) -> Body:
     return problem(409, f"{what} is already taken.", "DUPLICATE", [body_error(pointer, f"{what} is already taken")])
 
 
-def in_use(what: str, count: int, label: str) -> Body:
-    return problem(409, f"{what} is still used by {count} {label}; move or delete them first.", "IN_USE")
+def in_use(what: str, count: int, label: str, blocked_by: list[str]) -> Body:
+    detail = f"{what} is still used by {count} {label}; move or delete them first."
+    return problem(409, detail, "IN_USE") | {"blocked_by": sorted(blocked_by)}
 
 
 def pointers(body: Body) -> list[tuple[str, str]]:

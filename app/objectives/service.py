@@ -134,6 +134,6 @@ def delete_objective(session: Session, objective: Objective) -> None:
         Activity.objective_id == objective.id,
         Activity.deleted_at.is_(None),  # type: ignore[union-attr]
     )
-    ensure_unused(session, "This objective", [("activities", live_activities)])
+    ensure_unused(session, "This objective", [("activities", "/v1/activities", live_activities)])
     mark_deleted(objective)
     session.flush()

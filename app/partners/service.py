@@ -123,10 +123,10 @@ def delete_partner(session: Session, partner: Partner) -> None:
         session,
         "This partner",
         [
-            ("activities", activities),
-            ("government reports", reports),
-            ("activities it owns", owned_activities),
-            ("government reports it owns", owned_reports),
+            ("activities", "/v1/activities", activities),
+            ("government reports", "/v1/government-reports", reports),
+            ("activities it owns", "/v1/activities", owned_activities),
+            ("government reports it owns", "/v1/government-reports", owned_reports),
         ],
     )
     mark_deleted(partner)

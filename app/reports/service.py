@@ -218,6 +218,6 @@ def delete_report(session: Session, report: GovernmentReport) -> None:
         .join(ActivityGovernmentReport)
         .where(ActivityGovernmentReport.government_report_id == report.id, Activity.deleted_at.is_(None))  # type: ignore[union-attr]
     )
-    ensure_unused(session, "This report", [("activities", activities)])
+    ensure_unused(session, "This report", [("activities", "/v1/activities", activities)])
     mark_deleted(report)
     session.flush()

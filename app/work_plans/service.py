@@ -83,6 +83,6 @@ def delete_work_plan(session: Session, work_plan: WorkPlan) -> None:
         Objective.work_plan_id == work_plan.id,
         Objective.deleted_at.is_(None),  # type: ignore[union-attr]
     )
-    ensure_unused(session, "This work plan", [("objectives", live_objectives)])
+    ensure_unused(session, "This work plan", [("objectives", "/v1/objectives", live_objectives)])
     mark_deleted(work_plan)
     session.flush()

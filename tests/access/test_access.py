@@ -354,3 +354,30 @@ def test_a_unique_key_taken_by_a_concurrent_request_is_409_not_500(
     )
     assert_problem(clash, 409, "CONFLICT")
     assert len(anonymous.get("/v1/activities", params={"code": "ACC-9"}).json()["items"]) == 0
+
+
+def test_a_partner_may_monitor_another_partners_report_and_its_owner_sees_what_blocks_a_delete(
+    anonymous: TestClient, keys: dict[str, Any]
+) -> None:
+    report = anonymous.post(
+        "/v1/government-reports",
+        json={"country": "MEX", "instrument": "OPSC", "kind": "initial"},
+        headers=bearer(keys["partner_a"]),
+    ).json()
+    monitoring = anonymous.post(
+        "/v1/activities",
+        json=activity_body(keys, government_report_ids=[report["id"]]),
+        headers=bearer(keys["partner_b"]),
+    )
+    assert monitoring.status_code == 201, monitoring.text
+    blocked = anonymous.delete(f"/v1/government-reports/{report['id']}", headers=bearer(keys["partner_a"]))
+    blocking = f"/v1/activities/{monitoring.json()['id']}"
+    assert assert_problem(blocked, 409, "IN_USE")["blocked_by"] == [blocking]
+    # A reads what blocks it, and cannot change it: B unlinks, or an editor does.
+    assert anonymous.get(blocking, headers=bearer(keys["partner_a"])).json()["code"] == "ACC-1"
+    unlink: dict[str, list[str]] = {"government_report_ids": []}
+    assert anonymous.patch(blocking, json=unlink, headers=bearer(keys["partner_a"])).status_code == 403
+    assert anonymous.patch(blocking, json=unlink, headers=bearer(keys["partner_b"])).status_code == 200
+    assert (
+        anonymous.delete(f"/v1/government-reports/{report['id']}", headers=bearer(keys["partner_a"])).status_code == 204
+    )

@@ -95,10 +95,12 @@ def test_deleting_an_objective_with_live_activities_is_409_and_changes_nothing(
     before = client.get(url).json()
     response = client.delete(url)
     assert response.status_code == 409
-    assert response.json() == in_use("This objective", 2, "activities")
+    assert response.json() == in_use(
+        "This objective", 2, "activities", [f"/v1/activities/{first.id}", f"/v1/activities/{second.id}"]
+    )
     assert client.get(url).json() == before
     assert client.delete(f"/v1/activities/{first.id}").status_code == 204
-    assert client.delete(url).json() == in_use("This objective", 1, "activities")
+    assert client.delete(url).json() == in_use("This objective", 1, "activities", [f"/v1/activities/{second.id}"])
     assert client.delete(f"/v1/activities/{second.id}").status_code == 204
     assert client.delete(url).status_code == 204
     assert client.get(url).status_code == 404

@@ -100,7 +100,7 @@ def test_deleting_a_partner_used_by_an_activity_is_409_and_changes_nothing(
     response = client.delete(url)
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == in_use("This partner", 1, "activities")
+    assert response.json() == in_use("This partner", 1, "activities", [f"/v1/activities/{activity.id}"])
     assert client.get(url).json() == before
     assert [item["id"] for item in client.get(PATH).json()["items"]] == [str(partner.id)]
     assert client.delete(f"/v1/activities/{activity.id}").status_code == 204
@@ -113,7 +113,7 @@ def test_deleting_a_partner_that_monitors_a_report_is_409(client: TestClient, se
     report = make_report(session, monitored_by=[partner.id])
     response = client.delete(f"{PATH}/{partner.id}")
     assert response.status_code == 409
-    assert response.json() == in_use("This partner", 1, "government reports")
+    assert response.json() == in_use("This partner", 1, "government reports", [f"/v1/government-reports/{report.id}"])
     assert client.delete(f"/v1/government-reports/{report.id}").status_code == 204
     assert client.delete(f"{PATH}/{partner.id}").status_code == 204
 

@@ -234,7 +234,7 @@ def test_deleting_a_report_an_activity_monitors_is_409(client: TestClient, sessi
     before = client.get(url).json()
     response = client.delete(url)
     assert response.status_code == 409
-    assert response.json() == in_use("This report", 1, "activities")
+    assert response.json() == in_use("This report", 1, "activities", [f"/v1/activities/{activity.id}"])
     assert client.get(url).json() == before
     assert client.delete(f"/v1/activities/{activity.id}").status_code == 204
     assert client.delete(url).status_code == 204

@@ -66,7 +66,7 @@ def test_deleting_a_plan_with_live_objectives_is_409_and_changes_nothing(client:
     before = client.get(url).json()
     response = client.delete(url)
     assert response.status_code == 409
-    assert response.json() == in_use("This work plan", 1, "objectives")
+    assert response.json() == in_use("This work plan", 1, "objectives", [f"/v1/objectives/{objective.id}"])
     assert client.get(url).json() == before
     assert client.delete(f"/v1/objectives/{objective.id}").status_code == 204
     assert client.delete(url).status_code == 204
