@@ -366,7 +366,9 @@ def test_nul_in_text_is_422(client: TestClient, session: Session, field: str) ->
 @pytest.mark.parametrize("field", ["title", "description"])
 def test_lone_surrogate_is_422_not_500(client: TestClient, session: Session, field: str) -> None:
     objective = make_objective(session)
-    raw = f'{{"objective_id": "{objective.id}", "code": "A", "title": "ok", "type": "meeting", "{field}": "x\\ud800"}}'
+    members = {"objective_id": f'"{objective.id}"', "code": '"A"', "title": '"ok"', "type": '"meeting"'}
+    members[field] = '"x\\ud800"'  # each name once: a repeated one is refused before validation
+    raw = "{" + ", ".join(f'"{name}": {value}' for name, value in members.items()) + "}"
     response = client.post(PATH, content=raw.encode(), headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert pointers(response.json()) == [("body", f"/{field}")]
