@@ -255,6 +255,26 @@ def database_unavailable(exc: BaseException) -> bool:
     return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
 
 
+def database_busy(exc: BaseException) -> bool:
+    """Whether `exc` says the database answers but had no room for this request: every pooled
+    connection stayed in use for the pool timeout, or SQLite's write lock for its busy timeout."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, OperationalError) and isinstance(exc.orig, sqlite3.Error):
+        return "locked" in str(exc.orig).lower()
+    return False
+
+
+def database_busy_response() -> Response:
+    return problem_response(
+        503,
+        "DATABASE_BUSY",
+        "Every database connection this service may use is busy just now; nothing was written. "
+        "Retry after `Retry-After` seconds.",
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
 def database_unavailable_response() -> Response:
     return problem_response(
         503,
@@ -265,6 +285,10 @@ def database_unavailable_response() -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
+    if database_busy(exc):
+        # Not "unreachable": the database is fine, and a request holding it will let it go.
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+        return database_busy_response()
     if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return database_unavailable_response()
@@ -297,7 +321,11 @@ _DESCRIPTIONS = {
     415: "The body is not JSON.",
     422: "Validation failed; `errors` points at each faulty value.",
     500: "The server failed; nothing was changed.",
-    503: "The database cannot be reached just now; nothing was changed. Retry after `Retry-After` seconds.",
+    503: (
+        "The database cannot be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY), or "
+        "the service streams as many exports as it may (EXPORTS_BUSY); nothing was changed. Retry after "
+        "`Retry-After` seconds."
+    ),
 }
 
 

@@ -41,6 +41,13 @@ UNAVAILABLE = {
     "detail": "The database cannot be reached just now; nothing was written. Retry after `Retry-After` seconds.",
     "code": "DATABASE_UNAVAILABLE",
 }
+BUSY = UNAVAILABLE | {
+    "detail": (
+        "Every database connection this service may use is busy just now; nothing was written. "
+        "Retry after `Retry-After` seconds."
+    ),
+    "code": "DATABASE_BUSY",
+}
 
 
 class Switch:
@@ -91,11 +98,11 @@ def flaky_client(flaky_engine: Engine) -> Iterator[TestClient]:
     yield from client_on(flaky_engine)
 
 
-def assert_unavailable(response: Any) -> None:
+def assert_unavailable(response: Any, body: dict[str, Any] = UNAVAILABLE) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
-    assert response.json() == UNAVAILABLE
+    assert response.json() == body
 
 
 def new_activity(code: str) -> dict[str, str]:
@@ -160,7 +167,7 @@ def test_a_postgresql_server_that_is_not_there_is_503_within_the_connect_timeout
         engine.dispose()
 
 
-def test_an_exhausted_pool_is_503_after_the_pool_timeout(tmp_path: Path) -> None:
+def test_an_exhausted_pool_is_503_busy_not_unreachable_after_the_pool_timeout(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'pool.db'}", pool_size=1, pool_timeout=0.5)
     migrate(engine)
     try:
@@ -168,7 +175,7 @@ def test_an_exhausted_pool_is_503_after_the_pool_timeout(tmp_path: Path) -> None
         client = next(clients)  # the generator's finally clears the overrides when it is closed
         with engine.connect():  # the only connection, held by someone else
             started = time.monotonic()
-            assert_unavailable(client.get("/v1/partners"))
+            assert_unavailable(client.get("/v1/partners"), BUSY)
             assert 0.5 <= time.monotonic() - started < 3
         assert client.get("/v1/partners").status_code == 200
         clients.close()
