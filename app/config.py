@@ -99,6 +99,16 @@ class Settings(BaseSettings):
             "and the most between two parts of its body; past it the answer is 408 and the connection closes."
         ),
     )
+    exports_at_once: int = Field(
+        default=8,
+        ge=1,
+        description="CSV and NDJSON exports one worker process streams at once; past it, 503 EXPORTS_BUSY.",
+    )
+    exports_per_client: int = Field(
+        default=3,
+        ge=1,
+        description="Exports one key (or address, without a key) may stream at once; past it, 429 TOO_MANY_EXPORTS.",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

@@ -237,7 +237,7 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="request")]
 T = TypeVar("T")
 
 
-async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True, streamed: bool = False) -> T:
+async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True) -> T:
     """Run a read endpoint's work where it costs least without holding up other requests.
 
     - A bounded read (one record, one page of a list) of SQLite runs on the event loop: SQLite
@@ -247,33 +247,32 @@ async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = T
     - A bounded read of PostgreSQL runs on the event loop too, through the engine's asyncio twin
       (`reads_on_this_loop`), which waits for the server without blocking the loop.
     - Everything else runs in a worker thread, so one long request never stalls the others:
-      unbounded reads (full-text search, exports), and PostgreSQL reads with no twin open (the
-      CLI, and the tests' sessions bound to one connection).
+      unbounded reads (full-text search, each chunk of an export), and PostgreSQL reads with no
+      twin open (the CLI, and the tests' sessions bound to one connection).
 
-    A read that does not stream closes its session where it ran, so that returning its connection
-    costs no second hop.
+    Every read closes its session where it ran, so that returning its connection costs no second
+    hop, and nothing holds a connection between two reads (an export reads chunk by chunk).
     """
     bind = session.get_bind()
     database = bind.dialect.name
     if bounded and database == "sqlite":
         return read()
-    if bounded and not streamed and isinstance(bind, Engine) and not session.in_transaction():
+    if bounded and isinstance(bind, Engine) and not session.in_transaction():
         twin = _OPEN_TWINS.get((bind, asyncio.get_running_loop()))
         if twin is not None:
             return await _read_on_twin(twin, session, read)
 
     def read_in_autocommit() -> T:
-        # Autocommit, as on the twin. (A stream's server-side cursor needs a transaction: streams
-        # keep theirs. A session bound to a connection, as in the tests, reads in that
-        # connection's transaction.)
+        # Autocommit, as on the twin. (A session bound to a connection, as in the tests, reads in
+        # that connection's transaction.)
         if database == "postgresql" and isinstance(session.bind, Engine) and not session.in_transaction():
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return read()
 
-    work = read if streamed else _closing(session, read_in_autocommit)
+    work = _closing(session, read_in_autocommit)
     if database != "sqlite":
         return await anyio.to_thread.run_sync(work)
-    # Unbounded reads of SQLite (searches, the start of an export) take turns on a few of the route
+    # Unbounded reads of SQLite (searches, the chunks of exports) take turns on a few of the route
     # threads: they run in this process, on its cores, so more of them at once only share those,
     # and each thread and connection that ran an FTS5 search keeps about a megabyte after it
     # (bench/README.md). Each also holds its route thread, and so its place in the pool.

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -251,16 +251,18 @@ class Listing(Generic[RowT]):
         keys.append(_key("id", self.sortable["id"], keys[-1].descending))
         return keys
 
-    def page_statement(self, columns: Sequence[Any] = ()) -> Select[Any]:
+    def page_statement(self, columns: Sequence[Any] = (), after: Sequence[Any] | None = None) -> Select[Any]:
         """The query of one page: one row more than asked, to know whether another page follows.
 
         With `columns`, the rows hold those columns instead of the record (then the key values).
+        `after`: the sort key values of the row before the page (default: the cursor's).
         """
         keys = self.keys()
         statement: Select[Any] = self.statement.with_only_columns(*columns) if columns else self.statement
-        if self.params.cursor is not None:
-            fingerprint = query_fingerprint(self.params)
-            statement = statement.where(keyset_condition(keys, decode_cursor(self.params.cursor, fingerprint, keys)))
+        if after is None and self.params.cursor is not None:
+            after = decode_cursor(self.params.cursor, query_fingerprint(self.params), keys)
+        if after is not None:
+            statement = statement.where(keyset_condition(keys, after))
         # The key values ride along with each row, so the cursor needs no attribute lookups; with
         # `columns`, as the driver returns them: only the last row's become Python values.
         key_columns = [key.column for key in keys]
@@ -270,9 +272,17 @@ class Listing(Generic[RowT]):
 
     def page(self, session: Session, columns: Sequence[Any]) -> tuple[Sequence[Row[Any]], str | None]:
         """The rows of one page (`columns`, then the sort key values), and the next page's cursor."""
-        limit = self.params.limit
+        rows, last = self.rows_after(session, columns, None, self.params.limit)
+        return rows, None if last is None else encode_cursor(query_fingerprint(self.params), last)
+
+    def rows_after(
+        self, session: Session, columns: Sequence[Any], after: Sequence[Any] | None, limit: int
+    ) -> tuple[Sequence[Row[Any]], list[Any] | None]:
+        """Up to `limit` rows after the sort key values `after` (the cursor's when None), and the
+        last row's key values if more rows follow (None on the last page)."""
+        statement = self.page_statement(columns, after).limit(limit + 1)
         connection = session.connection()
-        result = connection.execute(self.page_statement(columns))
+        result = connection.execute(statement)
         description = result.cursor.description if result.cursor is not None else None
         rows = result.all()
         if len(rows) <= limit:
@@ -284,28 +294,7 @@ class Listing(Generic[RowT]):
             type_code = description[width + index][1] if description else None
             process = key.column.type.dialect_impl(dialect).result_processor(dialect, type_code)
             values.append(value if process is None or value is None else process(value))
-        return rows[:limit], encode_cursor(query_fingerprint(self.params), values)
-
-    def stream(self, session: Session, columns: Sequence[Any], chunk: int = 500) -> Iterator[Sequence[Row[Any]]]:
-        """Every row (`columns` only), in order, in chunks of plain rows: nothing is kept once read.
-
-        500 rows a chunk: the chunk (its rows, items and bytes) is what the stream holds, and
-        1,000 cost 3 MB more for no measurable speed.
-
-        Chunks come from a server-side cursor on PostgreSQL (yield_per). The sort is checked
-        now, not when the first chunk is read: once a response has started streaming, an error
-        can no longer become a problem response.
-        """
-        statement = (
-            self.statement.with_only_columns(*columns)
-            .order_by(*order_by(self.keys()))
-            .execution_options(yield_per=chunk)
-        )
-        return _partitions(session, statement)
-
-
-def _partitions(session: Session, statement: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
-    yield from session.connection().execute(statement).partitions()
+        return rows[:limit], values
 
 
 def where_in(statement: StatementT, column: Any, values: Sequence[Any]) -> StatementT:

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from anyio import to_thread
@@ -33,6 +34,7 @@ from app.observability import RequestLogMiddleware, forget_this_process, observe
 from app.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.pages.routes import router as pages_router
 from app.pages.routes import static as pages_static
+from app.streams import ExportSlots
 from app.sync.idempotency import Replay, send_replay
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -76,16 +78,18 @@ def tune_garbage_collection() -> None:
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     tune_garbage_collection()
+    settings = get_settings()
     # Every thread that runs a route can hold a connection: the pool is sized to this limiter.
-    to_thread.current_default_thread_limiter().total_tokens = get_settings().threads
+    to_thread.current_default_thread_limiter().total_tokens = settings.threads
     engine = get_engine()
     observe_engine(engine)
     async with reads_on_this_loop(engine) as twin:
         if twin is not None:
             observe_engine(twin.sync_engine)
-        yield
+        # Each request's `request.state` starts with these.
+        yield {"exports": ExportSlots(settings.exports_at_once, settings.exports_per_client)}
     forget_this_process()
 
 

@@ -9,15 +9,20 @@ UTF-8 byte order mark, which Excel needs to read UTF-8.
 
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from app.access.keys import caller
 from app.csv_cells import to_cell
 from app.db import run_read
+from app.errors import AppError
 from app.http import HEAD, page_response
 from app.lists import Format, Listing, ListParams
 from app.reads import Item, Reader, to_json
@@ -35,55 +40,142 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Rows a chunk: what an export holds at a time (its rows, items and bytes); 1,000 cost 3 MB more
+# for no measurable speed.
+CHUNK = 500
+# Seconds an export refused for being one too many asks its client to wait.
+EXPORT_RETRY_AFTER = "10"
+
+
+class TooManyExports(AppError):
+    status, code = 429, "TOO_MANY_EXPORTS"
+
+
+class ExportsBusy(AppError):
+    status, code = 503, "EXPORTS_BUSY"
+
+
+class ExportSlots:
+    """The exports one worker process streams at once: at most `at_once` in all, and `per_client`
+    for one caller (its key, or its address without one). Past either, the export is refused at once
+    with Retry-After: a slow client then holds no more than its share, and an export never waits in
+    a queue while its client's connection times out. Used on the event loop only.
+    """
+
+    def __init__(self, at_once: int, per_client: int) -> None:
+        self.at_once, self.per_client = at_once, per_client
+        self.running: Counter[str] = Counter()
+
+    def take(self, client: str) -> Callable[[], None]:
+        """Count an export of `client`'s, or raise; returns what ends it (safe to call twice)."""
+        retry = {"Retry-After": EXPORT_RETRY_AFTER}
+        if self.running[client] >= self.per_client:
+            detail = f"This client already has {self.per_client} exports running: retry when one has finished."
+            raise TooManyExports(detail, headers=retry)
+        if self.running.total() >= self.at_once:
+            raise ExportsBusy(f"The service is streaming {self.at_once} exports already: retry shortly.", headers=retry)
+        self.running[client] += 1
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self.running[client] -= 1
+
+        return end
+
+
+def _no_slot() -> None:
+    """What ends the export slot of a list that took none (a page, a HEAD)."""
+
+
+class ExportResponse(StreamingResponse):
+    """A streamed export that gives its slot back however it ends: sent whole, failed or abandoned."""
+
+    def __init__(self, content: AsyncIterator[bytes], end: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.end = end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.end()
+
+
 def stream_list(
-    session: Session, listing: Listing[Any], reader: Reader, name: str, *, rows: bool = True
-) -> StreamingResponse:
-    """The stream of every matching row; with `rows=False` (a HEAD) the same answer without them."""
+    session: Session,
+    listing: Listing[Any],
+    reader: Reader,
+    name: str,
+    *,
+    rows: bool = True,
+    end: Callable[[], None] = _no_slot,
+) -> Response:
+    """Every matching row, in chunks; with `rows=False` (a HEAD) the same answer without them.
+
+    Each chunk is read in a short read of its own, after the sort key values of the last row sent
+    (keyset, as pages are), and the session is closed between chunks: a slow client holds no
+    database connection and no transaction while it reads, so exports cannot starve other requests
+    of connections. An export is therefore not one snapshot: a row changed while it runs shows its
+    state when its chunk was read (`/v1/changes` is the consistent way to copy).
+
+    The first chunk is read here, before the response starts, so that a bad sort or an unreachable
+    database is still a problem response.
+    """
     fmt = listing.params.format
-    chunks = listing.stream(session, reader.columns)  # raises here, before the response starts, on a bad sort
-    body: Iterator[bytes]
-    if not rows:
-        body = iter(())
-    elif fmt is Format.NDJSON:
-        body = _ndjson(_items(session, reader, chunks))
-    else:
-        body = _csv(_items(session, reader, chunks), reader.fields, bom=listing.params.bom)
-    return StreamingResponse(
-        body,
-        media_type=MEDIA_TYPES[fmt],
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}.{fmt.value}"',
         # Vary: private fields are in it or not by the caller's key, as in every JSON answer.
-        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.value}"', "Vary": "Authorization"},
+        "Vary": "Authorization",
+    }
+    listing.keys()  # a bad sort is 400 now
+    if not rows:
+        end()
+        return StreamingResponse(_nothing(), media_type=MEDIA_TYPES[fmt], headers=headers)
+    first, after = _chunk(session, listing, reader, None)
+    return ExportResponse(
+        _chunks(session, listing, reader, first, after), end, media_type=MEDIA_TYPES[fmt], headers=headers
     )
 
 
-def _items(session: Session, reader: Reader, chunks: Iterator[Sequence[Any]]) -> Iterator[list[Item]]:
-    for rows in chunks:
-        items = reader.build(session, rows)
-        del rows  # each chunk is let go of before the next is read: one chunk alive at a time
-        yield items
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
 
 
-def _ndjson(chunks: Iterator[list[Item]]) -> Iterator[bytes]:
-    for items in chunks:
-        body = b"\n".join(map(to_json, items)) + b"\n" if items else b""
-        del items
-        yield body
+def _chunk(
+    session: Session, listing: Listing[Any], reader: Reader, after: list[Any] | None
+) -> tuple[bytes, list[Any] | None]:
+    """One chunk's bytes (CSV with its header row first), and the key values to read the next after."""
+    rows, last = listing.rows_after(session, reader.columns, after, CHUNK)
+    items = reader.build(session, rows)
+    del rows
+    if listing.params.format is Format.NDJSON:
+        return (b"\n".join(map(to_json, items)) + b"\n" if items else b""), last
+    return _csv(items, reader.fields, header=after is None, bom=listing.params.bom), last
 
 
-def _csv(chunks: Iterator[list[Item]], fields: Sequence[str], *, bom: bool) -> Iterator[bytes]:
+async def _chunks(
+    session: Session, listing: Listing[Any], reader: Reader, first: bytes, after: list[Any] | None
+) -> AsyncIterator[bytes]:
+    yield first
+    while after is not None:
+        data, after = await run_read(session, partial(_chunk, session, listing, reader, after), bounded=False)
+        yield data
+
+
+def _csv(items: Sequence[Item], fields: Sequence[str], *, header: bool, bom: bool) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    if bom:
-        buffer.write("\ufeff")
-    writer.writerow(fields)
-    for items in chunks:
-        # A row may lack private fields the caller does not read on it (app.reads.PrivateReaders).
-        writer.writerows([to_cell(field, item.get(field)) for field in fields] for item in items)
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode()
+    if header:
+        if bom:
+            buffer.write("\ufeff")
+        writer.writerow(fields)
+    # A row may lack private fields the caller does not read on it (app.reads.PrivateReaders).
+    writer.writerows([to_cell(field, item.get(field)) for field in fields] for item in items)
+    return buffer.getvalue().encode()
 
 
 def list_response(
@@ -93,14 +185,16 @@ def list_response(
     reader: Reader,
     name: str,
     items: Callable[[Sequence[Any]], list[Item]] | None = None,
+    end: Callable[[], None] = _no_slot,
 ) -> Response:
-    """How every list answers: a page of JSON (items built by `items`), or the whole stream.
+    """How every list answers: a page of JSON (items built by `items`), or the whole stream
+    (`end` ends its export slot).
 
     `items` gets the page's rows (the reader's columns first) and makes their items, e.g. with
     embedded records; by default they are the reader's items.
     """
     if listing.params.format is not Format.JSON:
-        return stream_list(session, listing, reader, name, rows=not request.scope.get(HEAD, False))
+        return stream_list(session, listing, reader, name, rows=not request.scope.get(HEAD, False), end=end)
     rows, next_cursor = listing.page(session, reader.columns)
     page: Item = {"items": items(rows) if items else reader.build(session, rows)}
     if next_cursor is not None:
@@ -121,10 +215,22 @@ async def read_list(
     items: Callable[[Sequence[Any]], list[Item]] | None = None,
 ) -> Response:
     """A list endpoint's answer: `listing` made and answered (`list_response`) where `run_read`
-    puts the read, as bounded, unbounded or streamed as `params` make it."""
-    return await run_read(
-        session,
-        lambda: list_response(request, session, listing(session, params), reader, name, items),
-        bounded=params.bounded,
-        streamed=params.streamed,
-    )
+    puts the read, bounded or not as `params` make it. An export (not its HEAD) takes one of the
+    worker's export slots first, or is refused."""
+    end = _no_slot
+    if params.streamed and not request.scope.get(HEAD, False):
+        slots: ExportSlots = request.state.exports
+        end = slots.take(caller(request).key_id or _address(request))
+    try:
+        return await run_read(
+            session,
+            lambda: list_response(request, session, listing(session, params), reader, name, items, end),
+            bounded=params.bounded,
+        )
+    except BaseException:
+        end()
+        raise
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -96,11 +96,15 @@ def session(connection: Connection) -> Iterator[Session]:
         yield session
 
 
-def use_sessions(sessions: Callable[..., Iterator[Session]]) -> None:
-    """Serve every request, read or write, with sessions from `sessions` (the app's two session
-    dependencies, overridden together)."""
+def use_sessions(
+    sessions: Callable[..., Iterator[Session]], reads: Callable[..., Iterator[Session]] | None = None
+) -> None:
+    """Serve every request with sessions from `sessions` (the app's two session dependencies,
+    overridden together), or its reads' with sessions from `reads`: as the service's own read
+    sessions, those hold no transaction of their own, so a read may close one and read on (an
+    export does, chunk by chunk)."""
     app.dependency_overrides[get_session] = sessions
-    app.dependency_overrides[get_read_session] = sessions
+    app.dependency_overrides[get_read_session] = reads or sessions
 
 
 def client_on(engine: Engine) -> Generator[TestClient]:
@@ -114,8 +118,12 @@ def client_on(engine: Engine) -> Generator[TestClient]:
         with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
             yield session
 
+    def reads(request: Request) -> Iterator[Session]:
+        with tag(Session(engine, expire_on_commit=False), request) as session:
+            yield session
+
     app.dependency_overrides[current_principal] = editor
-    use_sessions(sessions)
+    use_sessions(sessions, reads)
     app.state.key_sessions = lambda: Session(engine)
     try:
         with (
@@ -140,9 +148,14 @@ def client(connection: Connection) -> Iterator[TestClient]:
         ):
             yield session
 
+    def test_read_session(request: Request) -> Iterator[Session]:
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        with tag(session, request):
+            yield session
+
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
-    use_sessions(test_session)
+    use_sessions(test_session, test_read_session)
     app.state.key_sessions = lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client

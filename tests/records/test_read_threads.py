@@ -37,12 +37,10 @@ def test_an_unbounded_read_runs_in_a_worker_thread(session: Session) -> None:
     assert worker != loop
 
 
-@pytest.mark.parametrize("streamed", [False, True])
-def test_a_read_in_a_worker_thread_returns_its_connection_there_unless_it_streams(
-    engine: Engine, streamed: bool
-) -> None:
-    """A page or a record is made in full in the worker thread, which then returns the connection
-    (a rollback: a round trip on PostgreSQL) before handing back; a stream still needs it."""
+def test_a_read_in_a_worker_thread_returns_its_connection_there(engine: Engine) -> None:
+    """A page, a record or a chunk of an export is made in full in the worker thread, which then
+    returns the connection (a rollback: a round trip on PostgreSQL) before handing back: no read
+    holds a connection past its own work."""
     checkins: list[int] = []
 
     def note(*_args: object) -> None:
@@ -55,23 +53,22 @@ def test_a_read_in_a_worker_thread_returns_its_connection_there_unless_it_stream
         return threading.get_ident()
 
     async def main() -> tuple[int, bool]:
-        worker = await run_read(session, read, bounded=False, streamed=streamed)
+        worker = await run_read(session, read, bounded=False)
         return worker, session.in_transaction()
 
     event.listen(engine, "checkin", note)
     try:
         worker, still_open = anyio.run(main)
-        assert still_open is streamed
-        assert checkins == ([] if streamed else [worker])
+        assert not still_open
+        assert checkins == [worker]
     finally:
         session.close()
         event.remove(engine, "checkin", note)
 
 
-@pytest.mark.parametrize("streamed", [False, True])
-def test_a_postgresql_read_that_does_not_stream_runs_without_begin_and_rollback(engine: Engine, streamed: bool) -> None:
-    """Autocommit saves two round trips of four on a get; a stream's server-side cursor needs its
-    transaction."""
+@pytest.mark.parametrize("bounded", [True, False])
+def test_a_postgresql_read_runs_without_begin_and_rollback(engine: Engine, bounded: bool) -> None:
+    """Autocommit saves two round trips of four on a get, and on each chunk of an export."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite reads answer inside the process")
     session = Session(engine)
@@ -80,7 +77,7 @@ def test_a_postgresql_read_that_does_not_stream_runs_without_begin_and_rollback(
         return bool(session.connection().connection.dbapi_connection.autocommit)  # type: ignore[union-attr]
 
     try:
-        assert anyio.run(lambda: run_read(session, read, bounded=True, streamed=streamed)) is not streamed
+        assert anyio.run(lambda: run_read(session, read, bounded=bounded)) is True
     finally:
         session.close()
     # The pool hands the next caller a connection in its ordinary mode.
@@ -173,12 +170,10 @@ def test_a_session_that_already_holds_a_connection_reads_on_it_in_a_thread(engin
     _assert_read_in_a_thread_on_the_engine(engine, session)
 
 
-@pytest.mark.parametrize(("bounded", "streamed"), [(False, False), (True, True)])
-def test_unbounded_and_streamed_reads_stay_in_worker_threads_on_the_engine_itself(
-    engine: Engine, bounded: bool, streamed: bool
-) -> None:
+def test_unbounded_reads_stay_in_worker_threads_on_the_engine_itself(engine: Engine) -> None:
+    """Searches and the chunks of exports."""
     _postgresql_only(engine)
-    _assert_read_in_a_thread_on_the_engine(engine, Session(engine), bounded=bounded, streamed=streamed)
+    _assert_read_in_a_thread_on_the_engine(engine, Session(engine), bounded=False)
 
 
 def _assert_read_in_a_thread_on_the_engine(engine: Engine, session: Session, **how: bool) -> None:

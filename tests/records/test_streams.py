@@ -4,11 +4,13 @@ import csv
 import io
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app import streams
 from app.seed.service import load_seed, seed_id
-from tests.factories import make_partner
+from tests.factories import make_activity, make_objective, make_partner
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
 
@@ -85,3 +87,36 @@ def test_a_bad_sort_on_a_stream_is_a_problem_not_a_broken_stream(client: TestCli
     response = client.get("/v1/activities", params={"format": "csv", "sort": "colour"})
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_SORT"
+
+
+def walk_pages(client: TestClient, params: dict[str, str]) -> list[str]:
+    ids: list[str] = []
+    query = params | {"limit": "2"}
+    while True:
+        body = client.get("/v1/activities", params=query).json()
+        ids += [item["id"] for item in body["items"]]
+        if "next_cursor" not in body:
+            return ids
+        query = query | {"cursor": body["next_cursor"]}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"sort": "-updated_at"}, {"sort": "planned_start,-code"}, {"sort": "-planned_end"}, {"q": "chunk*"}],
+    ids=["default", "descending", "nullable and mixed", "nullable descending", "search"],
+)
+def test_an_export_read_in_chunks_is_the_list_in_its_order(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    """Chunks are read after the last row's sort key values, as pages are: 3 rows a chunk here."""
+    monkeypatch.setattr(streams, "CHUNK", 3)
+    objective = make_objective(session)
+    for n in range(11):
+        start = None if n % 3 == 0 else f"2003-0{1 + n % 4}-01"  # NULLs and ties
+        make_activity(session, objective_id=objective.id, code=f"C-{n:02}", title=f"Chunked {n}", planned_start=start)
+    scope = params | {"objective_id": str(objective.id)}
+    exported = client.get("/v1/activities", params=scope | {"format": "ndjson"})
+    assert [json.loads(line)["id"] for line in exported.text.splitlines()] == walk_pages(client, scope)
+    csv_rows = client.get("/v1/activities", params=scope | {"format": "csv"}).text.splitlines()
+    assert len(csv_rows) == 1 + 11  # one header, with the first chunk
+    assert csv_rows[0].startswith("objective_id,")
