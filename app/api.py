@@ -1,9 +1,13 @@
-"""Mounts each resource's router under /v1."""
+"""Mounts each resource's router under /v1, and says who may call it."""
 
-from fastapi import Depends, FastAPI
+import functools
 
-from app.access.keys import authorize
-from app.access.routes import router as access
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from app.access.keys import Access
+from app.access.models import Role
+from app.access.routes import router as keys_and_audit
 from app.activities.routes import router as activities
 from app.analysis.routes import router as analysis
 from app.calendar.routes import router as calendar
@@ -15,31 +19,54 @@ from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
 from app.work_plans.routes import router as work_plans
 
+# Who may call each router's operations (API.md, "Access"): anyone reads (unless anonymous reads are
+# switched off), a partner's key writes activities and government reports (those its partner owns:
+# the services check ownership), an editor's key writes the rest, and only an admin's reads or
+# writes keys and the audit log. Decided by the route that matched, so that a proxy's root path
+# cannot change the answer.
+ANYONE_READS_EDITORS_WRITE = Access(writes=Role.EDITOR)
+PARTNERS_WRITE_THEIR_OWN = Access(writes=Role.PARTNER)
+ADMINS_ONLY = Access(reads=Role.ADMIN, writes=Role.ADMIN)
+
 # FastAPI tries routes in this order, every route of each router, until one matches: the most
 # requested come first (activity reads cost 5 % less CPU than behind work plans and objectives).
 # The docs keep the domain's order, which TAGS in app/openapi.py sets.
-ROUTERS = (
-    activities,
-    partners,
-    reports,
-    sync,
-    objectives,
-    work_plans,
-    ratifications,
-    calendar,
-    analysis,
-    vocabularies,
-    access,
+ROUTERS: tuple[tuple[APIRouter, Access], ...] = (
+    (activities, PARTNERS_WRITE_THEIR_OWN),
+    (partners, ANYONE_READS_EDITORS_WRITE),
+    (reports, PARTNERS_WRITE_THEIR_OWN),
+    (sync, ANYONE_READS_EDITORS_WRITE),
+    (objectives, ANYONE_READS_EDITORS_WRITE),
+    (work_plans, ANYONE_READS_EDITORS_WRITE),
+    (ratifications, ANYONE_READS_EDITORS_WRITE),
+    (calendar, ANYONE_READS_EDITORS_WRITE),
+    (analysis, ANYONE_READS_EDITORS_WRITE),
+    (vocabularies, ANYONE_READS_EDITORS_WRITE),
+    (keys_and_audit, ADMINS_ONLY),
 )
+PREFIX = "/v1"
 
 
 def include_api(app: FastAPI) -> None:
-    """Mount every resource's router under /v1 behind `authorize` (default-deny: writes need a key
+    """Mount every resource's router under /v1 behind its `Access` (default-deny: writes need a key
     with a role).
 
     Each router is included in the app itself rather than in one /v1 router: FastAPI walks every
     level of nested routers on each request, and that level was an eighth of a get's Python
     function calls (bench/README.md).
     """
-    for router in ROUTERS:
-        app.include_router(router, prefix="/v1", dependencies=[Depends(authorize)])
+    for router, rule in ROUTERS:
+        app.include_router(router, prefix=PREFIX, dependencies=[Depends(rule)])
+
+
+@functools.cache
+def required_roles() -> dict[tuple[str, str], Role | None]:
+    """The least role each operation needs, by (path, lower-case method), as `ROUTERS` declares it:
+    what the OpenAPI document says (None: no key)."""
+    return {
+        (PREFIX + route.path, method.lower()): rule.role(method)
+        for router, rule in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }

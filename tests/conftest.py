@@ -138,7 +138,14 @@ def client_on(engine: Engine) -> Generator[TestClient]:
 
 
 @pytest.fixture
-def client(connection: Connection) -> Iterator[TestClient]:
+def root_path() -> str:
+    """The prefix a proxy serves the app under (`serve --root-path`): none, unless a directory's
+    conftest.py parametrizes it (tests/access/ runs under /wp too)."""
+    return ""
+
+
+@pytest.fixture
+def client(connection: Connection, root_path: str) -> Iterator[TestClient]:
     def test_session(request: Request) -> Iterator[Session]:
         with (
             tag(
@@ -157,7 +164,11 @@ def client(connection: Connection) -> Iterator[TestClient]:
     app.dependency_overrides[current_principal] = editor
     use_sessions(test_session, test_read_session)
     app.state.key_sessions = lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    # As uvicorn's --root-path does, the prefix is in each request's path and its root_path; the tests
+    # write "/v1/...", which the base URL prefixes.
+    with TestClient(
+        app, raise_server_exceptions=False, root_path=root_path, base_url=f"http://testserver{root_path}"
+    ) as test_client:
         yield test_client
     app.dependency_overrides.clear()
     app.state.key_sessions = None

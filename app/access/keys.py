@@ -162,37 +162,44 @@ def _look_up(sessions: Callable[[], Session], token: str) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-# Collections whose records a partner's key may create, and change when its partner owns them.
-OWNED_PREFIXES = ("/v1/activities", "/v1/government-reports")
 
 
-async def authorize(request: Request, principal: PrincipalDep) -> Principal:
-    """Default-deny for every /v1 operation: reads are open (unless switched off), writes need a key
-    with a role that may write there; record ownership is checked where the record is loaded."""
-    if request.method in SAFE:
-        if principal.role is None and not get_settings().anonymous_read:
-            raise Unauthorized("Reading needs a key on this service.", error=None)
-        return principal
-    if principal.role is None:
-        raise Unauthorized("Writing needs a key.", error=None)
-    if not principal.at_least(Role.PARTNER):
-        raise Forbidden(f"A {principal.role} key may only read.")
-    if principal.role is Role.PARTNER and not request.url.path.startswith(OWNED_PREFIXES):
-        raise Forbidden("A partner key may only write activities and government reports.")
-    return principal
+@dataclass(frozen=True)
+class Access:
+    """Who may call a router's operations: a dependency of each of its routes (app/api.py declares
+    one per router), so the answer comes from the route that matched, never from the request's
+    path, which a proxy's root path prefixes.
 
+    `reads`: the least role that reads (None: anyone, unless anonymous reads are switched off);
+    `writes`: the least role that writes. Record ownership is checked where the record is loaded.
+    """
 
-def require(role: Role) -> Any:
-    """A dependency: the caller has at least `role`."""
+    writes: Role
+    reads: Role | None = None
 
-    async def check(principal: PrincipalDep) -> Principal:
+    def role(self, method: str) -> Role | None:
+        """The least role `method` needs here (None: no key)."""
+        return self.reads if method.upper() in SAFE else self.writes
+
+    async def __call__(self, request: Request, principal: PrincipalDep) -> Principal:
+        needed = self.role(request.method)
+        if needed is None:
+            if principal.role is None and not get_settings().anonymous_read:
+                raise Unauthorized("Reading needs a key on this service.", error=None)
+            return principal
+        if needed is Role.ADMIN:
+            if principal.role is None:
+                raise Unauthorized(f"This needs a key with the {needed} role.", error=None)
+            if not principal.at_least(needed):
+                raise Forbidden(f"This needs the {needed} role; the key has {principal.role}.")
+            return principal
         if principal.role is None:
-            raise Unauthorized(f"This needs a key with the {role} role.", error=None)
-        if not principal.at_least(role):
-            raise Forbidden(f"This needs the {role} role; the key has {principal.role}.")
+            raise Unauthorized("Writing needs a key.", error=None)
+        if not principal.at_least(Role.PARTNER):
+            raise Forbidden(f"A {principal.role} key may only read.")
+        if not principal.at_least(needed):
+            raise Forbidden("A partner key may only write activities and government reports.")
         return principal
-
-    return Depends(check)
 
 
 def check_owner(principal: Principal, owner_partner_id: uuid.UUID | None) -> None:
@@ -211,7 +218,7 @@ def owner_for(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID | 
 
 
 def caller(request: Request) -> Principal:
-    """The principal `authorize` found for this request (anonymous outside /v1)."""
+    """The principal `Access` found for this request (anonymous outside /v1)."""
     principal: Principal = getattr(request.state, "principal", ANONYMOUS)
     return principal
 

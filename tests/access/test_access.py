@@ -381,3 +381,22 @@ def test_a_partner_may_monitor_another_partners_report_and_its_owner_sees_what_b
     assert (
         anonymous.delete(f"/v1/government-reports/{report['id']}", headers=bearer(keys["partner_a"])).status_code == 204
     )
+
+
+def test_a_partner_writes_its_own_records_behind_a_proxy_prefix(
+    anonymous: TestClient, keys: dict[str, Any], root_path: str
+) -> None:
+    """`serve --root-path /wp` puts the prefix in each request's path: roles are decided by the route
+    that matched, which the prefix does not change (the raw path once made this 403 under /wp)."""
+    partner = bearer(keys["partner_a"])
+    created = anonymous.post("/v1/activities", json=activity_body(keys), headers=partner)
+    assert created.request.url.path == f"{root_path}/v1/activities"
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"{root_path}/v1/activities/{created.json()['id']}"
+    report = {"country": "MEX", "instrument": "OPSC", "kind": "initial"}
+    assert anonymous.post("/v1/government-reports", json=report, headers=partner).status_code == 201
+    # And the prefix opens nothing else: partners still write only their collections.
+    refused = anonymous.post("/v1/partners", json={"name": "X", "kind": "ngo"}, headers=partner)
+    assert assert_problem(refused, 403, "FORBIDDEN")["detail"] == (
+        "A partner key may only write activities and government reports."
+    )
