@@ -112,12 +112,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
-        description="Requests to the API and the pages a minute for each API key (Bearer token); 0 turns it off.",
+        description="Requests to the API and the pages a minute for each valid API key; 0 turns it off.",
     )
     anonymous_rate_limit_per_minute: int = Field(
         default=120,
         ge=0,
-        description="Requests to the API and the pages a minute for each client address without a key; 0 turns it off.",
+        description=(
+            "Requests to the API and the pages a minute for each client address without a valid key; 0 turns it off."
+        ),
     )
     rate_limit_storage: str = Field(
         default="memory://",

@@ -7,7 +7,6 @@ RequestId > Cors > RateLimit > BodyLimit > the app: a refused request never reac
 answer, 413 and 429 included, carries the security headers, an X-Request-ID and the CORS headers.
 """
 
-import hashlib
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.access.keys import bearer_token, look_up_once
 from app.config import get_settings
 from app.errors import problem_response
 
@@ -204,15 +204,22 @@ def _address(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-def _bucket(scope: Scope) -> tuple[str, int, str]:
-    """The bucket a request counts against, its limit per minute, and who it is in a message."""
+async def _bucket(scope: Scope) -> tuple[str, int, str]:
+    """The bucket a request counts against, its limit per minute, and who it is in a message: its
+    key's once the key is verified (looked up here, once per request: the access check reuses the
+    answer), else its address's. A token nobody verified buys nothing, on any route, the pages and
+    404s included, which never check one themselves."""
     settings = get_settings()
-    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token:
-        # Never the token itself: it is validated elsewhere, and memory is no place for secrets.
-        return "key:" + hashlib.sha256(token.encode()).hexdigest(), settings.rate_limit_per_minute, "API key"
-    return "address:" + _address(scope), settings.anonymous_rate_limit_per_minute, "address"
+    by_address = "address:" + _address(scope), settings.anonymous_rate_limit_per_minute, "address"
+    token = bearer_token(Headers(scope=scope))
+    if token is None or not (settings.rate_limit_per_minute or settings.anonymous_rate_limit_per_minute):
+        return by_address
+    try:
+        principal = await look_up_once(scope, token)
+    except Exception:  # unknown, revoked, expired or unreadable: the route refuses it if it needs a key
+        return by_address
+    # The key's public id, never the token: memory (or Redis) is no place for secrets.
+    return "key:" + str(principal.key_id), settings.rate_limit_per_minute, "API key"
 
 
 def _rate_limit_headers(decision: Decision) -> dict[str, str]:
@@ -241,14 +248,14 @@ def counted(path: str) -> bool:
 
 
 class RateLimitMiddleware:
-    """Count every request to the API and the pages per API key (a Bearer token) or, without one,
-    per client address; answer 429 with Retry-After past the limit, and send the RateLimit headers.
+    """Count every request to the API and the pages per API key or, without a verified one, per
+    client address; answer 429 with Retry-After past the limit, and send the RateLimit headers.
 
-    The token is not validated here: a made-up token gets a bucket of its own, which the API key
-    check then refuses. So that inventing tokens buys no requests, every 401 also counts against
-    the address (at the per-address limit), and an address past it gets 429 whatever it sends.
-    The address is the connection's, or the one a trusted proxy forwarded
-    (uvicorn's `--forwarded-allow-ips`).
+    The key is verified here (`_bucket`), so a made-up token counts against the address like no
+    token at all. So that guessing keys costs too, every 401 also counts against the address's
+    failure bucket (at the per-address limit), and an address past it gets 429 whatever it sends,
+    before its key is looked up. The address is the connection's, or the one a trusted proxy
+    forwarded (uvicorn's `--forwarded-allow-ips`).
     """
 
     def __init__(self, app: ASGIApp, new_limiter: Callable[[], RateLimiter] = new_rate_limiter) -> None:
@@ -282,7 +289,7 @@ class RateLimitMiddleware:
             # a refusal must cost.
             await self.app(scope, receive, self._counting_refusals(send, failures, failure_limit))
             return
-        bucket, per_minute, who = _bucket(scope)
+        bucket, per_minute, who = await _bucket(scope)
         if per_minute == 0:
             await self.app(scope, receive, self._counting_refusals(send, failures, failure_limit))
             return

@@ -19,11 +19,15 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+import app.access.keys
 import app.limits
+from app.access.keys import KEY_PATTERN, new_key
+from app.access.models import Role
 from app.config import Settings, get_settings
 from app.limits import MemoryRateLimiter, SecurityHeadersMiddleware
 from app.models import Partner
 from tests.conftest import fresh_database_url
+from tests.factories import make_activity
 from tests.live import live_server
 from tests.problems import assert_problem, problem
 
@@ -50,6 +54,17 @@ def limits_config(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = types.SimpleNamespace(time=lambda: FROZEN_NOW)
     for module in (limits.storage.memory, limits.strategies, app.limits):
         monkeypatch.setattr(module, "time", clock)
+
+
+def make_key(session: Session, name: str = "limits") -> str:
+    """A real editor's key: only a verified key counts apart from its address."""
+    _record, key = new_key(session, name=name, role=Role.EDITOR)
+    session.flush()
+    return key
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def padded(body: dict[str, str], size: int) -> bytes:
@@ -172,12 +187,12 @@ def test_an_address_past_its_limit_gets_429_with_retry_after(
 
 
 def test_the_rate_limit_fields_of_the_current_draft_come_with_those_of_draft_06(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 3)
     monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 5)
     anonymous = client.get("/v1/objectives")
-    keyed = client.get("/v1/objectives", headers={"Authorization": "Bearer some-key"})
+    keyed = client.get("/v1/objectives", headers=bearer(make_key(session)))
     # Half a minute into the window (the frozen clock), the first of each bucket's requests.
     assert {name: anonymous.headers[name] for name in RATE_LIMIT_HEADERS} == {
         "ratelimit": '"default";r=2;t=30',
@@ -192,10 +207,13 @@ def test_the_rate_limit_fields_of_the_current_draft_come_with_those_of_draft_06(
     )
 
 
-def test_keys_and_addresses_have_buckets_of_their_own(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_and_addresses_have_buckets_of_their_own(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
     monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 2)
-    first, second = {"Authorization": "Bearer first-key"}, {"Authorization": "bearer second-key"}
+    first = bearer(make_key(session, "first"))
+    second = {"Authorization": "bearer " + make_key(session, "second")}
 
     assert client.get("/v1/objectives").status_code == 200
     assert_problem(client.get("/v1/objectives"), 429, "RATE_LIMITED")
@@ -212,14 +230,79 @@ def test_keys_and_addresses_have_buckets_of_their_own(client: TestClient, monkey
     assert_problem(client.get("/v1/objectives", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 429, "RATE_LIMITED")
 
 
-def test_the_limiter_keeps_a_hash_of_the_token_not_the_token(client: TestClient) -> None:
-    token = "s3cret-token-value"
-    assert client.get("/v1/objectives", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+def test_the_limiter_keeps_the_keys_id_not_its_secret(client: TestClient, session: Session) -> None:
+    key = make_key(session)
+    assert client.get("/v1/objectives", headers=bearer(key)).status_code == 200
     limiter = client.app_state["rate_limiter"]
     assert isinstance(limiter, MemoryRateLimiter)
-    keys = " ".join(limiter.storage.storage)
-    assert token not in keys
-    assert hashlib.sha256(token.encode()).hexdigest() in keys
+    buckets = " ".join(limiter.storage.storage)
+    key_id, secret = KEY_PATTERN.fullmatch(key).groups()  # type: ignore[union-attr]
+    assert f"key:{key_id}" in buckets
+    assert secret not in buckets
+    assert hashlib.sha256(key.encode()).hexdigest() not in buckets
+
+
+INVENTED = ["Bearer made-up-{n}", "Bearer wp_{n:012x}_" + "A" * 43]
+
+
+@pytest.mark.parametrize("invented", INVENTED, ids=["not-a-key", "key-shaped"])
+@pytest.mark.parametrize("path", ["/", "/reports", "/v1/nothing-here", "/nothing-here"])
+def test_made_up_tokens_buy_no_requests_on_pages_and_404s(
+    anonymous_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch, path: str, invented: str
+) -> None:
+    """The pages and a 404 never check a token: a new one on each request once bought a new bucket
+    (13 times the limit). Only a verified key counts apart from its address."""
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 3)
+    monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 100)
+    statuses = []
+    for n in range(3):
+        response = anonymous_client.get(path, headers={"Authorization": invented.format(n=n)})
+        statuses.append(response.status_code)
+        assert response.headers["ratelimit-limit"] == "3"
+    assert statuses == [404, 404, 404] if "nothing" in path else [200, 200, 200]
+    refused = anonymous_client.get(path, headers={"Authorization": invented.format(n=99)})
+    assert "address" in assert_problem(refused, 429, "RATE_LIMITED")["detail"]
+    assert_problem(anonymous_client.get(path), 429, "RATE_LIMITED")
+    # A verified key has a bucket of its own, at its own limit.
+    keyed = anonymous_client.get(path, headers=bearer(make_key(session)))
+    assert keyed.status_code == statuses[0]
+    assert (keyed.headers["ratelimit-limit"], keyed.headers["ratelimit-remaining"]) == ("100", "99")
+
+
+def test_a_request_looks_its_key_up_once(
+    anonymous_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limiter verifies the key and the access check takes its answer: one look-up, not two."""
+    key = make_key(session)
+    activity = make_activity(session)
+    session.flush()
+    lookups: list[str] = []
+    look_up = app.access.keys._look_up
+
+    def counting(sessions: Any, token: str) -> Any:
+        lookups.append(token)
+        return look_up(sessions, token)
+
+    monkeypatch.setattr(app.access.keys, "_look_up", counting)
+    invented = "wp_0123456789ab_" + "A" * 43
+    requests: list[tuple[str, str, str, int]] = [
+        ("GET", "/v1/objectives", key, 200),
+        ("GET", "/", key, 200),
+        ("GET", "/v1/nothing-here", key, 404),
+        ("PATCH", f"/v1/activities/{activity.id}", key, 200),
+        ("GET", "/v1/objectives", invented, 401),
+        ("GET", "/", invented, 200),
+    ]
+    for limits_on in (True, False):
+        monkeypatch.setattr(get_settings(), "rate_limit_per_minute", 100 if limits_on else 0)
+        monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 100 if limits_on else 0)
+        for method, url, token, status in requests:
+            lookups.clear()
+            response = anonymous_client.request(method, url, json={"title": "Once"}, headers=bearer(token))
+            assert response.status_code == status, (method, url, response.text)
+            # Limits off: the access check looks the key up, and nothing else does; a page, never.
+            expected = 1 if limits_on or url.startswith("/v1/objectives") or method == "PATCH" else 0
+            assert lookups == [token] * expected, (limits_on, method, url)
 
 
 def test_service_and_docs_paths_are_not_limited(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

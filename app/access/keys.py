@@ -20,6 +20,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel import Session, col, select
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from app.access.models import ApiKey, Role
 from app.config import get_settings
@@ -123,16 +125,45 @@ BEARER_SCHEME = {
 }
 
 
-def key_sessions(request: Request) -> Callable[[], Session]:
+def key_sessions(app: Any) -> Callable[[], Session]:
     """Makes the short session a key is looked up in, apart from the request's own transaction: on
     the app's engine, unless `app.state.key_sessions` names another maker (the tests do, to look
     keys up in their own transaction). Not a dependency: one more for FastAPI to solve on every
     request was 4 % of a get's function calls."""
-    return getattr(request.app.state, "key_sessions", None) or _engine_session
+    state = getattr(app, "state", None)
+    return getattr(state, "key_sessions", None) or _engine_session
 
 
 def _engine_session() -> Session:
     return Session(get_engine())
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if the request sent one."""
+    scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
+# Where a request keeps the outcome of its key's look-up (in scope["state"], i.e. request.state).
+_LOOKUP = "key_lookup"
+
+
+async def look_up_once(scope: Scope, token: str) -> Principal:
+    """The key `token` names, looked up once per request: the rate limiter asks first (so that only a
+    verified key gets a bucket of its own), and the access check takes the same answer, a refusal
+    or a database error included, from the request's state."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    found: tuple[str, Principal | Exception] | None = state.get(_LOOKUP)
+    if found is None or found[0] != token:
+        result: Principal | Exception
+        try:
+            result = await run_in_threadpool(_look_up, key_sessions(scope.get("app")), token)
+        except Exception as error:  # kept, and raised to each caller: a second look-up would fail alike
+            result = error
+        found = state[_LOOKUP] = (token, result)
+    if isinstance(found[1], Exception):
+        raise found[1]
+    return found[1]
 
 
 async def current_principal(request: Request) -> Principal:
@@ -148,7 +179,7 @@ async def current_principal(request: Request) -> Principal:
             raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error=None)
         if not key:
             raise Unauthorized("Send the key as `Authorization: Bearer <key>`.", error="invalid_request")
-        principal = await run_in_threadpool(_look_up, key_sessions(request), key)
+        principal = await look_up_once(request.scope, key)
     request.state.principal = principal
     return principal
 
