@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from time import monotonic
 from typing import Protocol
 
 import anyio
@@ -30,6 +31,9 @@ from app.config import get_settings
 from app.errors import problem_response
 
 logger = logging.getLogger("workplan.limits")
+
+# The bucket of an address's refused keys (401s), apart from the one its requests count against.
+FAILURES = "failed:"
 
 
 class BodyLimitMiddleware:
@@ -150,9 +154,11 @@ class SharedRateLimiter:
     """The same sliding window counter in a storage every worker and instance shares (Redis),
     through `limits.aio` so that no request blocks the event loop on the network.
 
-    If the storage does not answer, requests go through, and each failure is logged: the limits
-    guard against abuse, keys and roles guard access, and an outage of the counter should not
-    become an outage of the service.
+    If the storage does not answer, requests go through: the limits guard against abuse, keys and
+    roles guard access, and an outage of the counter should not become an outage of the service.
+    Each worker logs an outage once, a warning with the reason when the storage first fails, and
+    once it answers again a line saying how long it was down and how many requests went through
+    unlimited meanwhile (a log line per request would bury every other line).
     """
 
     def __init__(self, uri: str, key_prefix: str) -> None:
@@ -163,23 +169,51 @@ class SharedRateLimiter:
         assert isinstance(storage, AsyncStorage)
         self.storage = storage
         self.strategy = AsyncSlidingWindowCounter(storage)
+        self.down_since: float | None = None
+        """`monotonic()` when the storage first failed, while it does not answer."""
+        self.unlimited = 0
+        """Requests let through uncounted since then."""
 
     async def hit(self, bucket: str, per_minute: int) -> Decision:
         item = RateLimitItemPerMinute(per_minute)
         try:
             allowed = await self.strategy.hit(item, bucket)
             stats = await self.strategy.get_window_stats(item, bucket)
-        except Exception:
-            logger.exception("The rate limit storage failed; the request goes through uncounted.")
+        except Exception as error:
+            # A refused key's second hit (its failure bucket) is the same request again.
+            self._failed(error, request=not bucket.startswith(FAILURES))
             return Decision(True, per_minute, per_minute, 60)
+        self._answered()
         return Decision(allowed, per_minute, stats.remaining, max(0, math.ceil(stats.reset_time - time.time())))
 
     async def allows(self, bucket: str, per_minute: int) -> bool:
         try:
-            return bool(await self.strategy.test(RateLimitItemPerMinute(per_minute), bucket))
-        except Exception:
-            logger.exception("The rate limit storage failed; the request goes through uncounted.")
+            allowed = bool(await self.strategy.test(RateLimitItemPerMinute(per_minute), bucket))
+        except Exception as error:
+            self._failed(error, request=False)  # the request's hit, next, counts it
             return True
+        self._answered()
+        return allowed
+
+    def _failed(self, error: Exception, *, request: bool) -> None:
+        if self.down_since is None:
+            self.down_since, self.unlimited = monotonic(), 0
+            logger.warning(
+                "The rate limit storage does not answer (%s: %s): requests go through unlimited until it does. "
+                "Logged once per outage.",
+                type(error).__name__,
+                error,
+            )
+        self.unlimited += request
+
+    def _answered(self) -> None:
+        if self.down_since is not None:
+            logger.warning(
+                "The rate limit storage answers again, after %.1f s; %d requests went through unlimited meanwhile.",
+                monotonic() - self.down_since,
+                self.unlimited,
+            )
+            self.down_since = None
 
 
 def new_rate_limiter() -> RateLimiter:
@@ -277,7 +311,7 @@ class RateLimitMiddleware:
             # Probes, docs and static files: no key, so nothing to refuse and nothing to count.
             await self.app(scope, receive, send)
             return
-        failures = "failed:" + _address(scope)
+        failures = FAILURES + _address(scope)
         failure_limit = get_settings().anonymous_rate_limit_per_minute
         if failure_limit and not await self.limiter.allows(failures, failure_limit):
             detail = f"Too many refused keys from this address: {failure_limit} a minute. Retry in 60 s."

@@ -1,12 +1,17 @@
 """A database that is down, unreachable or out of connections: 503 problem+json with Retry-After,
 within a bound, never a 500 or a hang; and no Idempotency-Key claim left stuck by the outage.
+A rate limit storage (Redis) that is down: requests go through, and the outage is logged once.
 
 These run on SQLite everywhere: an engine whose connections fail while a switch is off stands for
 a database that went away, and a PostgreSQL URL on a port nothing listens on for one that is not
 there. tests/test_faults.py stops a real PostgreSQL under a live server.
 """
 
+import logging
+import os
+import shutil
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -21,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
 from app.activities.models import Activity
+from app.config import get_settings
 from app.db import (
     _sqlite_on_begin,
     _sqlite_on_connect,
@@ -190,3 +197,81 @@ def test_a_data_error_is_not_taken_for_an_outage() -> None:
     assert not database_unavailable(integrity)
     assert not database_unavailable(syntax)
     assert database_unavailable(locked)
+
+
+def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """A Redis of this test's own on `port` (it stops it by its pid), answering once this returns."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "no redis-server to stand for the rate limit storage coming back"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run this test, but there is {reason}")
+        pytest.skip(reason)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+    )
+    store = redis.Redis(port=port, socket_connect_timeout=1)
+    for _ in range(100):
+        try:
+            store.ping()
+            return server
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    server.terminate()
+    pytest.fail(f"redis-server did not answer on port {port}")
+
+
+def test_a_rate_limit_storage_that_is_down_lets_requests_through_and_logs_each_outage_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every request once logged two tracebacks while Redis was down. Now: one warning with the
+    reason, and once it answers again, one line with how long and how many requests it let through."""
+    port, limit = free_port(), 3
+    monkeypatch.setattr(get_settings(), "rate_limit_storage", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", limit)
+    caplog.set_level(logging.INFO, logger="workplan.limits")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'limits.db'}")
+    migrate(engine)
+    clients = client_on(engine)  # its lifespan makes the limiter, on the storage above
+    client = next(clients)
+
+    def logged() -> list[str]:
+        records = [r for r in caplog.records if r.name == "workplan.limits"]
+        assert all(r.exc_info is None and r.levelno == logging.WARNING for r in records), "no traceback"
+        return [r.getMessage() for r in records]
+
+    server = None
+    try:
+        # Nothing listens on the port: requests go through, past the limit, unlimited.
+        passed = [client.get("/v1/objectives") for _ in range(2 * limit)]
+        assert [r.status_code for r in passed] == [200] * 2 * limit
+        assert {r.headers["ratelimit-remaining"] for r in passed} == {str(limit)}
+        (down,) = logged()
+        assert down.startswith("The rate limit storage does not answer (ConnectionError: ")
+        assert "requests go through unlimited until it does" in down
+
+        server = start_redis(port, tmp_path)
+        counted = client.get("/v1/objectives")
+        assert counted.status_code == 200
+        assert int(counted.headers["ratelimit-remaining"]) < limit  # counted again
+        (_, up) = logged()
+        assert up.startswith("The rate limit storage answers again, after ")
+        assert up.endswith(f" s; {2 * limit} requests went through unlimited meanwhile.")
+        statuses = [client.get("/v1/objectives").status_code for _ in range(limit + 1)]
+        assert statuses[-1] == 429
+
+        # A second outage is a second warning, once.
+        server.terminate()
+        server.wait(timeout=10)
+        server = None
+        assert [client.get("/v1/objectives").status_code for _ in range(3)] == [200] * 3
+        assert len(logged()) == 3
+        assert logged()[2].startswith("The rate limit storage does not answer (")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        clients.close()
+        engine.dispose()
