@@ -179,9 +179,11 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _app_error(_request: Request, exc: Exception) -> Response:
+async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    blocked_by = exc.blocked_by if isinstance(exc, InUse) else None
+    # Paths as a caller requests them, like Location: behind a proxy's prefix, with the prefix.
+    root = request.scope.get("root_path", "")
+    blocked_by = [root + path for path in exc.blocked_by] if isinstance(exc, InUse) else None
     return problem_response(exc.status, exc.code, exc.detail, exc.errors, exc.headers, blocked_by)
 
 

@@ -357,7 +357,7 @@ def test_a_unique_key_taken_by_a_concurrent_request_is_409_not_500(
 
 
 def test_a_partner_may_monitor_another_partners_report_and_its_owner_sees_what_blocks_a_delete(
-    anonymous: TestClient, keys: dict[str, Any]
+    anonymous: TestClient, keys: dict[str, Any], root_path: str
 ) -> None:
     report = anonymous.post(
         "/v1/government-reports",
@@ -372,7 +372,8 @@ def test_a_partner_may_monitor_another_partners_report_and_its_owner_sees_what_b
     assert monitoring.status_code == 201, monitoring.text
     blocked = anonymous.delete(f"/v1/government-reports/{report['id']}", headers=bearer(keys["partner_a"]))
     blocking = f"/v1/activities/{monitoring.json()['id']}"
-    assert assert_problem(blocked, 409, "IN_USE")["blocked_by"] == [blocking]
+    # Paths as the caller requests them: behind a proxy's prefix, with it (as Location is).
+    assert assert_problem(blocked, 409, "IN_USE")["blocked_by"] == [root_path + blocking]
     # A reads what blocks it, and cannot change it: B unlinks, or an editor does.
     assert anonymous.get(blocking, headers=bearer(keys["partner_a"])).json()["code"] == "ACC-1"
     unlink: dict[str, list[str]] = {"government_report_ids": []}
