@@ -88,10 +88,38 @@ def _check_country(value: str) -> str:
     return code
 
 
+# RFC 3339 only; without an offset, UTC. Pydantic alone would also read a number (or a string of
+# digits) as seconds since 1970, so `updated_after=0` meant 1970. Any year from 0001 to 9999: a sync
+# client may ask for everything since its platform's first instant, and no date is computed from it.
+TIMESTAMP_PATTERN = (
+    r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+_TIMESTAMP_FORM = re.compile(TIMESTAMP_PATTERN)
+
+
+def _parse_timestamp(value: object) -> object:
+    if isinstance(value, datetime):
+        return value  # one the service holds already
+    if not isinstance(value, str) or not _TIMESTAMP_FORM.fullmatch(value):
+        raise PydanticCustomError("timestamp_format", "must be a timestamp written YYYY-MM-DDTHH:MM:SSZ (RFC 3339)")
+    return value  # pydantic parses it, and refuses a day the month lacks
+
+
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_parse_timestamp),
     AfterValidator(as_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "An instant written in RFC 3339; without an offset, UTC.",
+        },
+        mode="validation",
+    ),
 ]
 Day = Annotated[
     date,
