@@ -6,13 +6,15 @@ so every page can link to the same list as CSV.
 """
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
+import pycountry
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
@@ -25,7 +27,7 @@ from app.errors import AppError
 from app.lists import ListParams
 from app.pages import text, timeline, views
 from app.partners.service import PartnerListParams
-from app.records import FIRST_DAY, LAST_DAY, utcnow
+from app.records import FIRST_DAY, LAST_DAY, Day, utcnow
 from app.vocabularies import (
     ActivityLevel,
     ActivityStatus,
@@ -208,33 +210,87 @@ def show_activity(session: SessionDep, activity_id: str) -> HTMLResponse:
 
 @router.get("/reports", response_class=HTMLResponse)
 def show_reports(request: Request, session: SessionDep) -> HTMLResponse:
-    """The reporting calendar: a timeline per country, overdue reports first."""
+    """The reporting calendar of every State as one table: what falls due in a window of dates
+    (by default the past year and the next two), filtered as /v1/reporting-calendar."""
     if (refusal := closed()) is not None:
         return refusal
     params, errors = parse(request, CalendarParams)
     as_of = params.as_of or utcnow().date()
-    lines: list[timeline.Timeline] = []
+    shown = None
     if not errors:
         try:
             check_range(params.due_from, params.due_to, "Due to")
-            calendar, on_record = views.reporting_calendar(session, params)
-            lines = timeline.timelines(calendar.items, on_record)
+            shown = views.upcoming(session, params, as_of)
         except AppError as exc:
             errors.append(exc.detail)
-    first, last = timeline.year_range(lines, as_of)
-    record_filters = {"country": params.country, "instrument": params.instrument}
+    start, end = views.window(params, as_of) if not errors else (None, None)
+    # The same items in the API: the page's filters with its window written out.
+    same = params.model_dump(mode="json", exclude_defaults=True) | (
+        {"due_from": start.isoformat(), "due_to": end.isoformat()} if start and end else {}
+    )
     return render(
         "reports.html",
         400 if errors else 200,
         page="reports",
         title="Reporting calendar",
-        timelines=[(line, timeline.draw(line, first, last, as_of)) for line in lines],
+        shown=shown,
         errors=errors,
         chosen=selected(request),
         instruments=list(Instrument),
         filtered=params != CalendarParams(),
-        calendar_query=query_string(params.model_dump(mode="json", exclude_defaults=True)),
-        csv_query=query_string({"format": "csv", **record_filters}),
+        windowed=params.due_from is None and params.due_to is None,
+        calendar_query=query_string(same),
+        csv_query=query_string({"format": "csv", "country": params.country, "instrument": params.instrument}),
+        state_query=query_string({"as_of": params.as_of.isoformat()} if params.as_of else {}),
+        overdue_query=query_string(
+            {**params.model_dump(mode="json", exclude_defaults=True), "overdue": True, "due_from": FIRST_DAY}
+            | ({"due_to": (start - timedelta(days=1)).isoformat()} if start else {})
+        ),
         as_of=as_of,
         today=utcnow().date(),
+    )
+
+
+class StateParams(BaseModel):
+    """What a State's page takes: the day to judge on, and the instruments to show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: Day | None = None
+    instrument: list[Instrument] = []
+
+
+@router.get("/reports/{country}", response_class=HTMLResponse)
+def show_state(request: Request, session: SessionDep, country: str) -> HTMLResponse:
+    """One State's whole calendar: every instrument, every cycle, its date, source and status,
+    its reports on record, and its timeline."""
+    if (refusal := closed()) is not None:
+        return refusal
+    code = country.strip().upper()
+    known = pycountry.countries.get(alpha_3=code) if len(code) == 3 and code.isalpha() else None
+    if known is None:
+        return error_page(404, "No such State", f"'{country}' is not an ISO 3166-1 alpha-3 country code.")
+    params, errors = parse(request, StateParams)
+    if errors:
+        return render("error.html", 400, page="reports", title="The filters could not be used", detail=" ".join(errors))
+    as_of = params.as_of or utcnow().date()
+    view = views.state_view(session, code, as_of, params.instrument)
+    if view is None:
+        name = text.country_name(code)
+        return error_page(404, "No such State on the calendar", f"No ratification by {name} ({code}) is on record.")
+    first, last = timeline.year_range([view.line], as_of)
+    return render(
+        "state.html",
+        page="reports",
+        title=f"{text.country_name(code)}: reporting calendar",
+        view=view,
+        reports_by_id={report["id"]: report for report in view.reports},
+        drawing=timeline.draw(view.line, first, last, as_of),
+        as_of=as_of,
+        today=utcnow().date(),
+        calendar_query=query_string(
+            {"country": code, "instrument": params.instrument}
+            | ({"as_of": params.as_of.isoformat()} if params.as_of else {})
+        ),
+        back_query=query_string({"as_of": params.as_of.isoformat()} if params.as_of else {}),
     )

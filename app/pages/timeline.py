@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.calendar.rules import DueSource, Expected
+from app.calendar.rules import Expected
 from app.pages.text import day
 from app.reads import Item
 
@@ -64,22 +64,31 @@ def label(item: Expected) -> str:
     return f"{item.instrument.value} {cycle}"
 
 
+def notes(item: Expected) -> list[str]:
+    """What a reader should know of an item beyond its date and status (all public)."""
+    found = []
+    committee = getattr(item, "committee_due_date", None)
+    if committee is not None and committee != item.nominal_due_date:
+        found.append(f"date set by the Committee (the treaty's: {day(item.nominal_due_date)})")
+    if item.includes:
+        found.append("covers the " + " and ".join(i.value for i in item.includes))
+    return found
+
+
 def lane(item: Expected, reports: Mapping[str, Item]) -> Lane:
     """The lane of one calendar item; `reports` holds the public reports on record by id."""
     on_record = [reports[r] for r in item.report_ids if r in reports]
-    due_text = f"overdue by {item.days_late} days" if item.is_overdue else "due"
-    events = [Event("overdue" if item.is_overdue else "due", item.due_date, due_text)]
+    events = []
+    due: date | None = getattr(item, "due_date", None)
+    if due is not None:
+        due_text = f"overdue by {item.days_late} days" if item.is_overdue else "due"
+        events.append(Event("overdue" if item.is_overdue else "due", due, due_text))
     if item.submitted_date is not None:
         events.append(Event("submitted", item.submitted_date, "submitted"))
     reviews = sorted(date.fromisoformat(r["review_date"]) for r in on_record if r["review_date"])
     if reviews:
         events.append(Event("reviewed", reviews[0], "reviewed by the Committee"))
-    notes = []
-    if item.due_source is DueSource.COMMITTEE:
-        notes.append(f"date set by the Committee (the treaty's: {day(item.nominal_due_date)})")
-    if item.includes:
-        notes.append("covers the " + " and ".join(i.value for i in item.includes))
-    return Lane(label(item), events, item.days_late, notes, on_record, item.activity_ids)
+    return Lane(label(item), events, item.days_late, notes(item), on_record, item.activity_ids)
 
 
 def timelines(items: Iterable[Expected], reports: Mapping[str, Item]) -> list[Timeline]:
@@ -91,7 +100,7 @@ def timelines(items: Iterable[Expected], reports: Mapping[str, Item]) -> list[Ti
         timeline.country = item.country
         timeline.lanes.append(lane(item, reports))
     for timeline in by_country.values():
-        timeline.lanes.sort(key=lambda lane: (not lane.is_overdue, lane.events[0].day))
+        timeline.lanes.sort(key=lambda lane: (not lane.is_overdue, lane.events[0].day if lane.events else date.max))
     return sorted(by_country.values(), key=lambda t: (t.overdue == 0, -t.most_late, t.country))
 
 

@@ -10,20 +10,27 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from sqlmodel import Session
 
 from app.activities import service as activities
 from app.activities.service import ActivityListParams
 from app.calendar import service as calendar_service
 from app.calendar.models import CalendarParams
-from app.calendar.service import Calendar
+from app.calendar.service import Expected
 from app.lists import Listing
 from app.objectives import service as objectives
 from app.objectives.service import ObjectiveListParams
+from app.pages import timeline
+from app.pages.status import StatusWords, status_words
 from app.partners import service as partners
 from app.partners.service import PartnerListParams
+from app.ratifications import service as ratifications
 from app.reads import Item, Reader
+from app.records import FIRST_DAY, LAST_DAY
 from app.reports import service as reports
+from app.reports.service import GovernmentReportListParams
+from app.vocabularies import Instrument
 from app.work_plans import service as work_plans
 from app.work_plans.service import WorkPlanListParams
 
@@ -151,18 +158,106 @@ def activity_view(session: Session, activity_id: uuid.UUID, today: date) -> Acti
     return ActivityView(activity, objective, plan, taking_part, monitored, is_late(activity, today))
 
 
-def reporting_calendar(session: Session, params: CalendarParams) -> tuple[Calendar, dict[str, Item]]:
-    """The calendar `/v1/reporting-calendar` answers for `params`, and the public reports on
-    record behind its items, by id (for their review dates)."""
-    calendar = calendar_service.reporting_calendar(
+# /reports shows, unless asked for other dates, what fell due in the past year and what falls due
+# in the next two: the window a coordinator plans in (all cycles since 1990 would be thousands).
+WINDOW_BACK = relativedelta(years=1)
+WINDOW_AHEAD = relativedelta(years=2)
+
+
+@dataclass
+class Row:
+    """One calendar item as a page shows it."""
+
+    item: Expected
+    label: str
+    status: StatusWords
+    notes: list[str]
+
+
+def row(item: Expected, as_of: date) -> Row:
+    return Row(item, timeline.label(item), status_words(item, as_of), timeline.notes(item))
+
+
+@dataclass
+class Upcoming:
+    """What /reports shows: the items due in the window, the items with no date, and a count of
+    the overdue items before the window, with every State on the calendar (for the filter)."""
+
+    as_of: date
+    window: tuple[date, date]
+    rows: list[Row]
+    unknown: list[Row]
+    overdue_before: int
+    countries: list[str]
+
+
+def window(params: CalendarParams, as_of: date) -> tuple[date, date]:
+    """The due dates /reports shows: `due_from`/`due_to` as asked, else the past year and the next two."""
+    start = params.due_from or max(FIRST_DAY, as_of - WINDOW_BACK)
+    end = params.due_to or min(LAST_DAY, max(as_of, start) + WINDOW_AHEAD)
+    return start, end
+
+
+def upcoming(session: Session, params: CalendarParams, as_of: date) -> Upcoming:
+    """The calendar of every State, filtered as `/v1/reporting-calendar` filters it by `params`
+    (country, instrument, overdue, due dates), in the window of `window`.
+
+    The whole calendar is worked out once (the filter needs every State on it), then narrowed."""
+    start, end = window(params, as_of)
+    calendar = calendar_service.reporting_calendar(session, as_of=as_of, until=end)
+    countries = sorted({item.country for item in calendar.items})
+    rows, unknown, overdue_before = [], [], 0
+    for item in calendar.items:
+        if params.country and item.country not in params.country:
+            continue
+        if params.instrument and item.instrument not in params.instrument:
+            continue
+        if params.overdue is not None and item.is_overdue != params.overdue:
+            continue
+        due: date | None = getattr(item, "due_date", None)
+        if due is None:
+            unknown.append(row(item, as_of))
+        elif start <= due <= end:
+            rows.append(row(item, as_of))
+        elif due < start and item.is_overdue:
+            overdue_before += 1
+    rows.sort(key=lambda r: (r.item.due_date, r.item.country, r.item.cycle))
+    return Upcoming(as_of, (start, end), rows, unknown, overdue_before, countries)
+
+
+@dataclass
+class StateView:
+    """A State's page: its ratifications, every item of its calendar by instrument, its public
+    reports on record, and its timeline."""
+
+    country: str
+    ratifications: list[Item]
+    sections: list[tuple[str, list[Row]]]
+    reports: list[Item]
+    line: timeline.Timeline
+
+
+def state_view(session: Session, country: str, as_of: date, instruments: list[Instrument]) -> StateView | None:
+    """None where no ratification of `country` is on record."""
+    calendar = calendar_service.reporting_calendar(session, countries=[country], instruments=instruments, as_of=as_of)
+    ratified = read(
         session,
-        countries=params.country,
-        instruments=params.instrument,
-        as_of=params.as_of,
-        overdue=params.overdue,
-        due_from=params.due_from,
-        due_to=params.due_to,
+        ratifications.list_ratifications(
+            session, ratifications.RatificationListParams(country=[country], limit=PAGE_SIZE)
+        ),
+        ratifications.RATIFICATIONS,
+    ).items
+    ratified.sort(key=lambda r: [i.value for i in Instrument].index(r["instrument"]))
+    if not ratified and not calendar.items:
+        return None
+    listing = reports.list_reports(
+        session,
+        GovernmentReportListParams(country=[country], instrument=instruments, limit=PAGE_SIZE, sort="due_date"),
     )
-    ids = {uuid.UUID(report_id) for item in calendar.items for report_id in item.report_ids}
-    on_record = reports.GOVERNMENT_REPORTS.by_ids(session, sorted(ids))
-    return calendar, {report["id"]: report for report in on_record}
+    on_record = read(session, listing, reports.GOVERNMENT_REPORTS).items
+    by_id = {report["id"]: report for report in on_record}
+    sections: dict[str, list[Row]] = {}
+    for item in calendar.items:
+        sections.setdefault(item.instrument.value, []).append(row(item, as_of))
+    line = timeline.Timeline(country, [timeline.lane(item, by_id) for item in calendar.items])
+    return StateView(country, ratified, list(sections.items()), on_record, line)

@@ -6,16 +6,23 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from app.calendar import service as calendar_service
+from app.calendar.service import Expected, reporting_calendar
 from app.config import get_settings
+from app.pages.status import status_words
+from app.pages.text import day
 from app.reports.models import GovernmentReport
 from app.seed.service import load_seed
+from app.vocabularies import Instrument
 from tests.factories import make_partner, make_ratification, make_report
 
 MONITORING = "1536172d-febe-5d66-adf8-2df0226526a4"  # SEC-2003-5.1, in progress, with two partners
@@ -146,13 +153,32 @@ def test_reports_say_plainly_that_the_seed_has_none(seeded: TestClient) -> None:
     assert response.status_code == 200
     assert "No State is on the calendar yet." in response.text
     assert "POST /v1/ratifications" in response.text
-    assert "<svg viewBox" not in response.text
+    assert "<table" not in response.text
 
 
-def test_reports_draw_the_calendar_per_country_with_overdue_first(seeded: TestClient, session: Session) -> None:
-    # As of 2005-01-01: France's initial CRC report (due 1992) was in, its 2nd and 3rd (1997,
-    # 2002) were not; Mexico's OPSC initial report (due 15 April 2004) was not; Kenya's OPSC
-    # initial report was not yet due.
+def calendar_of(session: Session, as_of: str, **filters: Any) -> dict[tuple[str, str, int], Expected]:
+    """The service's items (what the page must show), by country, instrument and cycle."""
+    items = reporting_calendar(session, as_of=date.fromisoformat(as_of), **filters).items
+    return {(i.country, i.instrument.value, i.cycle): i for i in items}
+
+
+def table_rows(body: str) -> list[list[str]]:
+    """The body rows of the page's first table, each cell as text (as a screen reader reads it:
+    without the icons hidden from it)."""
+    table = body[body.index("<tbody>") : body.index("</tbody>")]
+    table = re.sub(r'<span class="icon" aria-hidden="true">.*?</span>', "", table)
+    return [
+        [
+            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
+        ]
+        for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    ]
+
+
+def three_states(session: Session) -> None:
+    # France: its initial CRC report on record (so its history is kept), its 2nd and 3rd (1997,
+    # 2002) not; Mexico's initial OPSC report falls due in 2004, Kenya's in 2006.
     make_ratification(session, country="FRA", instrument="CRC", deposited_on="1990-08-07")
     make_report(
         session,
@@ -160,27 +186,152 @@ def test_reports_draw_the_calendar_per_country_with_overdue_first(seeded: TestCl
         instrument="CRC",
         cycle_from=1,
         cycle_to=1,
+        symbol="CRC/C/3/Add.15",
         submitted_date="1993-04-08",
         review_date="1994-01-13",
+        notes="Internal: do not publish",
     )
     make_ratification(session, country="MEX", instrument="OPSC", deposited_on="2002-03-15")
     make_ratification(session, country="KEN", instrument="OPSC", deposited_on="2004-01-28")
-    response = seeded.get("/reports", params={"as_of": "2005-01-01", "due_to": "2006-12-31"})
+
+
+def test_reports_list_what_falls_due_in_the_window_as_one_table(seeded: TestClient, session: Session) -> None:
+    three_states(session)
+    expected = calendar_of(session, "2005-01-01")
+    response = seeded.get("/reports", params={"as_of": "2005-01-01"})
     assert response.status_code == 200
-    countries = [text for level, text in headings(response.text) if level == 3]
-    assert countries == ["France FRA ! 2 overdue", "Mexico MEX ! 1 overdue", "Kenya KEN"]
-    assert response.text.count('<svg viewBox="0 0 760') == 3
-    assert "Overdue by 261 days" in response.text  # 15 April 2004 to 1 January 2005
-    assert "Submitted 8 Apr 1993; Reviewed by the committee 13 Jan 1994" in response.text
-    overdue_only = seeded.get("/reports", params={"as_of": "2005-01-01", "overdue": "true", "country": "MEX"})
-    assert [text for level, text in headings(overdue_only.text) if level == 3] == ["Mexico MEX ! 1 overdue"]
-    assert 'href="/v1/reporting-calendar?country=MEX&amp;as_of=2005-01-01&amp;overdue=true"' in overdue_only.text
+    # The default window: a year back and two ahead of the day judged on.
+    assert (2, "Due 1 Jan 2004 to 1 Jan 2007") in headings(response.text)
+    rows = table_rows(response.text)
+    mex, ken = expected["MEX", "OPSC", 1], expected["KEN", "OPSC", 1]
+    assert [row[:3] for row in rows] == [
+        [day(mex.due_date), "Mexico MEX", "OPSC initial"],
+        [day(ken.due_date), "Kenya KEN", "OPSC initial"],
+    ]
+    assert rows[0][3:] == [status_words(mex).words, status_words(mex).source]
+    assert rows[0][4] == "Treaty (OPSC art. 12(1))"
+    assert "<svg" not in response.text  # no timeline per State on the list
+    # France's overdue reports fell due before the window: counted, and a link shows them.
+    overdue = [i for i in expected.values() if i.country == "FRA" and i.is_overdue]
+    link = re.search(r'<a href="(/reports\?[^"]*)">(\d+) overdue reports? fell due before</a>', response.text)
+    assert link is not None
+    assert int(link.group(2)) == len(overdue)
+    earlier = seeded.get(html.unescape(link.group(1)))
+    assert [row[1] for row in table_rows(earlier.text)] == ["France FRA"] * len(overdue)
+    # Each State's name leads to its page, judged on the same day.
+    assert 'href="/reports/MEX?as_of=2005-01-01"' in response.text
+    # The JSON and iCalendar links name the same window.
+    assert (
+        'href="/v1/reporting-calendar?as_of=2005-01-01&amp;due_from=2004-01-01&amp;due_to=2007-01-01"' in response.text
+    )
+
+
+def test_reports_filter_by_country_and_instrument_and_keep_the_filters(seeded: TestClient, session: Session) -> None:
+    three_states(session)
+    body = seeded.get("/reports", params={"as_of": "2005-01-01", "country": "KEN"}).text
+    assert [row[1] for row in table_rows(body)] == ["Kenya KEN"]
+    # The form offers every State on the calendar by name, and keeps the choice.
+    country = body[body.index('<select id="f-country"') : body.index("</select>", body.index('id="f-country"'))]
+    options = re.findall(r'<option value="([A-Z]{3})"( selected)?>([^<]*)</option>', country)
+    assert options == [("FRA", "", "France (FRA)"), ("KEN", " selected", "Kenya (KEN)"), ("MEX", "", "Mexico (MEX)")]
+    assert "country=KEN" in re.search(r'href="/v1/reporting-calendar\?([^"]*)"', body).group(1)  # type: ignore[union-attr]
+    nothing = seeded.get("/reports", params={"as_of": "2005-01-01", "instrument": "CRC"})
+    assert nothing.status_code == 200
+    assert "No report matches these filters in these dates." in nothing.text
+    wide = seeded.get("/reports", params={"as_of": "2005-01-01", "instrument": "CRC", "due_from": "1990-01-01"})
+    assert [row[2] for row in table_rows(wide.text)][:2] == ["CRC initial", "CRC 2nd periodic"]
+
+
+def test_a_state_page_shows_every_cycle_its_source_status_and_reports(seeded: TestClient, session: Session) -> None:
+    three_states(session)
+    report = make_report(
+        session, country="FRA", instrument="CRC", cycle_from=2, cycle_to=2, due_date="1999-06-30"
+    )  # the Committee set another date for the 2nd report
+    expected = calendar_of(session, "2005-01-01", countries=["FRA"])
+    response = seeded.get("/reports/FRA", params={"as_of": "2005-01-01"})
+    assert response.status_code == 200
+    found = headings(response.text)
+    assert found[:3] == [(1, "France FRA"), (2, "Ratifications"), (2, "Timeline")]
+    assert (2, "CRC: every cycle") in found
+    cycles = table_rows(response.text[response.text.index('id="cycles-CRC"') :])
+    assert [row[0] for row in cycles] == [
+        "CRC initial",
+        "CRC 2nd periodic date set by the Committee (the treaty's: "
+        + day(expected["FRA", "CRC", 2].nominal_due_date)
+        + ")",
+        "CRC 3rd periodic",
+        "CRC 4th periodic",
+    ]
+    for row, item in zip(cycles, sorted(expected.values(), key=lambda i: i.cycle), strict=True):
+        words = status_words(item)
+        assert row[1:4] == [day(item.due_date), words.source, words.words]
+    assert cycles[0][3] == "Submitted 8 Apr 1993"
+    assert cycles[1][2].startswith("Committee")
+    assert cycles[2][2] == "Treaty (CRC art. 44(1)(b))"
+    assert cycles[0][4] == "CRC/C/3/Add.15"
+    assert f'href="/v1/government-reports/{report.id}"' in response.text
+    assert response.text.count("<svg viewBox") == 1
+    # Anonymous pages show public fields only: a report's internal notes never.
+    assert "do not publish" not in response.text
 
 
 @pytest.mark.parametrize(
-    ("path", "names"), [("/reports", ["as_of", "due_from", "due_to"]), ("/partners", ["active_on"])]
+    ("path", "title"),
+    [
+        ("/reports/XXX", "No such State"),
+        ("/reports/ZZ9", "No such State"),
+        ("/reports/FRANCE", "No such State"),
+        ("/reports/NOR", "No such State on the calendar"),
+    ],
 )
-def test_date_fields_offer_only_the_days_the_api_accepts(seeded: TestClient, path: str, names: list[str]) -> None:
+def test_an_unknown_state_is_a_404_page(seeded: TestClient, session: Session, path: str, title: str) -> None:
+    three_states(session)
+    response = seeded.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert headings(response.text) == [(1, title)]
+
+
+def test_a_state_code_in_lower_case_is_the_same_state(seeded: TestClient, session: Session) -> None:
+    three_states(session)
+    response = seeded.get("/reports/fra")
+    assert response.status_code == 200
+    assert headings(response.text)[0] == (1, "France FRA")
+
+
+def test_a_state_page_with_a_bad_filter_is_a_400_page(seeded: TestClient, session: Session) -> None:
+    three_states(session)
+    response = seeded.get("/reports/FRA", params={"as_of": "yesterday"})
+    assert response.status_code == 400
+    assert "As of: must be a date" in html.unescape(response.text)
+
+
+def test_an_item_without_a_date_is_listed_apart_with_its_reason(
+    seeded: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A succession without its effective date: the calendar computes no date and says why.
+    three_states(session)
+    real = calendar_service.reporting_calendar
+
+    def with_unknown(*args: Any, **kwargs: Any) -> Any:
+        calendar = real(*args, **kwargs)
+        unknown = replace(next(iter(calendar.items)), country="HRV", instrument=Instrument.CRC, cycle=1)
+        unknown.due_date = None  # type: ignore[assignment]
+        unknown.date_unknown_reason = "succession: the date of succession is not on record"  # type: ignore[attr-defined]
+        calendar.items.append(unknown)
+        return calendar
+
+    monkeypatch.setattr(calendar_service, "reporting_calendar", with_unknown)
+    response = seeded.get("/reports", params={"as_of": "2005-01-01"})
+    assert response.status_code == 200
+    section = response.text[response.text.index('id="unknown-heading"') :]
+    assert 'Croatia</a> <span class="code">HRV</span>, CRC initial' in section
+    assert "Date unknown: succession: the date of succession is not on record" in html.unescape(section)
+
+
+@pytest.mark.parametrize("path", ["/reports", "/partners"])
+def test_date_fields_offer_only_the_days_the_api_accepts(seeded: TestClient, path: str) -> None:
+    names = {"/reports": ["due_from", "due_to", "as_of"], "/partners": ["active_on"]}[path]
     body = seeded.get(path).text
     assert re.findall(r'<input id="f-(\w+)" name="\1" type="date"', body) == names
     found = re.findall(r'<input id="f-(\w+)" name="\1" type="date" value="" min="([\d-]+)" max="([\d-]+)"', body)
@@ -195,14 +346,15 @@ def test_a_review_stored_on_9999_12_31_still_draws(seeded: TestClient, session: 
     )
     session.execute(update(GovernmentReport).where(col(GovernmentReport.id) == report.id).values(review_date=date.max))
     session.flush()
-    response = seeded.get("/reports", params={"as_of": "2005-01-01", "due_to": "2006-12-31"})
+    response = seeded.get("/reports/FRA", params={"as_of": "2005-01-01"})
     assert response.status_code == 200, response.text
-    assert "Submitted 8 Apr 1993; Reviewed by the committee 31 Dec 9999" in response.text
+    assert "reviewed 31 Dec 9999" in response.text
     assert '<text x="170.0" y="13" class="year">1992</text>' in response.text  # the first due date's year
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_pages_load_nothing_from_elsewhere_and_run_no_script(seeded: TestClient, path: str) -> None:
+@pytest.mark.parametrize("path", [*PAGES, "/reports/FRA"])
+def test_pages_load_nothing_from_elsewhere_and_run_no_script(seeded: TestClient, session: Session, path: str) -> None:
+    three_states(session)
     response = seeded.get(path)
     assert response.status_code == 200
     assert "<script" not in response.text
@@ -214,8 +366,9 @@ def test_pages_load_nothing_from_elsewhere_and_run_no_script(seeded: TestClient,
     assert response.headers["content-security-policy"].startswith("default-src 'none'; style-src 'self';")
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_every_form_field_has_a_label_and_headings_go_in_order(seeded: TestClient, path: str) -> None:
+@pytest.mark.parametrize("path", [*PAGES, "/reports/FRA"])
+def test_every_form_field_has_a_label_and_headings_go_in_order(seeded: TestClient, session: Session, path: str) -> None:
+    three_states(session)
     body = seeded.get(path).text
     ids = re.findall(r'<(?:input|select|textarea)\b[^>]*\bid="([^"]+)"', body)
     fields = re.findall(r"<(?:input|select|textarea)\b", body)
@@ -237,7 +390,7 @@ def test_the_stylesheet_is_served_by_the_app(seeded: TestClient) -> None:
 
 def test_pages_are_not_part_of_the_api_schema(seeded: TestClient) -> None:
     paths = seeded.get("/openapi.json").json()["paths"]
-    assert not {"/", "/partners", "/reports", "/activities/{activity_id}"} & set(paths)
+    assert not {"/", "/partners", "/reports", "/reports/{country}", "/activities/{activity_id}"} & set(paths)
 
 
 @pytest.fixture
@@ -250,7 +403,7 @@ def no_anonymous_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("no_anonymous_reads")
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", [*PAGES, "/reports/FRA"])
 def test_pages_are_closed_where_reading_needs_a_key(seeded: TestClient, path: str) -> None:
     response = seeded.get(path)
     assert response.status_code == 401
