@@ -241,7 +241,10 @@ def show_reports(request: Request, session: SessionDep) -> HTMLResponse:
         windowed=params.due_from is None and params.due_to is None,
         calendar_query=query_string(same),
         csv_query=query_string({"format": "csv", "country": params.country, "instrument": params.instrument}),
-        state_query=query_string({"as_of": params.as_of.isoformat()} if params.as_of else {}),
+        # A State's page keeps the day judged on and the instruments chosen.
+        state_query=query_string(
+            {"instrument": params.instrument} | ({"as_of": params.as_of.isoformat()} if params.as_of else {})
+        ),
         overdue_query=query_string(
             {**params.model_dump(mode="json", exclude_defaults=True), "overdue": True, "due_from": FIRST_DAY}
             | ({"due_to": (start - timedelta(days=1)).isoformat()} if start else {})
