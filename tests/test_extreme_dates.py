@@ -107,6 +107,7 @@ def test_no_stored_date_makes_the_calendar_the_feed_or_a_page_fail(
     for page in ("/", "/partners", f"/activities/{ids[Activity]}"):
         assert_ok(client, page)
     assert_ok(client, "/reports", day)
+    assert_ok(client, "/reports/MEX", day)  # the State's timeline, drawn on these dates
 
 
 @EXTREMES

@@ -51,7 +51,7 @@ def _value(value: Any) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
-def status_words(item: Any, as_of: date | None = None) -> StatusWords:
+def status_words(item: Any) -> StatusWords:
     """The status and the source of one calendar item, in words a coordinator reads."""
     due: date | None = getattr(item, "due_date", None)
     reason = getattr(item, "date_unknown_reason", None)
@@ -80,8 +80,6 @@ def status_words(item: Any, as_of: date | None = None) -> StatusWords:
         words = f"Date unknown: {reason}" if reason else "Date unknown"
     elif key == "provisional":
         words = "Provisional: never called overdue"
-    elif due is not None and as_of is not None and due < as_of:
-        words = "Due date passed"
     else:
         words = "Due"
     return StatusWords(key, ICONS[key], words, _source(item, source, provisional))

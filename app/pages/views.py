@@ -174,8 +174,8 @@ class Row:
     notes: list[str]
 
 
-def row(item: Expected, as_of: date) -> Row:
-    return Row(item, timeline.label(item), status_words(item, as_of), timeline.notes(item))
+def row(item: Expected) -> Row:
+    return Row(item, timeline.label(item), status_words(item), timeline.notes(item))
 
 
 @dataclass
@@ -193,7 +193,9 @@ class Upcoming:
 
 def window(params: CalendarParams, as_of: date) -> tuple[date, date]:
     """The due dates /reports shows: `due_from`/`due_to` as asked, else the past year and the next two."""
-    start = params.due_from or max(FIRST_DAY, as_of - WINDOW_BACK)
+    # A `due_to` alone before the default start still shows the year before it.
+    anchor = min(as_of, params.due_to) if params.due_to else as_of
+    start = params.due_from or max(FIRST_DAY, anchor - WINDOW_BACK)
     end = params.due_to or min(LAST_DAY, max(as_of, start) + WINDOW_AHEAD)
     return start, end
 
@@ -216,9 +218,9 @@ def upcoming(session: Session, params: CalendarParams, as_of: date) -> Upcoming:
             continue
         due: date | None = getattr(item, "due_date", None)
         if due is None:
-            unknown.append(row(item, as_of))
+            unknown.append(row(item))
         elif start <= due <= end:
-            rows.append(row(item, as_of))
+            rows.append(row(item))
         elif due < start and item.is_overdue:
             overdue_before += 1
     rows.sort(key=lambda r: (r.item.due_date, r.item.country, r.item.cycle))
@@ -258,6 +260,6 @@ def state_view(session: Session, country: str, as_of: date, instruments: list[In
     by_id = {report["id"]: report for report in on_record}
     sections: dict[str, list[Row]] = {}
     for item in calendar.items:
-        sections.setdefault(item.instrument.value, []).append(row(item, as_of))
+        sections.setdefault(item.instrument.value, []).append(row(item))
     line = timeline.Timeline(country, [timeline.lane(item, by_id) for item in calendar.items])
     return StateView(country, ratified, list(sections.items()), on_record, line)

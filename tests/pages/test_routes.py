@@ -240,6 +240,10 @@ def test_reports_filter_by_country_and_instrument_and_keep_the_filters(seeded: T
     assert "No report matches these filters in these dates." in nothing.text
     wide = seeded.get("/reports", params={"as_of": "2005-01-01", "instrument": "CRC", "due_from": "1990-01-01"})
     assert [row[2] for row in table_rows(wide.text)][:2] == ["CRC initial", "CRC 2nd periodic"]
+    # Only an end date: the year before it.
+    earlier = seeded.get("/reports", params={"as_of": "2005-01-01", "due_to": "1998-01-01"})
+    assert (2, "Due 1 Jan 1997 to 1 Jan 1998") in headings(earlier.text)
+    assert [row[2] for row in table_rows(earlier.text)] == ["CRC 2nd periodic"]
     # A State's link keeps the instrument and the day judged on.
     link = re.search(r'href="(/reports/FRA\?[^"]*)"', wide.text).group(1)  # type: ignore[union-attr]
     assert html.unescape(link) == "/reports/FRA?instrument=CRC&as_of=2005-01-01"
