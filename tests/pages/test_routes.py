@@ -165,14 +165,14 @@ def calendar_of(session: Session, as_of: str, **filters: Any) -> dict[tuple[str,
 def table_rows(body: str) -> list[list[str]]:
     """The body rows of the page's first table, each cell as text (as a screen reader reads it:
     without the icons hidden from it)."""
-    table = body[body.index("<tbody>") : body.index("</tbody>")]
+    table = body[body.index("<tbody") : body.index("</tbody>")]
     table = re.sub(r'<span class="icon" aria-hidden="true">.*?</span>', "", table)
     return [
         [
             " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
         ]
-        for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+        for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
     ]
 
 
