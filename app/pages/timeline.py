@@ -1,16 +1,16 @@
-"""The reporting calendar as timelines: one per country, one lane per expected report, as SVG shapes.
+"""A State's reporting calendar as a timeline: one lane per expected report, as SVG shapes.
 
 The lanes come from `app.calendar.service.reporting_calendar` (what `/v1/reporting-calendar`
 answers), with the review dates of the reports on record that satisfy each item.
 """
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from app.calendar.rules import Expected
+from app.pages.status import status_words
 from app.pages.text import day
 from app.reads import Item
 
@@ -35,28 +35,16 @@ class Lane:
 
     label: str
     events: list[Event]
-    days_late: int | None = None
+    is_overdue: bool = False  # as the page says it (app.pages.status), so the shape agrees with the words
     notes: list[str] = field(default_factory=list)
     reports: list[Item] = field(default_factory=list)
     activity_ids: list[str] = field(default_factory=list)
-
-    @property
-    def is_overdue(self) -> bool:
-        return self.days_late is not None and self.days_late > 0
 
 
 @dataclass
 class Timeline:
     country: str
     lanes: list[Lane] = field(default_factory=list)
-
-    @property
-    def overdue(self) -> int:
-        return sum(lane.is_overdue for lane in self.lanes)
-
-    @property
-    def most_late(self) -> int:
-        return max((lane.days_late or 0 for lane in self.lanes), default=0)
 
 
 def label(item: Expected) -> str:
@@ -79,29 +67,17 @@ def lane(item: Expected, reports: Mapping[str, Item]) -> Lane:
     """The lane of one calendar item; `reports` holds the public reports on record by id."""
     on_record = [reports[r] for r in item.report_ids if r in reports]
     events = []
+    overdue = status_words(item).key == "overdue"
     due: date | None = getattr(item, "due_date", None)
     if due is not None:
-        due_text = f"overdue by {item.days_late} days" if item.is_overdue else "due"
-        events.append(Event("overdue" if item.is_overdue else "due", due, due_text))
+        due_text = f"overdue by {item.days_late} days" if overdue else "due"
+        events.append(Event("overdue" if overdue else "due", due, due_text))
     if item.submitted_date is not None:
         events.append(Event("submitted", item.submitted_date, "submitted"))
     reviews = sorted(date.fromisoformat(r["review_date"]) for r in on_record if r["review_date"])
     if reviews:
         events.append(Event("reviewed", reviews[0], "reviewed by the Committee"))
-    return Lane(label(item), events, item.days_late, notes(item), on_record, item.activity_ids)
-
-
-def timelines(items: Iterable[Expected], reports: Mapping[str, Item]) -> list[Timeline]:
-    """Per country: countries with overdue reports first (the latest report first), then A to Z;
-    in each, overdue reports first, then by due date."""
-    by_country: dict[str, Timeline] = defaultdict(lambda: Timeline(""))
-    for item in items:
-        timeline = by_country[item.country]
-        timeline.country = item.country
-        timeline.lanes.append(lane(item, reports))
-    for timeline in by_country.values():
-        timeline.lanes.sort(key=lambda lane: (not lane.is_overdue, lane.events[0].day if lane.events else date.max))
-    return sorted(by_country.values(), key=lambda t: (t.overdue == 0, -t.most_late, t.country))
+    return Lane(label(item), events, overdue, notes(item), on_record, item.activity_ids)
 
 
 @dataclass

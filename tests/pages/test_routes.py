@@ -339,6 +339,36 @@ def test_an_item_without_a_date_is_listed_apart_with_its_reason(
     assert "Date unknown: succession: the date of succession is not on record" in html.unescape(section)
 
 
+def test_a_past_date_without_a_report_history_is_drawn_and_said_alike(
+    seeded: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where the service keeps no report history of a State, the calendar calls a past date "no
+    # report on record", not overdue: the timeline draws no overdue triangle for it either.
+    three_states(session)
+    real = calendar_service.reporting_calendar
+
+    def untracked(*args: Any, **kwargs: Any) -> Any:
+        calendar = real(*args, **kwargs)
+        for item in calendar.items:
+            if item.country == "MEX":
+                item.status = "no_report_on_record"  # type: ignore[attr-defined]
+        return calendar
+
+    monkeypatch.setattr(calendar_service, "reporting_calendar", untracked)
+    response = seeded.get("/reports/MEX", params={"as_of": "2005-01-01"})
+    assert response.status_code == 200
+    cycles = table_rows(response.text[response.text.index('id="cycles-OPSC"') :])
+    assert cycles[0][3] == "No report on record"
+    drawing = response.text[
+        response.text.index('<svg viewBox="0 0 760') : response.text.index(
+            "</svg>", response.text.index('<svg viewBox="0 0 760')
+        )
+    ]
+    assert "m-overdue" not in drawing
+    assert "span-late" not in drawing
+    assert 'class="m-due"' in drawing
+
+
 @pytest.mark.parametrize("path", ["/reports", "/partners"])
 def test_date_fields_offer_only_the_days_the_api_accepts(seeded: TestClient, path: str) -> None:
     names = {"/reports": ["due_from", "due_to", "as_of"], "/partners": ["active_on"]}[path]
