@@ -6,7 +6,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from app.access.models import ApiKey, Role
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
 from app.calendar import demo as demo_data
+from app.calendar.rules import Status
 from app.calendar.service import reporting_calendar
 from app.config import get_settings
 from app.db import get_engine, write_engine
@@ -398,25 +399,39 @@ def reports_overdue(
     ] = None,
     country: Annotated[list[str] | None, typer.Option(help="Only these States (ISO alpha-3); repeat for more.")] = None,
 ) -> None:
-    """Print the reports that are overdue, oldest first, per the reporting calendar."""
+    """Print the reports that are overdue, oldest first, per the reporting calendar.
+
+    Overdue as the API says it (`status` overdue): the date has passed, nothing covers it, and the
+    service keeps the State's report history. Passed dates where it does not are counted apart
+    (`no_report_on_record`), never as overdue."""
     codes = [c.upper() for c in country or []]
     with Session(get_engine()) as session:
-        calendar = reporting_calendar(session, countries=codes, as_of=as_of.date() if as_of else None, overdue=True)
-    items = sorted(calendar.items, key=lambda i: (i.due_date, i.country, i.instrument, i.cycle))
+        calendar = reporting_calendar(session, countries=codes, as_of=as_of.date() if as_of else None)
+    items = sorted(
+        (i for i in calendar.items if i.status is Status.OVERDUE),
+        key=lambda i: (i.due_date or date.min, i.country, i.instrument, i.cycle),
+    )
+    unrecorded = sum(i.status is Status.NO_REPORT_ON_RECORD for i in calendar.items)
     table = Table(
         "country", "instrument", "cycle", "due", "source", "days late", title=f"Overdue as of {calendar.as_of}"
     )
     for item in items:
+        source = item.due_source.value if item.due_source else ""
         table.add_row(
             item.country,
             item.instrument.value,
             str(item.cycle),
-            item.due_date.isoformat(),
-            item.due_source.value,
+            str(item.due_date),
+            f"{source} ({item.due_source_document})" if item.due_source_document else source,
             str(item.days_late),
         )
     out.print(table)
     out.print(f"{len(items)} overdue report(s).")
+    if unrecorded:
+        out.print(
+            f"{unrecorded} passed due date(s) of States whose report history is not kept: "
+            "no_report_on_record, not overdue."
+        )
 
 
 @app.command()

@@ -78,13 +78,18 @@ def build_calendar(session: Session, params: CalendarParams) -> bytes:
     )
     revision = _revision(session, params.country)
     for item in calendar.items:
-        state = "overdue" if item.is_overdue else "submitted" if item.is_satisfied else "due"
+        if item.due_date is None:
+            continue  # no day to put it on: the JSON calendar lists it, with its reason
+        status = item.status.value.replace("_", " ")
+        source = item.due_source.value if item.due_source else "treaty"
+        if item.due_source_document:
+            source += f", {item.due_source_document}"
         ical.add_component(
             _event(
                 f"due-{item.country}-{item.instrument.value}-{item.cycle}",
                 item.due_date,
-                f"{item.country}: {item.instrument.value} {item.kind} report (cycle {item.cycle}) {state}",
-                f"Due {item.due_date.isoformat()} ({item.due_source.value}): {item.rule}.",
+                f"{item.country}: {item.instrument.value} {item.kind} report (cycle {item.cycle}) {status}",
+                f"Due {item.due_date.isoformat()} ({source}), {status}: {item.rule}.",
                 revision,
             )
         )

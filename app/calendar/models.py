@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.calendar.rules import DueSource, Expected
+from app.calendar.rules import DueSource, Expected, Status
 from app.records import LAST_DAY, CountryCode, Day
 from app.vocabularies import Instrument
 
@@ -34,10 +34,39 @@ class ExpectedReport(BaseModel):
     instrument: Instrument
     cycle: int = Field(description="1 is the initial report; n the n-th report.")
     kind: str = Field(description="`initial` or `periodic`.")
-    nominal_due_date: date = Field(description="The treaty arithmetic's date.")
-    committee_due_date: date | None = Field(description="A date the Committee set, recorded on a report of the cycle.")
-    due_date: date = Field(description="The date that applies: the Committee's if set, else the nominal one.")
-    due_source: DueSource = Field(description="Why `due_date` applies: `treaty` or `committee`.")
+    status: Status = Field(
+        description=(
+            "`submitted`: a report covering the cycle was submitted on or before `as_of`. `due`: its date is "
+            "to come. `overdue`: its date has passed, nothing covers it, and the service keeps the State's "
+            "report history (from the ratification's `reports_tracked_from`, or from the earliest due date "
+            "of a cycle that any report of the State on record covers). `no_report_on_record`: its date has "
+            "passed where that history is not kept, a claim about the record, not about the State. "
+            "`provisional`: a treaty date after the latest one the Committee set, never overdue. "
+            "`date_unknown`: no date can be worked out (`date_unknown_reason`)."
+        )
+    )
+    nominal_due_date: date | None = Field(
+        description="The treaty arithmetic's date: the day before the second anniversary of entry into force, then "
+        "every five years from it; null when entry into force is unknown."
+    )
+    committee_due_date: date | None = Field(
+        description="A date the Committee set: recorded on a report of the cycle, or by concluding observations."
+    )
+    due_date: date | None = Field(
+        description="The date that applies: the Committee's if set, else the nominal one; null when unknown."
+    )
+    due_source: DueSource | None = Field(
+        description="Why `due_date` applies: `treaty` or `committee`; null when unknown."
+    )
+    due_source_document: str | None = Field(
+        description="The symbol of the document that set a Committee date (concluding observations), when known."
+    )
+    provisional: bool = Field(
+        description="A treaty date after the latest cycle the Committee set a date for: shown, never overdue."
+    )
+    date_unknown_reason: str | None = Field(
+        description="Why there is no date (a succession without its date of succession, a disputed date)."
+    )
     rule: str = Field(description="The article the date comes from.")
     includes: list[Instrument] = Field(
         description="Protocols whose reporting is folded into this CRC report (OPSC art. 12(2), OPAC art. 8(2))."
@@ -45,8 +74,8 @@ class ExpectedReport(BaseModel):
     is_satisfied: bool = Field(description="A report covering this cycle was submitted on or before `as_of`.")
     satisfied_by: uuid.UUID | None = Field(description="The first such report.")
     submitted_date: date | None
-    is_overdue: bool = Field(description="Not satisfied and the applicable due date is before `as_of`.")
-    days_late: int | None
+    is_overdue: bool = Field(description="`status` is `overdue`.")
+    days_late: int | None = Field(description="Days since the due date, for an overdue item only.")
     report_ids: list[uuid.UUID] = Field(description="Reports on record covering this cycle.")
     activity_ids: list[uuid.UUID] = Field(description="Live activities monitoring one of those reports.")
 
@@ -80,10 +109,14 @@ def item_json(item: Expected) -> dict[str, Any]:
         "instrument": item.instrument.value,
         "cycle": item.cycle,
         "kind": item.kind,
-        "nominal_due_date": item.nominal_due_date.isoformat(),
+        "status": item.status.value,
+        "nominal_due_date": _day(item.nominal_due_date),
         "committee_due_date": _day(item.committee_due_date),
-        "due_date": item.due_date.isoformat(),
-        "due_source": item.due_source.value,
+        "due_date": _day(item.due_date),
+        "due_source": None if item.due_source is None else item.due_source.value,
+        "due_source_document": item.due_source_document,
+        "provisional": item.provisional,
+        "date_unknown_reason": item.date_unknown_reason,
         "rule": item.rule,
         "includes": [i.value for i in item.includes],
         "is_satisfied": item.is_satisfied,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.calendar.rules import Expected, Filed, Party, entry_into_force, expected_reports
+from app.calendar.rules import Expected, Filed, Party, expected_reports, party_in_force
 from app.ratifications.models import Ratification
 from app.records import LAST_DAY, utcnow
 from app.reports.models import GovernmentReport
@@ -76,27 +76,36 @@ def reporting_calendar(
                 continue
             if overdue is not None and item.is_overdue != overdue:
                 continue
-            if (due_from and item.due_date < due_from) or (due_to and item.due_date > due_to):
-                continue
+            if (due_from or due_to) and not _within(item.due_date, due_from, due_to):
+                continue  # an item whose date is unknown is in no range
             item.activity_ids = sorted({a for r in item.report_ids for a in monitors.get(r, ())})
             items.append(item)
     return Calendar(as_of=as_of, until=until, items=items)
+
+
+def _within(day: date | None, start: date | None, end: date | None) -> bool:
+    return day is not None and not ((start and day < start) or (end and day > end))
 
 
 def _parties(session: Session, countries: Sequence[str]) -> dict[str, list[Party]]:
     statement = select(
         col(Ratification.country),
         col(Ratification.instrument),
+        col(Ratification.action),
         col(Ratification.deposited_on),
         col(Ratification.entry_into_force_override),
+        col(Ratification.succession_effective_on),
+        col(Ratification.reports_tracked_from),
     ).where(col(Ratification.deleted_at).is_(None))
     if countries:
         statement = statement.where(col(Ratification.country).in_(countries))
     parties: dict[str, list[Party]] = {}
-    for country, name, deposited_on, override in session.execute(statement.order_by(Ratification.country)):
+    for country, name, action, deposited_on, override, succession, tracked_from in session.execute(
+        statement.order_by(Ratification.country)
+    ):
         instrument = Instrument(name)
-        in_force = override or entry_into_force(instrument, deposited_on)
-        parties.setdefault(country, []).append(Party(country, instrument, in_force))
+        in_force, reason = party_in_force(instrument, action, deposited_on, override, succession)
+        parties.setdefault(country, []).append(Party(country, instrument, in_force, reason, tracked_from))
     return parties
 
 

@@ -3,11 +3,11 @@
 from datetime import date
 from typing import Any
 
-from pydantic import ValidationInfo, computed_field, field_validator
+from pydantic import ValidationInfo, computed_field, field_validator, model_validator
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
-from app.calendar.rules import ADOPTED, entry_into_force
+from app.calendar.rules import ADOPTED, party_in_force
 from app.records import CountryCode, Day, InputModel, LongText, RecordPublic, RecordTable, ShortText, change_seq_index
 from app.vocabularies import Instrument, RatificationAction
 
@@ -17,6 +17,8 @@ EXAMPLE: dict[str, Any] = {
     "action": "ratification",
     "deposited_on": "2002-03-15",
     "entry_into_force_override": None,
+    "succession_effective_on": None,
+    "reports_tracked_from": None,
     "reservations": None,
     "source": "United Nations Treaty Collection, chapter IV.11.c",
 }
@@ -30,8 +32,23 @@ class RatificationBase(SQLModel):
     entry_into_force_override: Day | None = Field(
         default=None,
         description=(
-            "Only where the depositary records another date than the treaty arithmetic gives (a succession "
-            "takes effect from the date of succession); null: entry_into_force_on is computed."
+            "Only where the depositary records another date than the treaty arithmetic gives; "
+            "null: entry_into_force_on is computed."
+        ),
+    )
+    succession_effective_on: Day | None = Field(
+        default=None,
+        description=(
+            "A succession only: the date of succession (usually independence), from which the successor is "
+            "bound. Without it a succession has no entry into force: the notification date gives none."
+        ),
+    )
+    reports_tracked_from: Day | None = Field(
+        default=None,
+        description=(
+            "The service keeps this State's reports under this instrument from this due date on: a cycle due "
+            "since then with no submitted report is `overdue`. Without it (and with no report of the State on "
+            "record) a passed date is `no_report_on_record`."
         ),
     )
     reservations: LongText | None = Field(
@@ -72,29 +89,53 @@ class RatificationCreate(RatificationBase, InputModel):
             raise ValueError(f"precedes the {instrument}'s adoption ({ADOPTED[instrument].isoformat()})")
         return value
 
+    @model_validator(mode="after")
+    def _succession_only(self) -> "RatificationCreate":
+        if self.succession_effective_on is not None and self.action != RatificationAction.SUCCESSION:
+            raise ValueError("succession_effective_on is for a succession only")
+        return self
+
 
 class RatificationPublic(RecordPublic, RatificationBase):
+    def _in_force(self) -> tuple[date | None, str | None]:
+        return party_in_force(
+            Instrument(self.instrument),
+            self.action,
+            self.deposited_on,
+            None,
+            self.succession_effective_on,
+        )
+
     @computed_field(  # type: ignore[prop-decorator]
-        description="When the instrument entered into force for the State: the override, else computed."
+        description="When the instrument entered into force for the State: the override, else computed; "
+        "null when it cannot be known (entry_into_force_unknown_reason says why)."
     )
     @property
-    def entry_into_force_on(self) -> date:
+    def entry_into_force_on(self) -> date | None:
         return self.entry_into_force_override or self.entry_into_force_computed
 
     @computed_field(  # type: ignore[prop-decorator]
         description=(
-            "CRC art. 49: 30 days after deposit; OPSC art. 14, OPAC art. 10: one month after; "
-            "never before the instrument's own entry into force."
+            "CRC art. 49: 30 days after deposit; OPSC art. 14, OPAC art. 10: one month after, and a deposit on or "
+            "before the protocol's own entry into force takes that date; never before the instrument's own entry "
+            "into force. A succession: the date of succession, null without it."
         )
     )
     @property
-    def entry_into_force_computed(self) -> date:
-        return entry_into_force(Instrument(self.instrument), self.deposited_on)
+    def entry_into_force_computed(self) -> date | None:
+        return self._in_force()[0]
 
     @computed_field(description="entry_into_force_on is the override, not the computed date.")  # type: ignore[prop-decorator]
     @property
     def entry_into_force_overridden(self) -> bool:
         return self.entry_into_force_override is not None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Why entry_into_force_on is null (the calendar shows this State's items as date unknown)."
+    )
+    @property
+    def entry_into_force_unknown_reason(self) -> str | None:
+        return None if self.entry_into_force_override else self._in_force()[1]
 
 
 class RatificationUpdate(InputModel):
@@ -107,5 +148,7 @@ class RatificationUpdate(InputModel):
     action: RatificationAction | None = None
     deposited_on: Day | None = None
     entry_into_force_override: Day | None = None
+    succession_effective_on: Day | None = None
+    reports_tracked_from: Day | None = None
     reservations: LongText | None = None
     source: ShortText | None = None

@@ -35,13 +35,15 @@ def test_a_committee_date_and_a_combined_report_through_the_api(client: TestClie
     )
     body = calendar(client, country="BRA", as_of="2013-01-01", due_to="2016-01-01")
     assert (body["as_of"], body["until"]) == ("2013-01-01", "2016-01-01")
-    rows = [(i["cycle"], i["due_date"], i["due_source"], i["satisfied_by"], i["is_overdue"]) for i in body["items"]]
+    rows = [(i["cycle"], i["due_date"], i["due_source"], i["satisfied_by"], i["status"]) for i in body["items"]]
     assert rows == [
-        (1, "1992-10-24", "treaty", None, True),
-        (2, "2011-04-20", "committee", str(combined.id), False),
-        (3, "2011-04-20", "committee", str(combined.id), False),
-        (4, "2011-04-20", "committee", str(combined.id), False),
-        (5, "2012-10-24", "treaty", None, True),  # back on the treaty's chain
+        # The history is kept from the first date a report on record covers (2011): before it,
+        # a passed date is no report on record, not overdue.
+        (1, "1992-10-23", "treaty", None, "no_report_on_record"),
+        (2, "2011-04-20", "committee", str(combined.id), "submitted"),
+        (3, "2011-04-20", "committee", str(combined.id), "submitted"),
+        (4, "2011-04-20", "committee", str(combined.id), "submitted"),
+        (5, "2012-10-23", "treaty", None, "provisional"),  # after the Committee's date: never overdue
     ]
     first = body["items"][0]
     assert first == {
@@ -49,32 +51,37 @@ def test_a_committee_date_and_a_combined_report_through_the_api(client: TestClie
         "instrument": "CRC",
         "cycle": 1,
         "kind": "initial",
-        "nominal_due_date": "1992-10-24",
+        "status": "no_report_on_record",
+        "nominal_due_date": "1992-10-23",
         "committee_due_date": None,
-        "due_date": "1992-10-24",
+        "due_date": "1992-10-23",
         "due_source": "treaty",
+        "due_source_document": None,
+        "provisional": False,
+        "date_unknown_reason": None,
         "rule": "CRC art. 44(1)(a): within two years of entry into force",
         "includes": [],
         "is_satisfied": False,
         "satisfied_by": None,
         "submitted_date": None,
-        "is_overdue": True,
-        "days_late": 7374,
+        "is_overdue": False,
+        "days_late": None,
         "report_ids": [],
         "activity_ids": [],
     }
+    assert [(i["provisional"], i["is_overdue"]) for i in body["items"]][-1] == (True, False)
 
 
 def test_as_of_answers_what_was_overdue_in_2003(client: TestClient, session: Session) -> None:
     make_ratification(session, country="KEN", instrument="CRC", deposited_on=date(1990, 7, 30))
     make_ratification(session, country="KEN", instrument="OPSC", deposited_on=date(2002, 9, 18))
     make_report(session, country="KEN", instrument="CRC", cycle_from=1, cycle_to=1, submitted_date=date(2000, 1, 1))
-    in_2002 = calendar(client, country="KEN", as_of="2002-09-02", overdue="true")["items"]
-    assert [(i["instrument"], i["cycle"], i["due_date"]) for i in in_2002] == [("CRC", 2, "1997-09-02")]
+    in_2002 = calendar(client, country="KEN", as_of="2002-09-01", overdue="true")["items"]
+    assert [(i["instrument"], i["cycle"], i["due_date"]) for i in in_2002] == [("CRC", 2, "1997-09-01")]
     in_2003 = calendar(client, country="KEN", as_of="2003-06-30", overdue="true")["items"]
     assert [(i["instrument"], i["cycle"], i["due_date"]) for i in in_2003] == [
-        ("CRC", 2, "1997-09-02"),
-        ("CRC", 3, "2002-09-02"),  # due the day before 3 September 2002: overdue from then on
+        ("CRC", 2, "1997-09-01"),
+        ("CRC", 3, "2002-09-01"),  # due the day before 2 September 2002: overdue from the 2nd on
     ]
     later = calendar(client, country="KEN", as_of="2005-01-01", overdue="true")["items"]
     assert [(i["instrument"], i["cycle"]) for i in later] == [("CRC", 2), ("CRC", 3), ("OPSC", 1)]
@@ -82,11 +89,14 @@ def test_as_of_answers_what_was_overdue_in_2003(client: TestClient, session: Ses
 
 
 def test_an_opsc_only_party_and_the_instrument_filter(client: TestClient, session: Session) -> None:
-    make_ratification(session, country="USA", instrument="OPSC", deposited_on=date(2002, 12, 23))
+    make_ratification(
+        session, country="USA", instrument="OPSC", deposited_on=date(2002, 12, 23),
+        reports_tracked_from=date(2002, 12, 23),
+    )  # fmt: skip
     items = calendar(client, instrument="OPSC", as_of="2011-01-01", due_to="2011-01-01")["items"]
-    assert [(i["country"], i["cycle"], i["due_date"], i["is_overdue"]) for i in items] == [
-        ("USA", 1, "2005-01-23", True),
-        ("USA", 2, "2010-01-23", True),
+    assert [(i["country"], i["cycle"], i["due_date"], i["status"]) for i in items] == [
+        ("USA", 1, "2005-01-22", "overdue"),
+        ("USA", 2, "2010-01-22", "overdue"),
     ]
 
 
@@ -96,11 +106,13 @@ def test_an_override_moves_the_whole_chain(client: TestClient, session: Session)
         entry_into_force_override=date(1992, 4, 27),
     )  # fmt: skip
     items = calendar(client, country="SRB", due_to="2000-01-01")["items"]
-    assert [i["due_date"] for i in items] == ["1994-04-27", "1999-04-27"]
+    assert [i["due_date"] for i in items] == ["1994-04-26", "1999-04-26"]
 
 
 def test_additional_information_satisfies_no_cycle(client: TestClient, session: Session) -> None:
-    make_ratification(session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21))
+    make_ratification(
+        session, country="MEX", instrument="CRC", deposited_on=date(1990, 9, 21), reports_tracked_from=date(1990, 9, 21)
+    )
     make_report(
         session, country="MEX", instrument="CRC", kind="additional_information", cycle_from=1, cycle_to=1,
         submitted_date=date(1993, 1, 1),
@@ -234,7 +246,7 @@ def test_the_ics_feed_parses_back_with_stable_uids(client: TestClient, session: 
         f"review-{report.id}@workplan",
     }  # the activity names no country, so a country filter leaves it out
     third = events["due-MEX-CRC-3@workplan"]
-    assert (third.decoded("dtstart"), third.decoded("dtend")) == (date(2002, 10, 21), date(2002, 10, 22))
+    assert (third.decoded("dtstart"), third.decoded("dtend")) == (date(2002, 10, 20), date(2002, 10, 21))
     assert str(third["summary"]) == "MEX: CRC periodic report (cycle 3) submitted"
     review = events[f"review-{report.id}@workplan"]
     assert str(review["summary"]) == "Committee session 42: review of MEX's CRC report"
