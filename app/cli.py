@@ -33,6 +33,7 @@ from app.errors import AppError
 from app.migrations import alembic_config
 from app.observability import MULTIPROCESS_DIR, log_config
 from app.records import as_utc, format_timestamp, utcnow
+from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
 from app.server import BoundedHttpToolsProtocol
 from app.sync.feed import purge_tombstones as purge
@@ -158,12 +159,20 @@ def db_check() -> None:
 
 @app.command()
 def seed() -> None:
-    """Load the 2003 work plan; a second run changes nothing."""
+    """Load the 2003 work plan and the shipped ratifications; a second run changes nothing.
+
+    A shipped ratification an editor created or changed is left as it is."""
     with _session("seed") as session, session.begin():
         report = load_seed(session)
+        shipped = load_ratifications(session)
     out.print(
         f"2003 work plan: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped_deleted} left deleted."
+    )
+    out.print(
+        f"Ratifications (shipped): {shipped.created} created, {shipped.updated} updated, "
+        f"{shipped.unchanged} unchanged, {shipped.kept_editor} kept as an editor left them, "
+        f"{shipped.skipped_deleted} left deleted."
     )
 
 

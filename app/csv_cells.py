@@ -25,7 +25,7 @@ def to_cell(name: str, value: Any) -> str:
         text = ""
     elif name == "participants":
         text = ";".join(f"{p['partner_id']}:{p['role']}" for p in value)
-    elif name == "articles":
+    elif name in ("articles", "disputed"):
         text = json.dumps(value, ensure_ascii=False)
     elif name in LIST_FIELDS:
         text = ";".join(value)

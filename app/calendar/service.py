@@ -96,15 +96,15 @@ def _parties(session: Session, countries: Sequence[str]) -> dict[str, list[Party
         col(Ratification.entry_into_force_override),
         col(Ratification.succession_effective_on),
         col(Ratification.reports_tracked_from),
+        col(Ratification.disputed),
     ).where(col(Ratification.deleted_at).is_(None))
     if countries:
         statement = statement.where(col(Ratification.country).in_(countries))
     parties: dict[str, list[Party]] = {}
-    for country, name, action, deposited_on, override, succession, tracked_from in session.execute(
-        statement.order_by(Ratification.country)
-    ):
+    rows = session.execute(statement.order_by(Ratification.country))
+    for country, name, action, deposited_on, override, succession, tracked_from, disputed in rows:
         instrument = Instrument(name)
-        in_force, reason = party_in_force(instrument, action, deposited_on, override, succession)
+        in_force, reason = party_in_force(instrument, action, deposited_on, override, succession, disputed)
         parties.setdefault(country, []).append(Party(country, instrument, in_force, reason, tracked_from))
     return parties
 

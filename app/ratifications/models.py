@@ -1,10 +1,12 @@
 """A State's instrument of ratification, accession or succession to the CRC or one of its protocols."""
 
+import json
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationInfo, computed_field, field_validator, model_validator
-from sqlalchemy import Index, String, text
+from sqlalchemy import JSON, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from app.calendar.rules import ADOPTED, party_in_force
@@ -57,10 +59,46 @@ class RatificationBase(SQLModel):
     source: ShortText | None = Field(
         default=None, max_length=300, description="Where these facts come from (e.g. the UN Treaty Collection)."
     )
+    sources: LongText | None = Field(
+        default=None,
+        max_length=20_000,
+        description="The shipped data's sources for this row, verbatim, separated by ` | ` (captures, documents).",
+    )
+    confidence: ShortText | None = Field(
+        default=None,
+        max_length=40,
+        description="The shipped data's confidence: `confirmed` (two captures agree) or `single-source`.",
+    )
+    entry_into_force_published: Day | None = Field(
+        default=None,
+        description="The entry into force a source prints, where one does: a cross-check, never used by the calendar.",
+    )
+
+
+class Origin(StrEnum):
+    SHIPPED = "shipped"
+    EDITOR = "editor"
+
+
+ORIGIN_DESCRIPTION = (
+    "`shipped`: as the project's reference data (app/seed/untc-ratifications.csv) has it, and `workplan seed` "
+    "keeps it so; `editor`: created or changed through the API, which a seed never touches again."
+)
+DISPUTED_DESCRIPTION = (
+    "Fields whose sources give two values, with both (`{field: [a, b]}`): the field itself stays null, and "
+    "neither value is used silently (a disputed date of succession makes the calendar say date unknown)."
+)
 
 
 class Ratification(RatificationBase, RecordTable, table=True):
     __tablename__ = "ratification"
+    origin: str = Field(
+        default="editor",
+        sa_type=String(10),
+        sa_column_kwargs={"server_default": "editor"},
+        description=ORIGIN_DESCRIPTION,
+    )
+    disputed: dict[str, list[str]] | None = Field(default=None, sa_type=JSON, description=DISPUTED_DESCRIPTION)
     __table_args__ = (
         change_seq_index("ratification"),
         Index(
@@ -97,6 +135,9 @@ class RatificationCreate(RatificationBase, InputModel):
 
 
 class RatificationPublic(RecordPublic, RatificationBase):
+    origin: Origin = Field(description=ORIGIN_DESCRIPTION)
+    disputed: dict[str, list[str]] | None = Field(default=None, description=DISPUTED_DESCRIPTION)
+
     def _in_force(self) -> tuple[date | None, str | None]:
         return party_in_force(
             Instrument(self.instrument),
@@ -104,6 +145,7 @@ class RatificationPublic(RecordPublic, RatificationBase):
             self.deposited_on,
             None,
             self.succession_effective_on,
+            self.disputed,
         )
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -138,6 +180,21 @@ class RatificationPublic(RecordPublic, RatificationBase):
         return None if self.entry_into_force_override else self._in_force()[1]
 
 
+class RatificationImport(RatificationCreate):
+    """What `workplan import` takes: a backup keeps each record's provenance as it was."""
+
+    origin: Origin = Origin.EDITOR
+    disputed: dict[str, list[str]] | None = None
+
+    @field_validator("disputed", mode="before")
+    @classmethod
+    def _from_a_cell(cls, value: object) -> object:
+        # A CSV cell holds the object as JSON text (app/csv_cells.py); empty is null.
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else None
+        return value
+
+
 class RatificationUpdate(InputModel):
     """JSON Merge Patch: absent fields stay as they are, null clears an optional field."""
 
@@ -152,3 +209,6 @@ class RatificationUpdate(InputModel):
     reports_tracked_from: Day | None = None
     reservations: LongText | None = None
     source: ShortText | None = None
+    sources: LongText | None = None
+    confidence: ShortText | None = None
+    entry_into_force_published: Day | None = None

@@ -70,7 +70,7 @@ from app.csv_cells import restore, to_cell
 from app.errors import json_pointer
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
-from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic
+from app.ratifications.models import Ratification, RatificationImport, RatificationPublic
 from app.records import RecordTable, Timestamp, apply_changes, utcnow
 from app.reports.models import (
     GovernmentReport,
@@ -165,9 +165,12 @@ SPECS = (
         ("name",), "Partner name '{}'", private=("contact_name", "contact_email", "notes"),
     ),
     _Spec(
-        "ratifications", "ratification", Ratification, RatificationCreate, RatificationPublic,
+        "ratifications", "ratification", Ratification, RatificationImport, RatificationPublic,
         ("country", "instrument"), "Ratification of the '{}' by this State",
-        derived=("entry_into_force_on", "entry_into_force_computed", "entry_into_force_overridden"),
+        derived=(
+            "entry_into_force_on", "entry_into_force_computed", "entry_into_force_overridden",
+            "entry_into_force_unknown_reason",
+        ),
     ),
     _Spec(
         "government_reports", "government_report", GovernmentReport, GovernmentReportCreate,

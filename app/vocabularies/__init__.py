@@ -70,6 +70,7 @@ class RatificationAction(StrEnum):
     RATIFICATION = "ratification"
     ACCESSION = "accession"
     SUCCESSION = "succession"
+    ACCEPTANCE = "acceptance"
 
 
 class ReportKind(StrEnum):

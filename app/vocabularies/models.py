@@ -146,6 +146,8 @@ _ENUMS: list[tuple[str, str, type[StrEnum], dict[str, str]]] = [
             "ratification": "It signed, then deposited an instrument of ratification.",
             "accession": "It became a party without signing first.",
             "succession": "A successor State declared itself bound by its predecessor's ratification.",
+            "acceptance": "It deposited an instrument of acceptance, with the effect of a ratification "
+            "(the Netherlands, CRC).",
         },
     ),
     (

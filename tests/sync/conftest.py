@@ -54,6 +54,7 @@ COLLECTIONS = {
     "objective": "/v1/objectives",
     "activity": "/v1/activities",
     "partner": "/v1/partners",
+    "ratification": "/v1/ratifications",
     "government_report": "/v1/government-reports",
 }
 
