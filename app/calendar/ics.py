@@ -10,16 +10,17 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from icalendar import Calendar as ICalendar
 from icalendar import Event
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app.activities.models import Activity, ActivityCountry
-from app.calendar.models import CalendarParams
+from app.calendar.models import DEFAULT_WINDOW_MONTHS, CalendarParams
 from app.calendar.service import reporting_calendar
 from app.ratifications.models import Ratification
-from app.records import as_utc
+from app.records import FIRST_DAY, LAST_DAY, as_utc, utcnow
 from app.reports.models import GovernmentReport
 
 DOMAIN = "workplan"
@@ -61,20 +62,29 @@ def _revision(session: Session, countries: Sequence[str]) -> datetime:
     return latest
 
 
+WINDOW = relativedelta(months=DEFAULT_WINDOW_MONTHS)
+
+
 def build_calendar(session: Session, params: CalendarParams) -> bytes:
+    """The feed; without `due_from`/`due_to`, report due dates within 12 months of `as_of`."""
     ical = ICalendar()
     ical.add("prodid", "-//NGO Group for the CRC//workplan reporting calendar//EN")
     ical.add("version", "2.0")
     ical.add("calscale", "GREGORIAN")
     ical.add("x-wr-calname", "Reporting calendar")
+    due_from, due_to = params.due_from, params.due_to
+    if due_from is None and due_to is None:
+        as_of = min(params.as_of or utcnow().date(), LAST_DAY)
+        due_from, due_to = max(as_of - WINDOW, FIRST_DAY), min(as_of + WINDOW, LAST_DAY)
     calendar = reporting_calendar(
         session,
         countries=params.country,
         instruments=params.instrument,
         as_of=params.as_of,
         overdue=params.overdue,
-        due_from=params.due_from,
-        due_to=params.due_to,
+        statuses=params.status,
+        due_from=due_from,
+        due_to=due_to,
     )
     revision = _revision(session, params.country)
     for item in calendar.items:
@@ -106,7 +116,7 @@ def build_calendar(session: Session, params: CalendarParams) -> bytes:
                     updated_at,
                 )
             )
-    if params.overdue is None and not params.instrument:
+    if params.overdue is None and not params.instrument and not params.status:
         for activity_id, code, title, start, end, updated_at in _activities(session, params):
             if _within(start, params):
                 ical.add_component(

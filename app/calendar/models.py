@@ -17,16 +17,30 @@ class CalendarParams(BaseModel):
     country: list[CountryCode] = Field(default=[], description="Only these States (ISO 3166-1 alpha-3).")
     instrument: list[Instrument] = Field(default=[], description="Only these instruments.")
     as_of: Day | None = Field(default=None, description="Judge overdue and satisfied as of this day (default today).")
-    overdue: bool | None = Field(default=None, description="Only items overdue as of `as_of`, or only the others.")
+    overdue: bool | None = Field(
+        default=None,
+        description="Only items whose `status` is `overdue` as of `as_of`, or only the others. A passed date of a "
+        "State whose report history the service does not keep is `no_report_on_record`, never overdue.",
+    )
+    status: list[Status] = Field(default=[], description="Only items with one of these statuses.")
     due_from: Day | None = Field(default=None, description="Applicable due date on or after this day.")
     due_to: Day | None = Field(
         default=None, description="Applicable due date on or before this day; also how far the cycles run."
     )
 
 
+DEFAULT_WINDOW_MONTHS = 12
+
+
 class GapParams(CalendarParams):
-    period_from: Day = Field(description="First day of the period asked about.")
-    period_to: Day = Field(description="Last day of the period asked about.")
+    period_from: Day | None = Field(
+        default=None, description="First day of the period asked about (default: `as_of`, itself default today)."
+    )
+    period_to: Day | None = Field(
+        default=None,
+        description=f"Last day of the period asked about (default: {DEFAULT_WINDOW_MONTHS} months after its first day, "
+        "so that no parameter at all asks what falls due in the next 12 months).",
+    )
 
 
 class ExpectedReport(BaseModel):

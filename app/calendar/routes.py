@@ -2,19 +2,28 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
+from dateutil.relativedelta import relativedelta
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.activities.models import ActivityPublic
 from app.activities.service import ACTIVITIES
 from app.calendar import service
-from app.calendar.models import CalendarPage, CalendarParams, ExpectedReport, GapPage, GapParams, item_json
+from app.calendar.models import (
+    DEFAULT_WINDOW_MONTHS,
+    CalendarPage,
+    CalendarParams,
+    ExpectedReport,
+    GapPage,
+    GapParams,
+    item_json,
+)
 from app.db import ReadSessionDep
 from app.errors import LIST_ERRORS, BadRequest
 from app.http import etag_of, json_response, none_match
 from app.ratifications.models import RatificationPublic
 from app.ratifications.service import RATIFICATIONS, RatificationListParams, list_ratifications
-from app.records import CountryCode, Day
+from app.records import LAST_DAY, CountryCode, Day, utcnow
 from app.reports.models import GovernmentReportWithNotes
 from app.reports.routes import reader as report_reader
 from app.reports.service import GovernmentReportListParams, list_reports
@@ -34,6 +43,7 @@ def get_reporting_calendar(
         instruments=params.instrument,
         as_of=params.as_of,
         overdue=params.overdue,
+        statuses=params.status,
         due_from=params.due_from,
         due_to=params.due_to,
     )
@@ -47,19 +57,25 @@ def get_reporting_calendar(
 
 @router.get("/reporting-calendar/gaps", response_model=GapPage, responses=LIST_ERRORS)
 def get_coverage_gaps(request: Request, session: ReadSessionDep, params: Annotated[GapParams, Query()]) -> Response:
-    """Reports due, submitted or reviewed in the period that no activity monitors yet."""
-    check_range(params.period_from, params.period_to, "period_to")
+    """Reports due, submitted or reviewed in the period that no activity monitors yet.
+
+    Without a period: from `as_of` (default today) to 12 months later, "which reports fall due in
+    the next 12 months that no activity monitors"."""
+    period_from = params.period_from or params.as_of or utcnow().date()
+    period_to = params.period_to or min(period_from + relativedelta(months=DEFAULT_WINDOW_MONTHS), LAST_DAY)
+    check_range(period_from, period_to, "period_to")
     gaps = service.coverage_gaps(
         session,
-        params.period_from,
-        params.period_to,
+        period_from,
+        period_to,
         countries=params.country,
         instruments=params.instrument,
+        statuses=params.status,
         as_of=params.as_of,
     )
     body = {
-        "period_from": params.period_from.isoformat(),
-        "period_to": params.period_to.isoformat(),
+        "period_from": period_from.isoformat(),
+        "period_to": period_to.isoformat(),
         "items": [item_json(gap.item) | {"reasons": gap.reasons} for gap in gaps],
     }
     return json_response(request, body)
@@ -78,7 +94,9 @@ def get_calendar_feed(
     """Due dates, Committee reviews and activity dates as an iCalendar file to subscribe to.
 
     The filters are the calendar's; `due_from`/`due_to` bound every event's date, and with
-    `overdue` or `instrument` the file holds report dates only."""
+    `overdue`, `status` or `instrument` the file holds report dates only. Without `due_from` and
+    `due_to`, report due dates run from 12 months before `as_of` (default today) to 12 months
+    after it; each event says its status and where its date comes from (treaty or Committee)."""
     # Imported here: the icalendar package costs every worker 0.3 s of start-up and 4 MB, for this
     # one endpoint (bench/README.md: the export's memory budget, the workers' start-up deadline).
     from app.calendar.ics import build_calendar

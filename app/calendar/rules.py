@@ -178,9 +178,13 @@ class Filed:
         return range(self.cycle_from, (self.cycle_to or self.cycle_from) + 1)
 
     def next_cycles(self) -> range:
-        if self.next_due_date is None or self.next_cycle_from is None:
+        """The cycles the next report covers: as recorded, else the one after this report's."""
+        start = self.next_cycle_from
+        if start is None and self.cycle_from is not None:
+            start = (self.cycle_to or self.cycle_from) + 1
+        if self.next_due_date is None or start is None:
             return range(0)
-        return range(self.next_cycle_from, (self.next_cycle_to or self.next_cycle_from) + 1)
+        return range(start, max(self.next_cycle_to or start, start) + 1)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.calendar.rules import Expected, Filed, Party, expected_reports, party_in_force
+from app.calendar.rules import Expected, Filed, Party, Status, expected_reports, party_in_force
 from app.ratifications.models import Ratification
 from app.records import LAST_DAY, utcnow
 from app.reports.models import GovernmentReport
@@ -44,6 +44,7 @@ def reporting_calendar(
     as_of: date | None = None,
     until: date | None = None,
     overdue: bool | None = None,
+    statuses: Sequence[Status] = (),
     due_from: date | None = None,
     due_to: date | None = None,
 ) -> Calendar:
@@ -55,7 +56,8 @@ def reporting_calendar(
       judged on: a report submitted after it satisfies nothing yet.
     - `until` (default: `due_to`, else `as_of` + 5 years, the next report of every cycle): cycles
       run while their nominal date is on or before it; never after LAST_DAY, the calendar's horizon.
-    - `overdue`, `due_from`, `due_to` filter on the result (the applicable `due_date`).
+    - `overdue`, `statuses`, `due_from`, `due_to` filter on the result (the applicable `due_date`;
+      an item whose date is unknown is in no date range).
 
     Only States with a ratification on record appear, and only reports with a `cycle_from` (and
     not `additional_information`) are placed in a cycle.
@@ -75,6 +77,8 @@ def reporting_calendar(
             if instruments and item.instrument not in instruments:
                 continue
             if overdue is not None and item.is_overdue != overdue:
+                continue
+            if statuses and item.status not in statuses:
                 continue
             if (due_from or due_to) and not _within(item.due_date, due_from, due_to):
                 continue  # an item whose date is unknown is in no range
@@ -121,6 +125,10 @@ def _reports(session: Session, countries: list[str]) -> dict[str, list[Filed]]:
             col(GovernmentReport.cycle_to),
             col(GovernmentReport.due_date),
             col(GovernmentReport.submitted_date),
+            col(GovernmentReport.concluding_observations_symbol),
+            col(GovernmentReport.next_report_due_date),
+            col(GovernmentReport.next_report_cycle_from),
+            col(GovernmentReport.next_report_cycle_to),
         )
         .where(
             col(GovernmentReport.deleted_at).is_(None),
@@ -134,7 +142,7 @@ def _reports(session: Session, countries: list[str]) -> dict[str, list[Filed]]:
         statement = statement.where(col(GovernmentReport.country).in_(countries))
     rows = session.execute(statement).all()
     return {
-        country: [Filed(str(r[0]), r[1], Instrument(r[2]), r[3], r[4], r[5], r[6]) for r in group]
+        country: [Filed(str(r[0]), r[1], Instrument(r[2]), *r[3:]) for r in group]
         for country, group in itertools.groupby(rows, key=lambda row: row[1])
     }
 
@@ -171,6 +179,7 @@ def coverage_gaps(
     *,
     countries: Sequence[str] = (),
     instruments: Sequence[Instrument] = (),
+    statuses: Sequence[Status] = (),
     as_of: date | None = None,
 ) -> list[Gap]:
     """Reports due, submitted or reviewed in [period_from, period_to] that no live activity monitors.
@@ -182,6 +191,7 @@ def coverage_gaps(
         session,
         countries=countries,
         instruments=instruments,
+        statuses=statuses,
         as_of=as_of,
         until=max(period_to, as_of or period_to),
     )

@@ -98,6 +98,19 @@ class GovernmentReportBase(SQLModel):
     review_date: Day | None = None
     concluding_observations_symbol: Symbol | None = Field(default=None, max_length=300)
     concluding_observations_date: Day | None = None
+    next_report_due_date: Day | None = Field(
+        default=None,
+        description=(
+            "The date the concluding observations (`concluding_observations_symbol`) set for the next report. "
+            "It replaces the treaty's date for the cycles that report covers (`due_source` committee)."
+        ),
+    )
+    next_report_cycle_from: int | None = Field(
+        default=None, ge=1, le=20, description="First cycle the next report covers; default: the one after this."
+    )
+    next_report_cycle_to: int | None = Field(
+        default=None, ge=1, le=20, description='Last cycle it covers: 6 for "fifth and sixth combined".'
+    )
     status: ReportStatus = Field(default=ReportStatus.EXPECTED, sa_type=String(40))
     analysis: LongText | None = Field(default=None, max_length=20_000, description="The thematic analysis.")
 
@@ -107,6 +120,14 @@ class GovernmentReportBase(SQLModel):
         start = info.data.get("cycle_from")
         if start is not None and value is not None and value < start:
             raise ValueError(f"must not be below cycle_from ({start})")
+        return value
+
+    @field_validator("next_report_cycle_to")
+    @classmethod
+    def _next_cycles_in_order(cls, value: int | None, info: ValidationInfo) -> int | None:
+        start = info.data.get("next_report_cycle_from")
+        if start is not None and value is not None and value < start:
+            raise ValueError(f"must not be below next_report_cycle_from ({start})")
         return value
 
     @field_validator("review_date")
@@ -235,6 +256,9 @@ class GovernmentReportUpdate(InputModel):
     review_date: Day | None = None
     concluding_observations_symbol: Symbol | None = None
     concluding_observations_date: Day | None = None
+    next_report_due_date: Day | None = None
+    next_report_cycle_from: int | None = Field(default=None, ge=1, le=20)
+    next_report_cycle_to: int | None = Field(default=None, ge=1, le=20)
     status: ReportStatus | None = None
     analysis: LongText | None = None
     articles: list[ArticleAssessment] | None = Field(default=None, max_length=200)
