@@ -99,7 +99,7 @@ def sentence(rng: random.Random, words: int) -> str:
 
 def recreate(url: str) -> None:
     """A new empty database at `url`: the SQLite files removed, or the PostgreSQL database dropped
-    and created (only one named workplan_bench*, so no other database is ever dropped)."""
+    and created (only one named workplan_bench* or workplan_*_bench, so no other database is ever dropped)."""
     target = make_url(url)
     if target.get_backend_name() == "sqlite":
         path = Path(target.database or "")
@@ -107,8 +107,11 @@ def recreate(url: str) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         return
-    if not (target.database or "").startswith("workplan_bench"):
-        raise SystemExit(f"Refusing to drop '{target.database}': benchmark databases are named workplan_bench*.")
+    name = target.database or ""
+    if not (name.startswith("workplan_bench") or (name.startswith("workplan_") and name.endswith("_bench"))):
+        raise SystemExit(
+            f"Refusing to drop '{name}': benchmark databases are named workplan_bench* or workplan_*_bench."
+        )
     admin = create_db_engine(target.set(database="postgres").render_as_string(hide_password=False), pool_size=1)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))

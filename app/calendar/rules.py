@@ -336,7 +336,8 @@ def expected_reports(parties: Sequence[Party], reports: Sequence[Filed], as_of: 
     items: list[Expected] = []
     covering: dict[int, list[Expected]] = {}
     filed_of: dict[int, Sequence[Filed]] = {}
-    for party in sorted(parties, key=lambda p: list(Instrument).index(p.instrument)):
+    ordered = sorted(parties, key=lambda p: list(Instrument).index(p.instrument))
+    for party in ordered:
         own = [r for r in reports if r.instrument is party.instrument]
         filed = _by_cycle(own)
         observed = _committee_dates(own)
@@ -367,7 +368,7 @@ def expected_reports(parties: Sequence[Party], reports: Sequence[Filed], as_of: 
     on_record = [i.due_date for i in items if i.report_ids and i.due_date is not None]
     implied = min(on_record, default=None)
     initial_protocol_due: dict[Instrument, date] = {}
-    for party in parties:
+    for party in ordered:
         starts = [d for d in (party.tracked_from, implied) if d is not None]
         for item in covering.get(id(party), []):
             _judge(item, filed_of[id(item)], as_of, min(starts, default=None))

@@ -318,3 +318,19 @@ def test_a_deposit_stored_in_the_last_month_of_9999_enters_into_force_on_its_las
     assert entry_into_force(instrument, deposited) == date.max
     party = Party("MEX", instrument, date.max)
     assert expected_reports([party], [report(instrument, (1, 2))], as_of=LAST_DAY, until=LAST_DAY) == []
+
+
+def test_a_crc_report_lists_the_protocols_it_carries_in_their_order_whatever_the_records_order() -> None:
+    # Rwanda: OPAC and OPSC initial reports due in 2004, both carried by the CRC reports after them.
+    parties = [
+        Party("RWA", OPAC, date(2002, 5, 23)),
+        Party("RWA", OPSC, date(2002, 4, 14)),
+        Party("RWA", CRC, date(1991, 2, 23)),
+    ]
+    items = expected_reports(parties, [], as_of=date(2026, 12, 6), until=date(2026, 12, 6))
+    assert [(i.instrument, i.cycle, i.includes) for i in items if i.cycle in (3, 4) or i.instrument is not CRC] == [
+        (CRC, 3, []),
+        (CRC, 4, [OPSC, OPAC]),
+        (OPSC, 1, []),
+        (OPAC, 1, []),
+    ]
