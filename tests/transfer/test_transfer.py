@@ -17,6 +17,7 @@ from app.csv_cells import neutralise, restore
 from app.db import create_db_engine
 from app.partners.models import PartnerUpdate
 from app.partners.service import delete_partner, update_partner
+from app.seed.ratifications import load_ratifications
 from app.transfer import service
 from app.transfer.service import (
     RESOURCES,
@@ -147,7 +148,11 @@ def live_rows(connection: Connection) -> Rows:
         found = [
             {k: v for k, v in row._mapping.items() if k != "change_seq"} for row in connection.execute(select(table))
         ]
-        kept = [row for row in found if not deleted & set(row.values()) and row.get("deleted_at") is None]
+        kept = [
+            row
+            for row in found
+            if not deleted & {v for v in row.values() if not isinstance(v, dict)} and row.get("deleted_at") is None
+        ]
         rows[table.name] = sorted(kept, key=lambda row: [str(row[c.name]) for c in table.primary_key])
     return rows
 
@@ -502,3 +507,22 @@ def test_an_id_repeated_in_a_later_chunk_is_refused_and_the_next_import_starts_a
     assert report.counts["work_plans"].created == 4
     again = import_records(session, path)  # the same ids again: no trace of the previous import's
     assert again.counts["work_plans"].unchanged == 4
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_backup_keeps_the_shipped_ratifications_provenance_and_disputes(
+    session: Session, empty_engine: Engine, tmp_path: Path, fmt: str
+) -> None:
+    load_ratifications(session)
+    paths = export_to(session, tmp_path, fmt)
+    with Session(empty_engine) as target, target.begin():
+        for path, resource in zip(paths, RESOURCES if fmt == "csv" else [None], strict=True):
+            import_records(target, path, resource=resource)
+    with empty_engine.connect() as connection:
+        imported = live_rows(connection)["ratification"]
+    assert imported == live_rows(session.connection())["ratification"]
+    croatia = next(r for r in imported if (r["country"], r["instrument"]) == ("HRV", "CRC"))
+    assert (croatia["origin"], croatia["disputed"]) == (
+        "shipped",
+        {"succession_effective_on": ["1991-10-08", "1991-10-06"]},
+    )
