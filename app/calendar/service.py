@@ -52,7 +52,7 @@ def reporting_calendar(
 
     - `countries` (ISO alpha-3) and `instruments` narrow the items; the rules still see all of
       a State's instruments, since a CRC party reports on the protocols in its CRC cycle.
-    - `as_of` (default: today, UTC) is the day `is_overdue`, `days_late` and `satisfied_by` are
+    - `as_of` (default: today, UTC) is the day `status`, `days_late` and `satisfied_by` are
       judged on: a report submitted after it satisfies nothing yet.
     - `until` (default: `due_to`, else `as_of` + 5 years, the next report of every cycle): cycles
       run while their nominal date is on or before it; never after LAST_DAY, the calendar's horizon.
