@@ -62,16 +62,18 @@ PERIODIC_EVERY = 5  # years
 # The article behind each kind of due date, as the items cite it.
 ENTRY_INTO_FORCE_RULE = {
     Instrument.CRC: "CRC art. 49(2): the thirtieth day after deposit, never before 2 September 1990 (art. 49(1))",
-    Instrument.OPSC: "OPSC art. 14(2): one month after deposit, never before 18 January 2002 (art. 14(1))",
-    Instrument.OPAC: "OPAC art. 10(2): one month after deposit, never before 12 February 2002 (art. 10(1))",
+    Instrument.OPSC: "OPSC art. 14(2): one month after deposit; a deposit on or before 18 January 2002 takes that "
+    "date (art. 14(1))",
+    Instrument.OPAC: "OPAC art. 10(2): one month after deposit; a deposit on or before 12 February 2002 takes that "
+    "date (art. 10(1))",
 }
 INITIAL_RULE = {
-    Instrument.CRC: "CRC art. 44(1)(a): within two years of entry into force",
-    Instrument.OPSC: "OPSC art. 12(1): within two years of entry into force",
-    Instrument.OPAC: "OPAC art. 8(1): within two years of entry into force",
+    Instrument.CRC: "CRC art. 44(1)(a): within two years of entry into force (the day before the second anniversary)",
+    Instrument.OPSC: "OPSC art. 12(1): within two years of entry into force (the day before the second anniversary)",
+    Instrument.OPAC: "OPAC art. 8(1): within two years of entry into force (the day before the second anniversary)",
 }
 PERIODIC_RULE = {
-    Instrument.CRC: "CRC art. 44(1)(b): every five years thereafter",
+    Instrument.CRC: "CRC art. 44(1)(b): every five years thereafter (five years on from the initial date)",
     Instrument.OPSC: "OPSC art. 12(2), second sentence: a party not party to the CRC reports every five years",
     Instrument.OPAC: "OPAC art. 8(2), second sentence: a party not party to the CRC reports every five years",
 }
@@ -79,7 +81,10 @@ FOLDED_RULE = {
     Instrument.OPSC: "OPSC art. 12(2): after its initial report, folded into the CRC periodic reports (art. 44)",
     Instrument.OPAC: "OPAC art. 8(2): after its initial report, folded into the CRC periodic reports (art. 44)",
 }
-COMMITTEE_RULE = "a date set by the Committee for this cycle, recorded on the report (it wins over the treaty's)"
+COMMITTEE_RULE = (
+    "a date set by the Committee for this cycle, on a report of the cycle or by concluding observations "
+    "(it wins over the treaty's)"
+)
 
 
 class DueSource(StrEnum):

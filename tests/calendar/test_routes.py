@@ -59,7 +59,7 @@ def test_a_committee_date_and_a_combined_report_through_the_api(client: TestClie
         "due_source_document": None,
         "provisional": False,
         "date_unknown_reason": None,
-        "rule": "CRC art. 44(1)(a): within two years of entry into force",
+        "rule": "CRC art. 44(1)(a): within two years of entry into force (the day before the second anniversary)",
         "includes": [],
         "is_satisfied": False,
         "satisfied_by": None,
