@@ -24,7 +24,7 @@ ORDINALS = {2: "2nd", 3: "3rd"}
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # due, overdue, submitted, reviewed
+    kind: str  # due, no_report, overdue, submitted, reviewed
     day: date
     text: str
 
@@ -67,11 +67,15 @@ def lane(item: Expected, reports: Mapping[str, Item]) -> Lane:
     """The lane of one calendar item; `reports` holds the public reports on record by id."""
     on_record = [reports[r] for r in item.report_ids if r in reports]
     events = []
-    overdue = status_words(item).key == "overdue"
-    due: date | None = getattr(item, "due_date", None)
-    if due is not None:
-        due_text = f"overdue by {item.days_late} days" if overdue else "due"
-        events.append(Event("overdue" if overdue else "due", due, due_text))
+    key = status_words(item).key
+    overdue = key == "overdue"
+    if item.due_date is not None:
+        if overdue:
+            events.append(Event("overdue", item.due_date, f"overdue by {item.days_late} days"))
+        elif key == "no_report":  # passed, but nobody keeps the State's history: not a claim of lateness
+            events.append(Event("no_report", item.due_date, "due; no report on record"))
+        else:
+            events.append(Event("due", item.due_date, "due"))
     if item.submitted_date is not None:
         events.append(Event("submitted", item.submitted_date, "submitted"))
     reviews = sorted(date.fromisoformat(r["review_date"]) for r in on_record if r["review_date"])

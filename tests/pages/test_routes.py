@@ -6,7 +6,6 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -15,14 +14,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.calendar import service as calendar_service
+from app.calendar.rules import SUCCESSION_UNKNOWN
 from app.calendar.service import Expected, reporting_calendar
 from app.config import get_settings
 from app.pages.status import status_words
 from app.pages.text import day
 from app.reports.models import GovernmentReport
+from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
-from app.vocabularies import Instrument
 from tests.factories import make_partner, make_ratification, make_report
 
 MONITORING = "1536172d-febe-5d66-adf8-2df0226526a4"  # SEC-2003-5.1, in progress, with two partners
@@ -178,7 +177,8 @@ def table_rows(body: str) -> list[list[str]]:
 
 def three_states(session: Session) -> None:
     # France: its initial CRC report on record (so its history is kept), its 2nd and 3rd (1997,
-    # 2002) not; Mexico's initial OPSC report falls due in 2004, Kenya's in 2006.
+    # 2002) not; Mexico's initial OPSC report falls due in 2004 (its history kept since its
+    # deposit), Kenya's in 2006 (no history kept).
     make_ratification(session, country="FRA", instrument="CRC", deposited_on="1990-08-07")
     make_report(
         session,
@@ -191,7 +191,9 @@ def three_states(session: Session) -> None:
         review_date="1994-01-13",
         notes="Internal: do not publish",
     )
-    make_ratification(session, country="MEX", instrument="OPSC", deposited_on="2002-03-15")
+    make_ratification(
+        session, country="MEX", instrument="OPSC", deposited_on="2002-03-15", reports_tracked_from="2002-03-15"
+    )
     make_ratification(session, country="KEN", instrument="OPSC", deposited_on="2004-01-28")
 
 
@@ -277,7 +279,11 @@ def test_a_state_page_shows_every_cycle_its_source_status_and_reports(seeded: Te
         assert row[1:4] == [day(item.due_date), words.source, words.words]
     assert cycles[0][3] == "Submitted 8 Apr 1993"
     assert cycles[1][2].startswith("Committee")
-    assert cycles[2][2] == "Treaty (CRC art. 44(1)(b))"
+    # After the Committee's date, the treaty's dates are provisional: never called overdue.
+    assert cycles[2][2:4] == [
+        "Provisional: the treaty's date, after the latest date the Committee set",
+        "Provisional: never called overdue",
+    ]
     assert cycles[0][4] == "CRC/C/3/Add.15"
     assert f'href="/v1/government-reports/{report.id}"' in response.text
     assert response.text.count("<svg viewBox") == 1
@@ -316,45 +322,22 @@ def test_a_state_page_with_a_bad_filter_is_a_400_page(seeded: TestClient, sessio
     assert "As of: must be a date" in html.unescape(response.text)
 
 
-def test_an_item_without_a_date_is_listed_apart_with_its_reason(
-    seeded: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_item_without_a_date_is_listed_apart_with_its_reason(seeded: TestClient, session: Session) -> None:
     # A succession without its effective date: the calendar computes no date and says why.
     three_states(session)
-    real = calendar_service.reporting_calendar
-
-    def with_unknown(*args: Any, **kwargs: Any) -> Any:
-        calendar = real(*args, **kwargs)
-        unknown = replace(next(iter(calendar.items)), country="HRV", instrument=Instrument.CRC, cycle=1)
-        unknown.due_date = None  # type: ignore[assignment]
-        unknown.date_unknown_reason = "succession: the date of succession is not on record"  # type: ignore[attr-defined]
-        calendar.items.append(unknown)
-        return calendar
-
-    monkeypatch.setattr(calendar_service, "reporting_calendar", with_unknown)
+    make_ratification(session, country="HRV", instrument="CRC", action="succession", deposited_on="1992-10-12")
     response = seeded.get("/reports", params={"as_of": "2005-01-01"})
     assert response.status_code == 200
     section = response.text[response.text.index('id="unknown-heading"') :]
     assert 'Croatia</a> <span class="code">HRV</span>, CRC initial' in section
-    assert "Date unknown: succession: the date of succession is not on record" in html.unescape(section)
+    assert f"Date unknown: {SUCCESSION_UNKNOWN}" in html.unescape(section)
+    assert "CRC initial" not in section[section.index("</section>") :]  # listed once, apart
 
 
-def test_a_past_date_without_a_report_history_is_drawn_and_said_alike(
-    seeded: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_past_date_without_a_report_history_is_drawn_and_said_alike(seeded: TestClient, session: Session) -> None:
     # Where the service keeps no report history of a State, the calendar calls a past date "no
     # report on record", not overdue: the timeline draws no overdue triangle for it either.
-    three_states(session)
-    real = calendar_service.reporting_calendar
-
-    def untracked(*args: Any, **kwargs: Any) -> Any:
-        calendar = real(*args, **kwargs)
-        for item in calendar.items:
-            if item.country == "MEX":
-                item.status = "no_report_on_record"  # type: ignore[attr-defined]
-        return calendar
-
-    monkeypatch.setattr(calendar_service, "reporting_calendar", untracked)
+    make_ratification(session, country="MEX", instrument="OPSC", deposited_on="2002-03-15")
     response = seeded.get("/reports/MEX", params={"as_of": "2005-01-01"})
     assert response.status_code == 200
     cycles = table_rows(response.text[response.text.index('id="cycles-OPSC"') :])
@@ -366,7 +349,7 @@ def test_a_past_date_without_a_report_history_is_drawn_and_said_alike(
     ]
     assert "m-overdue" not in drawing
     assert "span-late" not in drawing
-    assert 'class="m-due"' in drawing
+    assert 'class="m-no-report"' in drawing
 
 
 @pytest.mark.parametrize("path", ["/reports", "/partners"])
@@ -449,3 +432,17 @@ def test_pages_are_closed_where_reading_needs_a_key(seeded: TestClient, path: st
     assert response.status_code == 401
     assert "does not allow reading without an API key" in response.text
     assert "Monitoring" not in response.text
+
+
+def test_a_state_page_shows_where_its_shipped_ratifications_come_from(seeded: TestClient, session: Session) -> None:
+    load_ratifications(session)
+    session.flush()
+    croatia = html.unescape(seeded.get("/reports/HRV").text)
+    # Two candidate dates of succession: neither is used, and the page says so.
+    assert "Unknown: disputed succession date: 1991-10-08 or 1991-10-06" in croatia
+    assert "Disputed: Succession effective on 1991-10-08 or 1991-10-06" in croatia
+    rwanda = seeded.get("/reports/RWA")
+    ratifications = table_rows(rwanda.text[rwanda.text.index('id="ratifications-heading"') :])
+    assert ratifications[0][:4] == ["CRC", "Ratification", "24 Jan 1991", "23 Feb 1991"]
+    assert ratifications[0][4].startswith("Shipped with the service (Confirmed) Sources ")
+    assert "UNTC IV-11 page captured 2026-02-03" in ratifications[0][4]
