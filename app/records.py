@@ -88,12 +88,13 @@ def _check_country(value: str) -> str:
     return code
 
 
-# RFC 3339 only; without an offset, UTC. Pydantic alone would also read a number (or a string of
-# digits) as seconds since 1970, so `updated_after=0` meant 1970. Any year from 0001 to 9999: a sync
-# client may ask for everything since its platform's first instant, and no date is computed from it.
+# RFC 3339's date-time only (API.md), with its seconds and its offset (`Z` or +hh:mm). Pydantic
+# alone would also read a number (or a string of digits) as seconds since 1970, so
+# `updated_after=0` meant 1970. Any year from 0001 to 9999: a sync client may ask for all since its
+# platform's first instant, and no date is computed from it.
 TIMESTAMP_PATTERN = (
     r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 _TIMESTAMP_FORM = re.compile(TIMESTAMP_PATTERN)
 
@@ -116,7 +117,7 @@ Timestamp = Annotated[
             "type": "string",
             "format": "date-time",
             "pattern": TIMESTAMP_PATTERN,
-            "description": "An instant written in RFC 3339; without an offset, UTC.",
+            "description": "An instant written in RFC 3339, with its offset (`Z` for UTC).",
         },
         mode="validation",
     ),

@@ -516,6 +516,20 @@ def test_updated_after_beyond_the_calendar_is_422_not_500(client: TestClient, in
         assert pointers(response.json()) == [("query", "/updated_after")]
 
 
+@pytest.mark.parametrize("instant", ["0.5", "1700000000", "2003-06-30", "2003-06-30T12:00:00", "2003-06-30 12:00Z"])
+def test_updated_after_is_an_rfc_3339_date_time_never_a_number(client: TestClient, instant: str) -> None:
+    for path in [c.path for c in COLLECTIONS]:
+        response = client.get(path, params={"updated_after": instant})
+        assert response.status_code == 422, path
+        assert response.json()["errors"] == [
+            {
+                "in": "query",
+                "pointer": "/updated_after",
+                "message": "must be a timestamp written YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
+            }
+        ]
+
+
 @pytest.mark.parametrize("instant", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"])
 def test_updated_after_at_the_ends_of_the_calendar_is_accepted(
     client: TestClient, session: Session, instant: str
