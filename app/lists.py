@@ -108,7 +108,8 @@ def _key(name: str, column: InstrumentedAttribute[Any], descending: bool) -> Sor
 
 def parse_sort(sort: str | None, sortable: Mapping[str, InstrumentedAttribute[Any]], default: str) -> list[SortKey]:
     keys: list[SortKey] = []
-    for part in (sort or default).split(","):
+    # An empty `sort=` names no field: 400 like any other it cannot sort by, not the default order.
+    for part in (default if sort is None else sort).split(","):
         part = part.strip()
         name = part.removeprefix("-")
         if name not in sortable or name == "id":

@@ -356,7 +356,7 @@ def test_unknown_query_parameter_is_422_naming_it(client: TestClient, path: str)
     assert response.json() == invalid_request("/colour", "Extra inputs are not permitted", "query")
 
 
-@pytest.mark.parametrize("sort", ["colour", "id", "-id", "code,code", "code,-code", "-", "code,", "notes"])
+@pytest.mark.parametrize("sort", ["colour", "id", "-id", "code,code", "code,-code", "-", "code,", "notes", ""])
 def test_unknown_or_repeated_sort_field_is_400_invalid_sort(client: TestClient, sort: str) -> None:
     response = client.get("/v1/activities", params={"sort": sort})
     assert response.status_code == 400, sort
