@@ -56,6 +56,8 @@ TAGS = [
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
+# A partner of the seeded work plan (ECPAT International), for the examples of by-ref bodies.
+EXAMPLE_OWNER = "ccff0b3f-1f71-5810-ac3d-462dd1e95f06"
 RATE_LIMIT_HEADERS = ("RateLimit", "RateLimit-Policy", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
@@ -164,6 +166,11 @@ def finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
         if method == "patch" and "application/json" in body:
             # One media type per body: a generator given two writes broken code (see tests/clients/).
             body[MERGE_PATCH] = body.pop("application/json")
+        if method == "patch":
+            _no_null_for_required(body, components["schemas"])
+        if method == "put" and "/by-ref/" in path:
+            _by_ref_body(body, components["schemas"])
+    _ref_needs_owner(schema)
     components["securitySchemes"] = {BEARER: BEARER_SCHEME}
     referred = set(_refs(schema["paths"]))
     components["headers"] = {name: copy.deepcopy(header) for name, header in HEADERS.items() if name in referred}
@@ -186,6 +193,11 @@ def _problem_content() -> dict[str, Any]:
 def _declare_problems(operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     responses.setdefault("500", {"description": "The server failed; nothing was changed."})
+    # What `workplan serve` answers before any route (app/server.py, app/limits.py).
+    responses.setdefault(
+        "408", {"description": "The request's headers or body came too slowly; the connection closes."}
+    )
+    responses.setdefault("431", {"description": "The request line and headers are larger than the service takes."})
     responses.setdefault("503", {"description": problems(503)[503]["description"]})
     for status, response in responses.items():
         if int(status) >= 400:
@@ -220,6 +232,77 @@ def _declare_conditions(method: str, operation: dict[str, Any]) -> None:
         parameters.append({**IF_NONE_MATCH})
     elif method == "put":
         parameters.append({**CREATE_ONLY})
+
+
+def _body_schema(body: dict[str, Any], schemas: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The one media type's schema and its component's name."""
+    for content in body.values():
+        name = _ref_name(content.get("schema"))
+        if name in schemas:
+            return content, name
+    return None
+
+
+def _without_null(field: dict[str, Any]) -> dict[str, Any]:
+    options = [option for option in field.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) != 1:
+        return field
+    rest = {key: value for key, value in field.items() if key not in ("anyOf", "default")}
+    return {**options[0], **rest}
+
+
+def _no_null_for_required(body: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A merge patch's `null` clears a field, and a field its record requires cannot be cleared
+    (`merge_patch`: 422): in `<X>Update` such a field may be absent but is never null."""
+    found = _body_schema(body, schemas)
+    if found is None:
+        return
+    name = found[1]
+    create = schemas.get(name.removesuffix("Update") + "Create", {})
+    properties = schemas[name].get("properties", {})
+    for field in create.get("required", []):
+        if field in properties:
+            properties[field] = _without_null(properties[field])
+
+
+def _by_ref_body(body: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """`PUT .../by-ref/{external_ref}` takes the create body with its owner named (a partner key's
+    own partner: the only one it may name) and the reference in the path, not the body."""
+    found = _body_schema(body, schemas)
+    if found is None:
+        return
+    content, name = found
+    by_ref = name.removesuffix("Create") + "ByRef"
+    if by_ref not in schemas:
+        definition = copy.deepcopy(schemas[name])
+        definition["title"] = by_ref
+        properties = definition["properties"]
+        properties.pop("external_ref", None)
+        properties["owner_partner_id"] = {
+            **_without_null(properties["owner_partner_id"]),
+            "description": "The partner whose system owns this record: a partner key's own partner.",
+        }
+        definition["required"] = [*definition.get("required", []), "owner_partner_id"]
+        definition["examples"] = [
+            {**{k: v for k, v in example.items() if k != "external_ref"}, "owner_partner_id": EXAMPLE_OWNER}
+            for example in definition.get("examples", [])
+        ]
+        schemas[by_ref] = definition
+    content["schema"] = {"$ref": f"#/components/schemas/{by_ref}"}
+
+
+def _ref_needs_owner(schema: dict[str, Any]) -> None:
+    """`external_ref` needs `owner_partner_id` (`Owned`): a reference is unique per owner."""
+    schemas = schema["components"]["schemas"]
+    bodies = [o.get("requestBody") for _, _, o in _operations(schema)]
+    for name in _reachable(schemas, bodies):
+        properties = schemas[name].get("properties", {})
+        if "external_ref" in properties and "owner_partner_id" in properties:
+            schemas[name]["if"] = {"properties": {"external_ref": {"type": "string"}}, "required": ["external_ref"]}
+            schemas[name]["then"] = {
+                "properties": {"owner_partner_id": {"type": "string"}},
+                "required": ["owner_partner_id"],
+            }
 
 
 def _header(name: str, *, always: bool = False) -> dict[str, Any]:

@@ -11,13 +11,15 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, event, func, inspect, text
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -152,11 +154,41 @@ ExternalRef = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:~\-]*$"),
 ]
+COUNTRY_CODES = sorted(country.alpha_3 for country in pycountry.countries)
+
+
+class _CountryCodeSchema:
+    """Declares the codes the service takes as one named enum (`CountryCode` in OpenAPI): a pattern
+    alone would promise that `AAA` is taken, and a client or fuzzer believing it gets 422."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_check_country, handler(source), ref="CountryCode")
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        reference = handler(schema)
+        definition = handler.resolve_ref_schema(reference)
+        definition.clear()
+        definition.update(
+            type="string",
+            enum=COUNTRY_CODES,
+            description="An ISO 3166-1 alpha-3 code (the service upper-cases the letters it is sent).",
+        )
+        return reference
+
+
 CountryCode = Annotated[
     str,
     StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$"),
-    AfterValidator(_check_country),
+    _CountryCodeSchema,
 ]
+
+
+# For a list field whose items must differ (its validator refuses a repeat): OpenAPI's `uniqueItems`.
+DISTINCT: dict[str, Any] = {"json_schema_extra": {"uniqueItems": True}}
 
 
 def check_order(start: date | None, end: date | None, start_name: str) -> None:

@@ -29,7 +29,11 @@ class ApiKeyCreate(BaseModel):
         json_schema_extra={
             "examples": [
                 {"name": "ECPAT sync", "role": "partner", "partner_id": "ccff0b3f-1f71-5810-ac3d-462dd1e95f06"}
-            ]
+            ],
+            # `_partner_for_partner_keys`, for OpenAPI.
+            "if": {"properties": {"role": {"const": "partner"}}},
+            "then": {"properties": {"partner_id": {"type": "string"}}, "required": ["partner_id"]},
+            "else": {"properties": {"partner_id": {"type": "null"}}},
         },
     )
 

@@ -7,6 +7,7 @@ from sqlalchemy import Index, String, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from app.records import (
+    DISTINCT,
     Code,
     CountryCode,
     Day,
@@ -170,10 +171,17 @@ class Participant(InputModel):
 
 
 class ActivityLinks(SQLModel):
-    countries: list[CountryCode] = Field(default=[], max_length=250, description="ISO 3166-1 alpha-3 codes.")
-    participants: list[Participant] = Field(default=[], max_length=200, description="Partners and their role.")
+    countries: list[CountryCode] = Field(
+        default=[], max_length=250, description="ISO 3166-1 alpha-3 codes.", schema_extra=DISTINCT
+    )
+    participants: list[Participant] = Field(
+        default=[], max_length=200, description="Partners and their role.", schema_extra=DISTINCT
+    )
     government_report_ids: list[uuid.UUID] = Field(
-        default=[], max_length=500, description="Government reports this activity monitors or analyses."
+        default=[],
+        max_length=500,
+        description="Government reports this activity monitors or analyses.",
+        schema_extra=DISTINCT,
     )
 
     @field_validator("countries")
@@ -218,6 +226,6 @@ class ActivityUpdate(InputModel):
     planned_end: Day | None = None
     actual_start: Day | None = None
     actual_end: Day | None = None
-    countries: list[CountryCode] | None = Field(default=None, max_length=250)
-    participants: list[Participant] | None = Field(default=None, max_length=200)
-    government_report_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
+    countries: list[CountryCode] | None = Field(default=None, max_length=250, schema_extra=DISTINCT)
+    participants: list[Participant] | None = Field(default=None, max_length=200, schema_extra=DISTINCT)
+    government_report_ids: list[uuid.UUID] | None = Field(default=None, max_length=500, schema_extra=DISTINCT)

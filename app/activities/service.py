@@ -15,7 +15,7 @@ from app.activities.models import (
     ActivityPublic,
     ActivityUpdate,
 )
-from app.lists import Listing, SearchParams, where_in, where_range
+from app.lists import Listing, SearchParams, sort_by, where_in, where_range
 from app.objectives.models import Objective, ObjectivePublic
 from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
 from app.reads import Child, Reader
@@ -63,6 +63,7 @@ class ActivityItem(ActivityPublic):
 
 
 class ActivityListParams(SearchParams):
+    sort: str | None = sort_by(SORTABLE)
     include: list[Literal["objective", "partners"]] = Field(
         default=[], description="Embed related records in each item (JSON pages only): objective, partners."
     )

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from app.activities.models import Activity, ActivityPublic
 from app.activities.service import ACTIVITIES, activities_public
 from app.errors import ErrorItem, ValidationFailed
-from app.lists import Listing, SearchParams, where_in
+from app.lists import Listing, SearchParams, sort_by, where_in
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.reads import Reader
 from app.records import (
@@ -41,6 +41,7 @@ class ObjectiveItem(ObjectivePublic):
 
 
 class ObjectiveListParams(SearchParams):
+    sort: str | None = sort_by(SORTABLE)
     include: list[Literal["activities"]] = Field(
         default=[], description="Embed related records in each item (JSON pages only): activities."
     )

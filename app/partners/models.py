@@ -32,6 +32,8 @@ EXAMPLE: dict[str, Any] = {
 }
 
 Website = ShortText
+# What `_http_url` takes, for OpenAPI (declared only: its own message says what is wrong).
+WEBSITE_SCHEMA = {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
 
 
 class PartnerBase(SQLModel):
@@ -39,9 +41,14 @@ class PartnerBase(SQLModel):
     acronym: ShortText | None = Field(default=None, max_length=40)
     kind: PartnerKind = Field(sa_type=String(40))
     country: CountryCode | None = Field(
-        default=None, max_length=3, description="ISO 3166-1 alpha-3, for national bodies."
+        default=None, sa_type=String(3), description="ISO 3166-1 alpha-3, for national bodies."
     )
-    website: Website | None = Field(default=None, max_length=300, description="An http(s) address.")
+    website: Website | None = Field(
+        default=None,
+        max_length=300,
+        description="An http(s) address.",
+        schema_extra={"json_schema_extra": WEBSITE_SCHEMA},
+    )
     description: LongText | None = Field(default=None, max_length=20_000)
     active_from: Day | None = Field(default=None, description="When the body or mandate began.")
     active_to: Day | None = Field(default=None, description="When it ended (the Commission on Human Rights: 2006).")
@@ -110,7 +117,7 @@ class PartnerUpdate(InputModel):
     acronym: ShortText | None = Field(default=None, max_length=40)
     kind: PartnerKind | None = None
     country: CountryCode | None = None
-    website: Website | None = None
+    website: Website | None = Field(default=None, schema_extra={"json_schema_extra": WEBSITE_SCHEMA})
     description: LongText | None = None
     active_from: Day | None = None
     active_to: Day | None = None

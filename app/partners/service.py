@@ -5,7 +5,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityParticipant
-from app.lists import Listing, SearchParams, where_in, where_range
+from app.lists import Listing, SearchParams, sort_by, where_in, where_range
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
 from app.reads import PrivateReaders, Reader
 from app.records import (
@@ -33,6 +33,7 @@ SORTABLE = {
 
 
 class PartnerListParams(SearchParams):
+    sort: str | None = sort_by(SORTABLE)
     kind: list[PartnerKind] = Field(default=[], description="One of these kinds.")
     country: list[CountryCode] = Field(default=[], description="Based in one of these countries.")
     active_on: Day | None = Field(default=None, description="Active on this day (open ends count as active).")

@@ -27,7 +27,7 @@ EXAMPLE: dict[str, Any] = {
 
 
 class RatificationBase(SQLModel):
-    country: CountryCode = Field(max_length=3, description="The State party, ISO 3166-1 alpha-3.")
+    country: CountryCode = Field(sa_type=String(3), description="The State party, ISO 3166-1 alpha-3.")
     instrument: Instrument = Field(sa_type=String(10))
     action: RatificationAction = Field(sa_type=String(20), description="How the State became a party.")
     deposited_on: Day = Field(description="When its instrument was deposited with the Secretary-General.")

@@ -3,7 +3,7 @@ import uuid
 from pydantic import Field
 from sqlmodel import Session, select
 
-from app.lists import Listing, ListParams, where_in, where_range
+from app.lists import Listing, ListParams, sort_by, where_in, where_range
 from app.ratifications.models import (
     Origin,
     Ratification,
@@ -26,6 +26,7 @@ SORTABLE = {
 
 
 class RatificationListParams(ListParams):
+    sort: str | None = sort_by(SORTABLE)
     country: list[CountryCode] = Field(default=[], description="Of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="To one of these instruments.")
     action: list[RatificationAction] = Field(default=[], description="By one of these actions.")

@@ -7,6 +7,7 @@ from sqlalchemy import Index, String, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from app.records import (
+    DISTINCT,
     CountryCode,
     Day,
     InputModel,
@@ -71,6 +72,19 @@ class ReportMonitor(SQLModel, table=True):
 
 
 class ArticleAssessment(InputModel):
+    # `_article_exists`, for OpenAPI: each instrument's own number of articles.
+    model_config = {
+        "json_schema_extra": {
+            "allOf": [
+                {
+                    "if": {"properties": {"instrument": {"const": instrument.value}}},
+                    "then": {"properties": {"article": {"maximum": count}}},
+                }
+                for instrument, count in ARTICLE_COUNT.items()
+            ]
+        }
+    }
+
     instrument: Instrument
     article: int = Field(ge=1, le=54, description="Article number within the instrument.")
     assessment: Assessment = Assessment.UNKNOWN
@@ -84,7 +98,7 @@ class ArticleAssessment(InputModel):
 
 
 class GovernmentReportBase(SQLModel):
-    country: CountryCode = Field(max_length=3, description="The reporting State, ISO 3166-1 alpha-3.")
+    country: CountryCode = Field(sa_type=String(3), description="The reporting State, ISO 3166-1 alpha-3.")
     instrument: Instrument = Field(sa_type=String(10))
     kind: ReportKind = Field(sa_type=String(40))
     cycle_from: int | None = Field(
@@ -189,7 +203,9 @@ class GovernmentReport(Owned, GovernmentReportBase, RecordTable, table=True):
 
 class GovernmentReportLinks(SQLModel):
     articles: list[ArticleAssessment] = Field(default=[], max_length=200, description="Assessment per article.")
-    monitored_by: list[uuid.UUID] = Field(default=[], max_length=200, description="Partners monitoring the report.")
+    monitored_by: list[uuid.UUID] = Field(
+        default=[], max_length=200, description="Partners monitoring the report.", schema_extra=DISTINCT
+    )
 
     @field_validator("articles")
     @classmethod
@@ -262,5 +278,5 @@ class GovernmentReportUpdate(InputModel):
     status: ReportStatus | None = None
     analysis: LongText | None = None
     articles: list[ArticleAssessment] | None = Field(default=None, max_length=200)
-    monitored_by: list[uuid.UUID] | None = Field(default=None, max_length=200)
+    monitored_by: list[uuid.UUID] | None = Field(default=None, max_length=200, schema_extra=DISTINCT)
     notes: LongText | None = None

@@ -5,7 +5,7 @@ from pydantic import Field
 from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.lists import Listing, SearchParams, where_in, where_range
+from app.lists import Listing, SearchParams, sort_by, where_in, where_range
 from app.partners.models import Partner
 from app.reads import Child, PrivateReaders, Reader
 from app.records import (
@@ -49,6 +49,7 @@ DATE_FIELDS = ("due_date", "submitted_date", "review_date", "concluding_observat
 
 
 class GovernmentReportListParams(SearchParams):
+    sort: str | None = sort_by(SORTABLE)
     country: list[CountryCode] = Field(default=[], description="Reports of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="Under one of these instruments.")
     kind: list[ReportKind] = Field(default=[], description="One of these kinds.")

@@ -131,6 +131,8 @@ async def idempotency(
                 "A retry with the same key and body replays the first response; "
                 "another body is 422, and 409 while the first is still running. Kept 24 hours."
             ),
+            # Declared, not validated by FastAPI: a key off the pattern is 400 INVALID_IDEMPOTENCY_KEY, not 422.
+            json_schema_extra={"pattern": KEY_PATTERN.pattern, "minLength": 1, "maxLength": 255},
         ),
     ] = None,
 ) -> Claim | None:

@@ -3,7 +3,7 @@ import uuid
 from pydantic import Field
 from sqlmodel import Session, select
 
-from app.lists import Listing, ListParams, where_in, where_range
+from app.lists import Listing, ListParams, sort_by, where_in, where_range
 from app.objectives.models import Objective
 from app.reads import Reader
 from app.records import Code, Day, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
@@ -21,6 +21,7 @@ SORTABLE = {
 
 
 class WorkPlanListParams(ListParams):
+    sort: str | None = sort_by(SORTABLE)
     code: list[Code] = Field(default=[], description="One of these codes.")
     status: list[WorkPlanStatus] = Field(default=[], description="One of these statuses.")
     period_start_from: Day | None = None

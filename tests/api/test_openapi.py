@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pycountry
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
@@ -105,6 +106,42 @@ def test_enums_are_open_in_responses_and_closed_in_requests() -> None:
     assert "additionalProperties" not in schemas["ParticipantPublic"]
     assert schemas["Participant"]["properties"]["role"] == {"$ref": "#/components/schemas/ParticipantRole"}
     assert schemas["ActivityStatus"]["x-extensible-enum"] == schemas["ActivityStatus"]["enum"]
+
+
+def parameter(path: str, method: str, name: str) -> Any:
+    [found] = [p for p in app.openapi()["paths"][path][method]["parameters"] if p["name"].lower() == name]
+    return found["schema"]
+
+
+def body(path: str, method: str) -> Any:
+    [content] = app.openapi()["paths"][path][method]["requestBody"]["content"].values()
+    return app.openapi()["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
+
+
+def test_the_document_declares_the_rules_the_service_enforces() -> None:
+    """What schemathesis's positive_data_acceptance relies on (tests/api/test_fuzz.py): a request
+    that fits the document is not refused for a rule it does not state."""
+    schemas = app.openapi()["components"]["schemas"]
+    assert schemas["CountryCode"]["enum"] == sorted(c.alpha_3 for c in pycountry.countries)
+    assert parameter("/v1/countries/{code}/reporting", "get", "code")["$ref"] == "#/components/schemas/CountryCode"
+    key = parameter("/v1/activities", "post", "idempotency-key")
+    assert (key["pattern"], key["maxLength"]) == (r"^[\x21-\x7e]{1,255}$", 255)
+    sort = parameter("/v1/work-plans", "get", "sort")["pattern"]
+    assert re.fullmatch(sort, "-period_start,code") and not re.fullmatch(sort, "colour")
+    for collection in ("activities", "government-reports"):
+        by_ref = body(f"/v1/{collection}/by-ref/{{external_ref}}", "put")
+        assert "owner_partner_id" in by_ref["required"]
+        assert "external_ref" not in by_ref["properties"]  # it is the path's
+        assert all(example["owner_partner_id"] for example in by_ref["examples"])
+    assert schemas["ActivityCreate"]["then"]["required"] == ["owner_partner_id"]  # with an external_ref
+    # A merge patch's null clears a field: never one the record requires.
+    assert schemas["PartnerUpdate"]["properties"]["kind"] == {"$ref": "#/components/schemas/PartnerKind"}
+    assert {"type": "null"} in schemas["PartnerUpdate"]["properties"]["acronym"]["anyOf"]
+    assert schemas["ActivityCreate"]["properties"]["countries"]["uniqueItems"] is True
+    assert schemas["PartnerCreate"]["properties"]["website"]["pattern"] == "^[Hh][Tt][Tt][Pp][Ss]?://"
+    assert schemas["ApiKeyCreate"]["then"]["required"] == ["partner_id"]
+    for status in ("408", "431"):
+        assert status in app.openapi()["paths"]["/v1/activities"]["get"]["responses"]
 
 
 def test_change_feed_items_are_told_apart_by_type() -> None:
