@@ -4,7 +4,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check check-static format install browser spreadsheet clients
+.PHONY: run test check check-static format install browser spreadsheet clients fuzz
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -52,6 +52,15 @@ clients: $(CLIENT_TOOLS)
 
 test: install browser spreadsheet clients
 	$(UV) run --frozen pytest
+
+# schemathesis, every check and phase, against a live server on SQLite (and PostgreSQL with
+# WORKPLAN_TEST_POSTGRES_URL), longer than the bounded run of `make test`; a new seed each time
+# unless FUZZ_SEED is given. See the README's "Fuzzing".
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+fuzz: install
+	WORKPLAN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) WORKPLAN_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(UV) run --frozen pytest tests/api/test_fuzz.py -s -p no:cacheprovider --timeout=0
 
 check-static: install
 	$(UV) run --frozen ruff format --check .

@@ -30,7 +30,7 @@ def workplan(env: dict[str, str], *args: str) -> str:
 
 
 class Live(str):
-    """The base URL of a live server, with an editor's key for the writes of a test."""
+    """The base URL of a live server, with a key (an editor's, unless asked) for the writes of a test."""
 
     key: str
 
@@ -40,13 +40,14 @@ class Live(str):
 
 
 @contextmanager
-def live_server(database_url: str, *, workers: int = 1, seed: bool = True) -> Iterator[Live]:
-    """Migrate (and seed) the database, serve it, and yield the base URL; stop the server after."""
+def live_server(database_url: str, *, workers: int = 1, seed: bool = True, role: str = "editor") -> Iterator[Live]:
+    """Migrate (and seed) the database, serve it, and yield the base URL with a key of `role`;
+    stop the server after."""
     env = {**os.environ, "WORKPLAN_DATABASE_URL": database_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
     workplan(env, "db", "upgrade")
     if seed:
         workplan(env, "seed")
-    key = workplan(env, "keys", "create", "--name", "tests", "--role", "editor", "--quiet").strip()
+    key = workplan(env, "keys", "create", "--name", "tests", "--role", role, "--quiet").strip()
     port = free_port()
     # Server output goes to a file, not a pipe: a full pipe would stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
