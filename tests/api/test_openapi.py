@@ -127,7 +127,8 @@ def test_the_document_declares_the_rules_the_service_enforces() -> None:
     key = parameter("/v1/activities", "post", "idempotency-key")
     assert (key["pattern"], key["maxLength"]) == (r"^[\x21-\x7e]{1,255}$", 255)
     sort = parameter("/v1/work-plans", "get", "sort")["pattern"]
-    assert re.fullmatch(sort, "-period_start,code") and not re.fullmatch(sort, "colour")
+    assert re.fullmatch(sort, "-period_start,code")
+    assert not re.fullmatch(sort, "colour")
     for collection in ("activities", "government-reports"):
         by_ref = body(f"/v1/{collection}/by-ref/{{external_ref}}", "put")
         assert "owner_partner_id" in by_ref["required"]
