@@ -171,6 +171,7 @@ def finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
         if method == "put" and "/by-ref/" in path:
             _by_ref_body(body, components["schemas"])
     _ref_needs_owner(schema)
+    _link_created_records(schema)
     components["securitySchemes"] = {BEARER: BEARER_SCHEME}
     referred = set(_refs(schema["paths"]))
     components["headers"] = {name: copy.deepcopy(header) for name, header in HEADERS.items() if name in referred}
@@ -303,6 +304,30 @@ def _ref_needs_owner(schema: dict[str, Any]) -> None:
                 "properties": {"owner_partner_id": {"type": "string"}},
                 "required": ["owner_partner_id"],
             }
+
+
+def _link_created_records(schema: dict[str, Any]) -> None:
+    """OpenAPI links from what creates a record to the operations on it by id (`$response.body#/id`):
+    how a client, or a stateful test, goes on from a 201 without building URLs."""
+    paths = schema["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            created = operation["responses"].get("201")
+            if created is None or method not in ("post", "put"):
+                continue
+            collection = path.split("/by-ref/")[0]
+            links = {}
+            for item_path, item_operations in paths.items():
+                parameter = item_path.removeprefix(f"{collection}/")
+                if item_path.startswith(f"{collection}/{{") and parameter.count("{") == 1 and parameter.endswith("}"):
+                    for item_method, item_operation in item_operations.items():
+                        links[item_operation["operationId"]] = {
+                            "operationId": item_operation["operationId"],
+                            "parameters": {parameter.strip("{}"): "$response.body#/id"},
+                            "description": f"The record created: {item_method.upper()} {item_path}.",
+                        }
+            if links:
+                created["links"] = links
 
 
 def _header(name: str, *, always: bool = False) -> dict[str, Any]:

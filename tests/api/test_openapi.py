@@ -145,6 +145,15 @@ def test_the_document_declares_the_rules_the_service_enforces() -> None:
         assert status in app.openapi()["paths"]["/v1/activities"]["get"]["responses"]
 
 
+def test_a_created_record_links_to_the_operations_on_it() -> None:
+    paths = app.openapi()["paths"]
+    for path, method in [("/v1/activities", "post"), ("/v1/activities/by-ref/{external_ref}", "put")]:
+        links = paths[path][method]["responses"]["201"]["links"]
+        assert sorted(links) == ["delete_activity", "get_activity", "update_activity"]
+        assert links["get_activity"]["parameters"] == {"activity_id": "$response.body#/id"}
+    assert sorted(paths["/v1/api-keys"]["post"]["responses"]["201"]["links"]) == ["get_api_key", "revoke_api_key"]
+
+
 def test_change_feed_items_are_told_apart_by_type() -> None:
     items = app.openapi()["components"]["schemas"]["ChangesPage"]["properties"]["items"]["items"]
     assert items["discriminator"]["propertyName"] == "type"
