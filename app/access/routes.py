@@ -16,7 +16,7 @@ from app.errors import NOT_MODIFIED, BadRequest, ErrorItem, NotFound, Validation
 from app.http import json_response, page_response
 from app.lists import query_fingerprint, seal, unseal
 from app.partners.models import Partner
-from app.records import Timestamp, ensure_exist, format_timestamp, utcnow
+from app.records import ShortText, Timestamp, Title, ensure_exist, format_timestamp, utcnow
 
 # Admins only: app/api.py declares it, as every router's access.
 router = APIRouter(tags=["Access"])
@@ -37,7 +37,7 @@ class ApiKeyCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the system using it.")
+    name: Title = Field(max_length=200, description="What the key is for, e.g. the system using it.")
     role: Role
     partner_id: uuid.UUID | None = Field(
         default=None, description="Required for a partner key: the partner it acts for."
@@ -143,9 +143,9 @@ def revoke_key(session: Session, key: ApiKey) -> None:
 class AuditParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    record_type: str | None = Field(default=None, max_length=40, description="e.g. activity.")
+    record_type: ShortText | None = Field(default=None, max_length=40, description="e.g. activity.")
     record_id: uuid.UUID | None = None
-    actor: str | None = Field(default=None, max_length=64, description="A key's key_id, or cli, seed, import.")
+    actor: ShortText | None = Field(default=None, max_length=64, description="A key's key_id, or cli, seed, import.")
     at_from: Timestamp | None = None
     at_to: Timestamp | None = None
     limit: int = Field(default=50, ge=1, le=200)

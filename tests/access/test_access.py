@@ -338,6 +338,20 @@ def test_making_and_revoking_keys_is_in_the_audit_log(anonymous: TestClient, key
     assert made["key"] not in str(entries)
 
 
+def test_a_nul_in_a_key_name_or_an_audit_filter_is_422_not_500(anonymous: TestClient, keys: dict[str, Any]) -> None:
+    # PostgreSQL cannot hold NUL in text: it reached the database and came back as 500.
+    admin = bearer(keys["admin"])
+    made = anonymous.post("/v1/api-keys", json={"name": "a\x00b", "role": "reader"}, headers=admin)
+    assert made.status_code == 422
+    assert made.json()["errors"] == [
+        {"in": "body", "pointer": "/name", "message": "Text must not contain NUL characters"}
+    ]
+    for name in ("actor", "record_type"):
+        listed = anonymous.get("/v1/audit", params={name: "a\x00b"}, headers=admin)
+        assert listed.status_code == 422, name
+        assert [e["pointer"] for e in listed.json()["errors"]] == [f"/{name}"]
+
+
 def test_a_unique_key_taken_by_a_concurrent_request_is_409_not_500(
     anonymous: TestClient, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
