@@ -145,11 +145,28 @@ Code = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"),
 ]
+
+
+class _NoNul:
+    """Declares `_clean_text`'s refusal of NUL in OpenAPI (a pattern), leaving its message to it."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {**handler(schema), "pattern": "^[^\\x00]*$"}
+
+
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), AfterValidator(_clean_text)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(_clean_text),
+    _NoNul,
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_clean_text)]
-LongText = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_clean_text)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=300), AfterValidator(_clean_text), _NoNul
+]
+LongText = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_clean_text), _NoNul]
 ExternalRef = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:~\-]*$"),

@@ -1,6 +1,7 @@
 from datetime import date
 from typing import Any
 
+import email_validator
 from pydantic import EmailStr, ValidationInfo, field_validator
 from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
@@ -34,6 +35,13 @@ EXAMPLE: dict[str, Any] = {
 Website = ShortText
 # What `_http_url` takes, for OpenAPI (declared only: its own message says what is wrong).
 WEBSITE_SCHEMA = {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+# What EmailStr (email-validator) refuses beyond `format: email`'s syntax: the domains reserved for
+# special use (RFC 6761: `.test`, `.invalid`, `.localhost`...), which can never receive mail.
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
+    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+)
+EMAIL_SCHEMA = {"not": {"type": "string", "pattern": f"[@.]({_SPECIAL_USE})$"}}
 
 
 class PartnerBase(SQLModel):
@@ -72,7 +80,9 @@ class PartnerPrivate(SQLModel):
     """Contact details and internal notes: for editors, admins and the partner's own key only."""
 
     contact_name: ShortText | None = Field(default=None, max_length=300)
-    contact_email: EmailStr | None = Field(default=None, max_length=320)
+    contact_email: EmailStr | None = Field(
+        default=None, max_length=320, schema_extra={"json_schema_extra": EMAIL_SCHEMA}
+    )
     notes: LongText | None = Field(default=None, max_length=20_000)
 
 
@@ -123,5 +133,7 @@ class PartnerUpdate(InputModel):
     active_to: Day | None = None
     mandate_holder: ShortText | None = None
     contact_name: ShortText | None = None
-    contact_email: EmailStr | None = Field(default=None, max_length=320)
+    contact_email: EmailStr | None = Field(
+        default=None, max_length=320, schema_extra={"json_schema_extra": EMAIL_SCHEMA}
+    )
     notes: LongText | None = None

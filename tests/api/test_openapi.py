@@ -141,6 +141,9 @@ def test_the_document_declares_the_rules_the_service_enforces() -> None:
     assert schemas["ActivityCreate"]["properties"]["countries"]["uniqueItems"] is True
     assert schemas["PartnerCreate"]["properties"]["website"]["pattern"] == "^[Hh][Tt][Tt][Pp][Ss]?://"
     assert schemas["ApiKeyCreate"]["then"]["required"] == ["partner_id"]
+    special_use = schemas["PartnerCreate"]["properties"]["contact_email"]["not"]["pattern"]
+    assert re.search(special_use, "focal.point@ecpat.test")
+    assert not re.search(special_use, "focal.point@ecpat.org")
     for status in ("408", "431"):
         assert status in app.openapi()["paths"]["/v1/activities"]["get"]["responses"]
 
