@@ -3,8 +3,11 @@
 FastAPI describes the routes, their models and parameters. What it cannot see is added here by
 rules over the whole document: problem+json errors, the role each operation needs, the
 conditional-request headers (If-Match where an operation answers 412, If-None-Match where it
-answers 304), the response headers clients read, one media type per request body, and open enums
-in responses. tests/clients/ proves the result: clients generated from it type-check and work.
+answers 304), the response headers clients read, one media type per request body, open enums
+in responses, the rules of request bodies that their models check in code (a by-ref PUT names its
+owner, a merge patch cannot null a required field, an `external_ref` needs an owner), and links
+from each 201 to the operations on the record created. tests/clients/ proves the result: clients
+generated from it type-check and work; tests/api/test_fuzz.py, that a request fitting it is taken.
 """
 
 import copy
