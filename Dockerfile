@@ -1,4 +1,4 @@
-# The API on port 8000. Migrations and the (idempotent) 2003 seed run at start; set WORKPLAN_DATABASE_URL for PostgreSQL,
+# The API on port 8000. Migrations and the (idempotent) seed, the 2003 work plan and the shipped ratifications, run at start; set WORKPLAN_DATABASE_URL for PostgreSQL,
 # and, when several containers serve the same database, WORKPLAN_SECRET_KEY and WORKPLAN_RATE_LIMIT_STORAGE, and run
 # `workplan db upgrade` once instead (README, Production). WORKPLAN_WORKERS sets the worker processes.
 FROM python:3.12-slim
