@@ -154,6 +154,11 @@ def _templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
             paths.add(route.path + "/{path:path}")
         elif isinstance(getattr(route, "path", None), str):
             paths.add(route.path)
+        elif hasattr(route, "effective_route_contexts"):
+            # FastAPI 0.165 keeps an included router as one entry, whose routes know their full
+            # path only through it; OpenAPI below lists only the routes in the schema, so without
+            # this the pages and the docs were all logged and counted as "unmatched".
+            paths.update(context.path for context in route.effective_route_contexts() if context.path)
     if isinstance(app, FastAPI):
         paths |= set(app.openapi()["paths"])
     ordered = sorted(paths, key=lambda template: (template.count("{"), -len(template)))

@@ -78,6 +78,22 @@ def test_requests_refused_before_routing_are_logged_under_their_route(
     ]
 
 
+def test_pages_and_docs_are_logged_under_their_route_templates(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Routes outside the OpenAPI document have templates too: not all "unmatched" in the metrics.
+    caplog.set_level(logging.INFO, logger="workplan.access")
+    for path in ["/partners", "/reports", "/reports/RWA", "/docs", "/v1/vocabularies"]:
+        client.get(path)
+    assert [line["path"] for line in access_lines(caplog)] == [
+        "/partners",
+        "/reports",
+        "/reports/{country}",
+        "/docs",
+        "/v1/vocabularies",
+    ]
+
+
 def test_the_route_template_ignores_a_proxys_root_path() -> None:
     scope = {"app": app, "path": "/api/v1/activities/by-ref/ABC-1", "root_path": "/api"}
     assert route_template(scope) == "/v1/activities/by-ref/{external_ref}"
