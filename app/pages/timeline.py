@@ -55,8 +55,7 @@ def label(item: Expected) -> str:
 def notes(item: Expected) -> list[str]:
     """What a reader should know of an item beyond its date and status (all public)."""
     found = []
-    committee = getattr(item, "committee_due_date", None)
-    if committee is not None and committee != item.nominal_due_date:
+    if item.committee_due_date is not None and item.committee_due_date != item.nominal_due_date:
         found.append(f"date set by the Committee (the treaty's: {day(item.nominal_due_date)})")
     if item.includes:
         found.append("covers the " + " and ".join(i.value for i in item.includes))

@@ -201,30 +201,27 @@ def window(params: CalendarParams, as_of: date) -> tuple[date, date]:
 
 
 def upcoming(session: Session, params: CalendarParams, as_of: date) -> Upcoming:
-    """The calendar of every State, filtered as `/v1/reporting-calendar` filters it by `params`
-    (country, instrument, overdue, due dates), in the window of `window`.
-
-    The whole calendar is worked out once (the filter needs every State on it), then narrowed."""
+    """The calendar, narrowed by the service as `/v1/reporting-calendar` narrows it (country,
+    instrument, overdue), in the window of `window`; with every State on the calendar, for the form."""
     start, end = window(params, as_of)
-    calendar = calendar_service.reporting_calendar(session, as_of=as_of, until=end)
-    countries = sorted({item.country for item in calendar.items})
+    calendar = calendar_service.reporting_calendar(
+        session,
+        countries=params.country,
+        instruments=params.instrument,
+        overdue=params.overdue,
+        as_of=as_of,
+        until=end,
+    )
     rows, unknown, overdue_before = [], [], 0
     for item in calendar.items:
-        if params.country and item.country not in params.country:
-            continue
-        if params.instrument and item.instrument not in params.instrument:
-            continue
-        if params.overdue is not None and item.is_overdue != params.overdue:
-            continue
-        due: date | None = getattr(item, "due_date", None)
-        if due is None:
+        if item.due_date is None:
             unknown.append(row(item))
-        elif start <= due <= end:
+        elif start <= item.due_date <= end:
             rows.append(row(item))
-        elif due < start and item.is_overdue:
+        elif item.due_date < start and item.is_overdue:
             overdue_before += 1
     rows.sort(key=lambda r: (r.item.due_date, r.item.country, r.item.cycle))
-    return Upcoming(as_of, (start, end), rows, unknown, overdue_before, countries)
+    return Upcoming(as_of, (start, end), rows, unknown, overdue_before, ratifications.countries_on_record(session))
 
 
 @dataclass

@@ -1,7 +1,7 @@
 import uuid
 
 from pydantic import Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.lists import Listing, ListParams, sort_by, where_in, where_range
 from app.ratifications.models import (
@@ -41,6 +41,12 @@ def to_public(ratification: Ratification) -> RatificationPublic:
 
 
 RATIFICATIONS = Reader(RatificationPublic, Ratification)
+
+
+def countries_on_record(session: Session) -> list[str]:
+    """The States with a live ratification of any instrument: those on the calendar, A to Z."""
+    statement = select(Ratification.country).where(col(Ratification.deleted_at).is_(None)).distinct()
+    return sorted(session.exec(statement).all())
 
 
 def list_ratifications(session: Session, params: RatificationListParams) -> Listing[Ratification]:
