@@ -1,6 +1,7 @@
 """Mounts each resource's router under /v1, and says who may call it."""
 
 import functools
+import importlib
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -8,37 +9,37 @@ from fastapi.routing import APIRoute
 from app.access.keys import Access
 from app.access.models import Role
 from app.access.routes import router as keys_and_audit
-from app.activities.routes import router as activities
 from app.analysis.routes import router as analysis
 from app.calendar.routes import router as calendar
-from app.objectives.routes import router as objectives
-from app.partners.routes import router as partners
-from app.ratifications.routes import router as ratifications
-from app.reports.routes import router as reports
+from app.kind import Kind
+from app.kinds import KINDS
 from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
-from app.work_plans.routes import router as work_plans
 
 # Who may call each router's operations (API.md, "Access"): anyone reads (unless anonymous reads are
 # switched off), a partner's key writes activities and government reports (those its partner owns:
 # the services check ownership), an editor's key writes the rest, and only an admin's reads or
-# writes keys and the audit log. Decided by the route that matched, so that a proxy's root path
-# cannot change the answer.
+# writes keys and the audit log. Each record type declares who writes it (app/kind.py). Decided by
+# the route that matched, so that a proxy's root path cannot change the answer.
 ANYONE_READS_EDITORS_WRITE = Access(writes=Role.EDITOR)
-PARTNERS_WRITE_THEIR_OWN = Access(writes=Role.PARTNER)
 ADMINS_ONLY = Access(reads=Role.ADMIN, writes=Role.ADMIN)
 
-# FastAPI tries routes in this order, every route of each router, until one matches: the most
-# requested come first (activity reads cost 5 % less CPU than behind work plans and objectives).
-# The docs keep the domain's order, which TAGS in app/openapi.py sets.
+
+def routes_of(kind: Kind) -> APIRouter:
+    """A record type's operations: the `router` of the `routes` module in its folder (beside the
+    `models` module that holds its table)."""
+    folder = kind.table.__module__.rpartition(".")[0]
+    router: APIRouter = importlib.import_module(f"{folder}.routes").router
+    return router
+
+
+# FastAPI tries routes in this order, every route of each router, until one matches: the record
+# types first, the referring before the referred (activities, the most requested, first: their
+# reads cost 5 % less CPU than behind work plans and objectives), then the rest. The docs list the
+# record types in app/kinds.py's order, then the rest (TAGS in app/openapi.py).
 ROUTERS: tuple[tuple[APIRouter, Access], ...] = (
-    (activities, PARTNERS_WRITE_THEIR_OWN),
-    (partners, ANYONE_READS_EDITORS_WRITE),
-    (reports, PARTNERS_WRITE_THEIR_OWN),
+    *((routes_of(kind), Access(writes=kind.writes)) for kind in reversed(KINDS)),
     (sync, ANYONE_READS_EDITORS_WRITE),
-    (objectives, ANYONE_READS_EDITORS_WRITE),
-    (work_plans, ANYONE_READS_EDITORS_WRITE),
-    (ratifications, ANYONE_READS_EDITORS_WRITE),
     (calendar, ANYONE_READS_EDITORS_WRITE),
     (analysis, ANYONE_READS_EDITORS_WRITE),
     (vocabularies, ANYONE_READS_EDITORS_WRITE),

@@ -1,12 +1,14 @@
 """How a JSON value becomes a spreadsheet-safe CSV cell (for list streams and `workplan export`)."""
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 # A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Lists of plain values, joined with ';'.
-LIST_FIELDS = frozenset({"countries", "government_report_ids", "monitored_by"})
+
+# How a list is written in one cell: its values joined with ';', `partner_id:role` pairs joined
+# with ';', or JSON text. A record type declares the form of each of its lists (app.reads.Child).
+CellForm = Literal["joined", "pairs", "json"]
 
 
 def neutralise(cell: str) -> str:
@@ -19,15 +21,16 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
-def to_cell(name: str, value: Any) -> str:
-    """One field of an item in JSON form, flattened and neutralised."""
+def to_cell(value: Any, form: CellForm | None = None) -> str:
+    """One field of an item in JSON form, flattened and neutralised: a list in its declared `form`,
+    any other object as JSON text."""
     if value is None:
         text = ""
-    elif name == "participants":
+    elif form == "pairs":
         text = ";".join(f"{p['partner_id']}:{p['role']}" for p in value)
-    elif name in ("articles", "disputed"):
+    elif form == "json" or isinstance(value, dict):
         text = json.dumps(value, ensure_ascii=False)
-    elif name in LIST_FIELDS:
+    elif form == "joined":
         text = ";".join(value)
     elif isinstance(value, bool):
         text = "true" if value else "false"

@@ -39,9 +39,9 @@ from app.access.keys import Forbidden, Principal, PrincipalDep, Unauthorized
 from app.access.models import Role
 from app.config import get_settings
 from app.db import SessionDep
+from app.kinds import KINDS
 from app.limits import route_path
 from app.records import as_utc, utcnow
-from app.sync.feed import SYNCED
 from app.sync.models import SyncState
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -284,8 +284,8 @@ class FeedCollector(Collector):
 def _feed_head(session: Session) -> tuple[int, datetime | None]:
     seq = session.exec(select(SyncState.change_seq)).one()
     newest: datetime | None = None
-    for synced in SYNCED.values():
-        model = synced.model
+    for kind in KINDS:
+        model = kind.table
         # The record(s) holding each table's highest stamp, found through the (change_seq, id) index.
         stamped = session.exec(
             select(model.updated_at).where(

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from app.access.keys import BEARER, BEARER_SCHEME
 from app.api import required_roles
 from app.errors import PROBLEM_MEDIA_TYPE, problems
+from app.kinds import KINDS
 
 DESCRIPTION = """
 The work plan of the NGO Group for the Convention on the Rights of the Child's subgroup against the
@@ -45,12 +46,7 @@ name the `types` your client handles: the feed sends no others.
 """
 
 TAGS = [
-    {"name": "Work plans", "description": "A year's plan of the subgroup."},
-    {"name": "Objectives", "description": "The headings of a plan, in its order."},
-    {"name": "Activities", "description": "The commitments under each objective, with who takes part and where."},
-    {"name": "Partners", "description": "Organisations, networks and UN bodies the subgroup works with."},
-    {"name": "Government reports", "description": "State party reports to the Committee and their analysis."},
-    {"name": "Ratifications", "description": "Which States are party to the CRC and its protocols, and since when."},
+    *({"name": kind.title, "description": kind.description} for kind in KINDS),
     {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
     {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},

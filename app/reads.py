@@ -62,6 +62,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType
 from sqlmodel import Session, SQLModel
 
+from app.csv_cells import CellForm
 from app.errors import NotFound
 from app.records import format_timestamp, label
 
@@ -257,12 +258,19 @@ class Child:
     """An embedded list: `field` of the Public model, read through the table model's `relationship`.
 
     `column` names the child column whose value makes each entry (`countries` -> `country`);
-    without it each entry is an object of the list's item model, one key per field.
+    without it each entry is an object of the list's item model, one key per field. `cell` is how
+    the list is written in a CSV cell (app/csv_cells.py): its values joined with ';' (the default
+    for a list of values), `partner:role` pairs, or JSON text (the default for a list of objects).
     """
 
     field: str
     relationship: InstrumentedAttribute[Any]
     column: InstrumentedAttribute[Any] | None = None
+    cell: CellForm | None = None
+
+    @property
+    def cell_form(self) -> CellForm:
+        return self.cell or ("joined" if self.column is not None else "json")
 
 
 class _ChildPlan:
@@ -430,6 +438,8 @@ class Reader:
         if self.postgresql_json:
             self.columns += [_Dialectal(null(), entries) for entries in lists]
         self.fields = [*public.model_fields, *public.model_computed_fields]
+        # How each embedded list is written in a CSV cell; other fields by their value's type.
+        self.cell_forms: dict[str, CellForm] = {child.field: child.cell_form for child in children}
         self.plans: dict[Dialect, _Plan] = {}
         # Set by `showing_only`: (fields, item field, value) drops `fields` from rows whose item
         # field is not `value`.

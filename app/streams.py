@@ -154,7 +154,7 @@ def _chunk(
     del rows
     if listing.params.format is Format.NDJSON:
         return (b"\n".join(map(to_json, items)) + b"\n" if items else b""), last
-    return _csv(items, reader.fields, header=after is None, bom=listing.params.bom), last
+    return _csv(items, reader, header=after is None, bom=listing.params.bom), last
 
 
 async def _chunks(
@@ -166,7 +166,8 @@ async def _chunks(
         yield data
 
 
-def _csv(items: Sequence[Item], fields: Sequence[str], *, header: bool, bom: bool) -> bytes:
+def _csv(items: Sequence[Item], reader: Reader, *, header: bool, bom: bool) -> bytes:
+    fields, forms = reader.fields, reader.cell_forms
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if header:
@@ -174,7 +175,7 @@ def _csv(items: Sequence[Item], fields: Sequence[str], *, header: bool, bom: boo
             buffer.write("\ufeff")
         writer.writerow(fields)
     # A row may lack private fields the caller does not read on it (app.reads.PrivateReaders).
-    writer.writerows([to_cell(field, item.get(field)) for field in fields] for item in items)
+    writer.writerows([to_cell(item.get(field), forms.get(field)) for field in fields] for item in items)
     return buffer.getvalue().encode()
 
 

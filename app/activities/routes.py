@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.access.keys import check_record_owner, claim_ownership, private_reader
 from app.activities import service
+from app.activities.kind import ACTIVITY
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams, to_public
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
@@ -17,7 +18,7 @@ from app.streams import STREAM_RESPONSES, read_list
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.sync.idempotency import IdempotencyDep, remember
 
-router = APIRouter(prefix="/activities", tags=["Activities"])
+router = APIRouter(prefix=ACTIVITY.path, tags=[ACTIVITY.title])
 
 
 def load_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Activity:

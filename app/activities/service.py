@@ -6,6 +6,7 @@ from pydantic import Field
 from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
+from app.activities.kind import ACTIVITY
 from app.activities.models import (
     Activity,
     ActivityCountry,
@@ -16,9 +17,11 @@ from app.activities.models import (
     ActivityUpdate,
 )
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
+from app.objectives.kind import OBJECTIVE
 from app.objectives.models import Objective, ObjectivePublic
-from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
-from app.reads import Child, Reader
+from app.partners.kind import PARTNER
+from app.partners.models import Partner, PartnerWithContacts
+from app.reads import Reader
 from app.records import (
     Code,
     CountryCode,
@@ -36,18 +39,6 @@ from app.search import search
 from app.sync.by_ref import ensure_ownership
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 
-SORTABLE = {
-    "id": Activity.id,
-    "code": Activity.code,
-    "title": Activity.title,
-    "status": Activity.status,
-    "planned_start": Activity.planned_start,
-    "planned_end": Activity.planned_end,
-    "actual_start": Activity.actual_start,
-    "actual_end": Activity.actual_end,
-    "created_at": Activity.created_at,
-    "updated_at": Activity.updated_at,
-}
 LINK_FIELDS = ("countries", "participants", "government_report_ids")
 
 
@@ -63,7 +54,7 @@ class ActivityItem(ActivityPublic):
 
 
 class ActivityListParams(SearchParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(ACTIVITY.sortable)
     include: list[Literal["objective", "partners"]] = Field(
         default=[], description="Embed related records in each item (JSON pages only): objective, partners."
     )
@@ -101,21 +92,9 @@ def to_public(activity: Activity) -> ActivityPublic:
     )
 
 
-ACTIVITIES = Reader(
-    ActivityPublic,
-    Activity,
-    children=[
-        Child("countries", Activity.countries, ActivityCountry.country),  # type: ignore[arg-type]
-        Child("participants", Activity.participants),  # type: ignore[arg-type]
-        Child(
-            "government_report_ids",
-            Activity.government_reports,  # type: ignore[arg-type]
-            ActivityGovernmentReport.government_report_id,  # type: ignore[arg-type]
-        ),
-    ],
-)
-_OBJECTIVES = Reader(ObjectivePublic, Objective)
-_PARTNERS = Reader(PartnerPublic, Partner)
+ACTIVITIES = ACTIVITY.reader
+_OBJECTIVES = OBJECTIVE.reader
+_PARTNERS = PARTNER.reader
 
 
 def activities_public(
@@ -189,7 +168,7 @@ def list_activities(session: Session, params: ActivityListParams) -> Listing[Act
     score = None
     if params.q is not None:
         statement, score = search(statement, Activity, session.get_bind().dialect.name, params.q)
-    return Listing(statement, params, SORTABLE, "code", score)
+    return Listing(statement, params, ACTIVITY.sortable, "code", score)
 
 
 def _check_references(session: Session, data: ActivityCreate, exclude: Activity | None = None) -> Objective:

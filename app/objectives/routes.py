@@ -8,13 +8,14 @@ from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, U
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.objectives import service
+from app.objectives.kind import OBJECTIVE
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
-router = APIRouter(prefix="/objectives", tags=["Objectives"])
+router = APIRouter(prefix=OBJECTIVE.path, tags=[OBJECTIVE.title])
 
 
 def load_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Objective:

@@ -9,8 +9,8 @@ from app.activities.models import Activity, ActivityPublic
 from app.activities.service import ACTIVITIES, activities_public
 from app.errors import ErrorItem, ValidationFailed
 from app.lists import Listing, SearchParams, sort_by, where_in
+from app.objectives.kind import OBJECTIVE
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
-from app.reads import Reader
 from app.records import (
     Code,
     Timestamp,
@@ -24,15 +24,6 @@ from app.records import (
 from app.search import search
 from app.work_plans.models import WorkPlan
 
-SORTABLE = {
-    "id": Objective.id,
-    "position": Objective.position,
-    "code": Objective.code,
-    "title": Objective.title,
-    "created_at": Objective.created_at,
-    "updated_at": Objective.updated_at,
-}
-
 
 class ObjectiveItem(ObjectivePublic):
     activities: list[ActivityPublic] | None = Field(
@@ -41,7 +32,7 @@ class ObjectiveItem(ObjectivePublic):
 
 
 class ObjectiveListParams(SearchParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(OBJECTIVE.sortable)
     include: list[Literal["activities"]] = Field(
         default=[], description="Embed related records in each item (JSON pages only): activities."
     )
@@ -54,7 +45,7 @@ def to_public(objective: Objective) -> ObjectivePublic:
     return ObjectivePublic.model_validate(objective)
 
 
-OBJECTIVES = Reader(ObjectivePublic, Objective)
+OBJECTIVES = OBJECTIVE.reader
 
 
 def with_includes(session: Session, rows: Sequence[Any], include: Sequence[str]) -> list[dict[str, Any]]:
@@ -87,7 +78,7 @@ def list_objectives(session: Session, params: ObjectiveListParams) -> Listing[Ob
     score = None
     if params.q is not None:
         statement, score = search(statement, Objective, session.get_bind().dialect.name, params.q)
-    return Listing(statement, params, SORTABLE, "position,code", score)
+    return Listing(statement, params, OBJECTIVE.sortable, "position,code", score)
 
 
 def _ensure_code_free(session: Session, data: ObjectiveCreate, exclude: Objective | None = None) -> None:

@@ -10,6 +10,7 @@ from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, U
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.partners import service
+from app.partners.kind import PARTNER
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
 from app.partners.service import PartnerListParams, to_public
 from app.reads import Reader
@@ -17,7 +18,7 @@ from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
-router = APIRouter(prefix="/partners", tags=["Partners"])
+router = APIRouter(prefix=PARTNER.path, tags=[PARTNER.title])
 
 
 def view(request: Request) -> Callable[[Partner], PartnerPublic]:

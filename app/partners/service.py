@@ -6,8 +6,8 @@ from sqlmodel import Session, col, select
 
 from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
+from app.partners.kind import PARTNER
 from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
-from app.reads import PrivateReaders, Reader
 from app.records import (
     CountryCode,
     Day,
@@ -22,18 +22,9 @@ from app.reports.models import GovernmentReport, ReportMonitor
 from app.search import search
 from app.vocabularies import PartnerKind
 
-SORTABLE = {
-    "id": Partner.id,
-    "name": Partner.name,
-    "kind": Partner.kind,
-    "active_from": Partner.active_from,
-    "created_at": Partner.created_at,
-    "updated_at": Partner.updated_at,
-}
-
 
 class PartnerListParams(SearchParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(PARTNER.sortable)
     kind: list[PartnerKind] = Field(default=[], description="One of these kinds.")
     country: list[CountryCode] = Field(default=[], description="Based in one of these countries.")
     active_on: Day | None = Field(default=None, description="Active on this day (open ends count as active).")
@@ -52,9 +43,9 @@ def with_contacts(partner: Partner) -> PartnerWithContacts:
     return PartnerWithContacts.model_validate(partner)
 
 
-PARTNERS = Reader(PartnerPublic, Partner)
+PARTNERS = PARTNER.reader
 # A partner's contact details and notes: for its own key (and editors; app.access.keys.sees_private).
-PARTNER_READERS = PrivateReaders(PARTNERS, Reader(PartnerWithContacts, Partner), owner="id")
+PARTNER_READERS = PARTNER.private_readers
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:
@@ -73,7 +64,7 @@ def list_partners(session: Session, params: PartnerListParams) -> Listing[Partne
     score = None
     if params.q is not None:
         statement, score = search(statement, Partner, session.get_bind().dialect.name, params.q)
-    return Listing(statement, params, SORTABLE, "name", score)
+    return Listing(statement, params, PARTNER.sortable, "name", score)
 
 
 def _ensure_name_free(session: Session, name: str, exclude: Partner | None = None) -> None:

@@ -8,13 +8,14 @@ from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, U
 from app.http import check_if_match, delete_response, json_response, read_record, require_json
 from app.lists import Page
 from app.ratifications import service
+from app.ratifications.kind import RATIFICATION
 from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic, RatificationUpdate
 from app.ratifications.service import RatificationListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 
-router = APIRouter(prefix="/ratifications", tags=["Ratifications"])
+router = APIRouter(prefix=RATIFICATION.path, tags=[RATIFICATION.title])
 
 
 def load_ratification(request: Request, session: SessionDep, ratification_id: uuid.UUID) -> Ratification:

@@ -4,6 +4,7 @@ from pydantic import Field
 from sqlmodel import Session, col, select
 
 from app.lists import Listing, ListParams, sort_by, where_in, where_range
+from app.ratifications.kind import RATIFICATION
 from app.ratifications.models import (
     Origin,
     Ratification,
@@ -11,22 +12,12 @@ from app.ratifications.models import (
     RatificationPublic,
     RatificationUpdate,
 )
-from app.reads import Reader
 from app.records import CountryCode, Day, Timestamp, apply_changes, ensure_unique, mark_deleted, merge_patch
 from app.vocabularies import Instrument, RatificationAction
 
-SORTABLE = {
-    "id": Ratification.id,
-    "country": Ratification.country,
-    "instrument": Ratification.instrument,
-    "deposited_on": Ratification.deposited_on,
-    "created_at": Ratification.created_at,
-    "updated_at": Ratification.updated_at,
-}
-
 
 class RatificationListParams(ListParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(RATIFICATION.sortable)
     country: list[CountryCode] = Field(default=[], description="Of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="To one of these instruments.")
     action: list[RatificationAction] = Field(default=[], description="By one of these actions.")
@@ -40,7 +31,7 @@ def to_public(ratification: Ratification) -> RatificationPublic:
     return RatificationPublic.model_validate(ratification)
 
 
-RATIFICATIONS = Reader(RatificationPublic, Ratification)
+RATIFICATIONS = RATIFICATION.reader
 
 
 def countries_on_record(session: Session) -> list[str]:
@@ -58,7 +49,7 @@ def list_ratifications(session: Session, params: RatificationListParams) -> List
     statement = where_range(statement, Ratification.deposited_on, params.deposited_on_from, params.deposited_on_to)
     if params.updated_after is not None:
         statement = statement.where(Ratification.updated_at > params.updated_after)
-    return Listing(statement, params, SORTABLE, "country,instrument")
+    return Listing(statement, params, RATIFICATION.sortable, "country,instrument")
 
 
 def _ensure_one_per_instrument(session: Session, data: RatificationCreate, exclude: Ratification | None = None) -> None:

@@ -12,6 +12,7 @@ from app.lists import Page
 from app.reads import Reader
 from app.records import get_record
 from app.reports import service
+from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
@@ -24,7 +25,7 @@ from app.streams import STREAM_RESPONSES, read_list
 from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.sync.idempotency import IdempotencyDep, remember
 
-router = APIRouter(prefix="/government-reports", tags=["Government reports"])
+router = APIRouter(prefix=GOVERNMENT_REPORT.path, tags=[GOVERNMENT_REPORT.title])
 
 
 def view(request: Request) -> Callable[[GovernmentReport], GovernmentReportPublic]:

@@ -7,7 +7,6 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityGovernmentReport
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
 from app.partners.models import Partner
-from app.reads import Child, PrivateReaders, Reader
 from app.records import (
     CountryCode,
     Day,
@@ -21,6 +20,7 @@ from app.records import (
     merge_patch,
     utcnow,
 )
+from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
@@ -34,22 +34,12 @@ from app.search import search
 from app.sync.by_ref import ensure_ownership
 from app.vocabularies import Instrument, ReportKind, ReportStatus
 
-SORTABLE = {
-    "id": GovernmentReport.id,
-    "due_date": GovernmentReport.due_date,
-    "submitted_date": GovernmentReport.submitted_date,
-    "review_date": GovernmentReport.review_date,
-    "country": GovernmentReport.country,
-    "symbol": GovernmentReport.symbol,
-    "created_at": GovernmentReport.created_at,
-    "updated_at": GovernmentReport.updated_at,
-}
 LINK_FIELDS = ("articles", "monitored_by")
 DATE_FIELDS = ("due_date", "submitted_date", "review_date", "concluding_observations_date")
 
 
 class GovernmentReportListParams(SearchParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(GOVERNMENT_REPORT.sortable)
     country: list[CountryCode] = Field(default=[], description="Reports of one of these States.")
     instrument: list[Instrument] = Field(default=[], description="Under one of these instruments.")
     kind: list[ReportKind] = Field(default=[], description="One of these kinds.")
@@ -94,17 +84,8 @@ def _view(view: type[ViewT], report: GovernmentReport) -> ViewT:
     )
 
 
-_CHILDREN = [
-    Child("articles", GovernmentReport.articles),  # type: ignore[arg-type]
-    Child("monitored_by", GovernmentReport.monitors, ReportMonitor.partner_id),  # type: ignore[arg-type]
-]
-GOVERNMENT_REPORTS = Reader(GovernmentReportPublic, GovernmentReport, children=_CHILDREN)
-# A report's internal notes: for its owner's key (and editors; app.access.keys.sees_private).
-GOVERNMENT_REPORT_READERS = PrivateReaders(
-    GOVERNMENT_REPORTS,
-    Reader(GovernmentReportWithNotes, GovernmentReport, children=_CHILDREN),
-    owner="owner_partner_id",
-)
+GOVERNMENT_REPORTS = GOVERNMENT_REPORT.reader
+GOVERNMENT_REPORT_READERS = GOVERNMENT_REPORT.private_readers
 
 
 def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:
@@ -136,7 +117,7 @@ def list_reports(session: Session, params: GovernmentReportListParams) -> Listin
     score = None
     if params.q is not None:
         statement, score = search(statement, GovernmentReport, session.get_bind().dialect.name, params.q)
-    return Listing(statement, params, SORTABLE, "due_date", score)
+    return Listing(statement, params, GOVERNMENT_REPORT.sortable, "due_date", score)
 
 
 def _check_references(session: Session, data: GovernmentReportCreate, exclude: GovernmentReport | None = None) -> None:

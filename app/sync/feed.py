@@ -25,61 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, or_, true, tuple_
 from sqlmodel import Session, SQLModel, col, select
 
-from app.activities.models import Activity
-from app.activities.service import ACTIVITIES
 from app.config import get_settings
 from app.errors import BadRequest, Gone
+from app.kind import Kind
+from app.kinds import BY_NAME, KINDS
 from app.lists import seal, unseal
-from app.objectives.models import Objective
-from app.objectives.service import OBJECTIVES
-from app.partners.models import Partner
-from app.partners.service import PARTNER_READERS
-from app.ratifications.models import Ratification
-from app.ratifications.service import RATIFICATIONS
 from app.reads import PrivateReaders, Reader
 from app.records import RecordTable, utcnow
-from app.reports.models import GovernmentReport
-from app.reports.service import GOVERNMENT_REPORT_READERS
 from app.sync.models import IdempotencyKey, SyncState
-from app.work_plans.models import WorkPlan
-from app.work_plans.service import WORK_PLANS
 
-
-class SyncType(StrEnum):
-    """The record types in the feed, named like their tables (and like export envelopes)."""
-
-    ACTIVITY = "activity"
-    GOVERNMENT_REPORT = "government_report"
-    OBJECTIVE = "objective"
-    PARTNER = "partner"
-    RATIFICATION = "ratification"
-    WORK_PLAN = "work_plan"
-
-
-@dataclass(frozen=True)
-class Synced:
-    model: type[RecordTable]
-    # A type with private fields is read as each caller may read it (`read_changes`' `readers`).
-    reader: Reader | PrivateReaders
-
-
-SYNCED: dict[SyncType, Synced] = {
-    SyncType.ACTIVITY: Synced(Activity, ACTIVITIES),
-    SyncType.GOVERNMENT_REPORT: Synced(GovernmentReport, GOVERNMENT_REPORT_READERS),
-    SyncType.OBJECTIVE: Synced(Objective, OBJECTIVES),
-    SyncType.PARTNER: Synced(Partner, PARTNER_READERS),
-    SyncType.RATIFICATION: Synced(Ratification, RATIFICATIONS),
-    SyncType.WORK_PLAN: Synced(WorkPlan, WORK_PLANS),
-}
-# Referring records before the records they refer to: the order tombstones are purged in.
-PURGE_ORDER = (
-    SyncType.ACTIVITY,
-    SyncType.OBJECTIVE,
-    SyncType.GOVERNMENT_REPORT,
-    SyncType.RATIFICATION,
-    SyncType.WORK_PLAN,
-    SyncType.PARTNER,
+# Every record type (app/kinds.py), in the order of their names.
+SyncType = StrEnum(  # type: ignore[misc]
+    "SyncType", {kind.name.upper(): kind.name for kind in sorted(KINDS, key=lambda kind: kind.name)}
 )
+SyncType.__doc__ = "The record types in the feed, named like their tables (and like export envelopes)."
+# Referring records before the records they refer to: the order tombstones are purged in.
+PURGE_ORDER = tuple(reversed(KINDS))
 
 
 class ChangesParams(BaseModel):
@@ -90,17 +51,15 @@ class ChangesParams(BaseModel):
     limit: int = Field(default=500, ge=1, le=1000, description="Items per page, 1 to 1000.")
 
 
-def _change_model(sync_type: SyncType, synced: Synced) -> type[BaseModel]:
+def _change_model(kind: Kind) -> type[BaseModel]:
     """The feed item of one type: its `data` is that type's record, as its GET returns it."""
     # Private fields as in the record's GET: for editors, and for a partner key on its partner's.
-    readers = (
-        [synced.reader.full, synced.reader.public] if isinstance(synced.reader, PrivateReaders) else [synced.reader]
-    )
+    readers = [kind.readers.full, kind.readers.public] if isinstance(kind.readers, PrivateReaders) else [kind.readers]
     record: Any = reduce(operator.or_, [reader.public for reader in readers])
-    type_: Any = Literal[sync_type.value]
+    type_: Any = Literal[kind.name]
     return create_model(
-        f"{synced.model.__name__}Change",
-        __doc__=f"A change to a {sync_type.value.replace('_', ' ')}.",
+        f"{kind.table.__name__}Change",
+        __doc__=f"A change to a {kind.label}.",
         type=(type_, Field()),
         id=(uuid.UUID, Field()),
         change_seq=(int, Field(description="Apply the item only if this is above the one you hold for (type, id).")),
@@ -114,7 +73,7 @@ def _change_model(sync_type: SyncType, synced: Synced) -> type[BaseModel]:
 
 # `type` says which record `data` is: generated clients pick the item's model by it.
 Change: Any = Annotated[
-    reduce(operator.or_, [_change_model(sync_type, synced) for sync_type, synced in SYNCED.items()]),
+    reduce(operator.or_, [_change_model(BY_NAME[name]) for name in SyncType]),
     Field(discriminator="type"),
 ]
 
@@ -213,7 +172,7 @@ def read_changes(
         position = decode_cursor(params.cursor, state, params.types)
     found: list[tuple[int, str, uuid.UUID, bool]] = []
     for name in _types_key(params.types):
-        model = SYNCED[SyncType(name)].model
+        model = BY_NAME[name].table
         live = col(model.deleted_at).is_(None)
         statement = (
             select(model.change_seq, model.id, live)
@@ -228,7 +187,7 @@ def read_changes(
     found = found[: params.limit]
     records: dict[tuple[str, str], Any] = {}
     for name in {name for _, name, _, deleted in found if not deleted}:
-        reader = SYNCED[SyncType(name)].reader
+        reader = BY_NAME[name].readers
         if isinstance(reader, PrivateReaders):
             reader = readers(reader)
         ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
@@ -269,12 +228,12 @@ def purge_tombstones(session: Session, older_than: timedelta) -> dict[str, int]:
     cutoff = utcnow() - older_than
     counts: dict[str, int] = {}
     newest = 0
-    for sync_type in PURGE_ORDER:
-        model = SYNCED[sync_type].model
+    for kind in PURGE_ORDER:
+        model = kind.table
         gone = and_(col(model.deleted_at) < cutoff, *_unreferenced(model))
         seq = session.exec(select(func.max(model.change_seq)).where(gone)).one()
         result = session.exec(delete(model).where(gone))
-        counts[sync_type.value] = result.rowcount
+        counts[kind.name] = result.rowcount
         newest = max(newest, seq or 0)
     state = session.exec(select(SyncState).where(SyncState.id == 1).with_for_update()).one()
     state.purged_seq = max(state.purged_seq, newest)

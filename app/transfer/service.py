@@ -68,6 +68,7 @@ from app.activities.models import (
 )
 from app.csv_cells import restore, to_cell
 from app.errors import json_pointer
+from app.kinds import KINDS
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
 from app.ratifications.models import Ratification, RatificationImport, RatificationPublic
@@ -191,6 +192,8 @@ BY_RESOURCE = {spec.resource: spec for spec in SPECS}
 BY_TYPE = {spec.record_type: spec for spec in SPECS}
 RESOURCES = tuple(BY_RESOURCE)
 LIST_FIELDS = frozenset({"countries", "participants", "government_report_ids", "monitored_by", "articles"})
+# How each list is written in a CSV cell, as each record type declares it (app/kinds.py).
+CELL_FORMS = {child.field: child.cell_form for kind in KINDS for child in kind.children}
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -322,7 +325,7 @@ def _export_csv(session: Session, spec: _Spec, out: IO[str], on_progress: Callab
     for batch in _live_batches(session, spec):
         for record in batch:
             data = exported(spec, record)
-            writer.writerow([to_cell(name, data[name]) for name in spec.columns])
+            writer.writerow([to_cell(data[name], CELL_FORMS.get(name)) for name in spec.columns])
         written += len(batch)
         if on_progress is not None:
             on_progress(len(batch))

@@ -11,10 +11,11 @@ from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.sync.idempotency import IdempotencyDep, remember
 from app.work_plans import service
+from app.work_plans.kind import WORK_PLAN
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams, to_public
 
-router = APIRouter(prefix="/work-plans", tags=["Work plans"])
+router = APIRouter(prefix=WORK_PLAN.path, tags=[WORK_PLAN.title])
 
 
 def load_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> WorkPlan:

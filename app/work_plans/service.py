@@ -5,23 +5,14 @@ from sqlmodel import Session, select
 
 from app.lists import Listing, ListParams, sort_by, where_in, where_range
 from app.objectives.models import Objective
-from app.reads import Reader
 from app.records import Code, Day, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
+from app.work_plans.kind import WORK_PLAN
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
-
-SORTABLE = {
-    "id": WorkPlan.id,
-    "code": WorkPlan.code,
-    "title": WorkPlan.title,
-    "period_start": WorkPlan.period_start,
-    "created_at": WorkPlan.created_at,
-    "updated_at": WorkPlan.updated_at,
-}
 
 
 class WorkPlanListParams(ListParams):
-    sort: str | None = sort_by(SORTABLE)
+    sort: str | None = sort_by(WORK_PLAN.sortable)
     code: list[Code] = Field(default=[], description="One of these codes.")
     status: list[WorkPlanStatus] = Field(default=[], description="One of these statuses.")
     period_start_from: Day | None = None
@@ -35,7 +26,7 @@ def to_public(work_plan: WorkPlan) -> WorkPlanPublic:
     return WorkPlanPublic.model_validate(work_plan)
 
 
-WORK_PLANS = Reader(WorkPlanPublic, WorkPlan)
+WORK_PLANS = WORK_PLAN.reader
 
 
 def list_work_plans(session: Session, params: WorkPlanListParams) -> Listing[WorkPlan]:
@@ -46,7 +37,7 @@ def list_work_plans(session: Session, params: WorkPlanListParams) -> Listing[Wor
     statement = where_range(statement, WorkPlan.period_end, params.period_end_from, params.period_end_to)
     if params.updated_after is not None:
         statement = statement.where(WorkPlan.updated_at > params.updated_after)
-    return Listing(statement, params, SORTABLE, "-period_start,code")
+    return Listing(statement, params, WORK_PLAN.sortable, "-period_start,code")
 
 
 def _ensure_code_free(session: Session, code: str, exclude: WorkPlan | None = None) -> None:

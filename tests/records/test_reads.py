@@ -252,7 +252,7 @@ def test_every_read_answers_the_public_models_json(
     writer = csv.writer(buffer)
     writer.writerow(fields)
     for item in page.json()["items"]:
-        writer.writerow([to_cell(field, item[field]) for field in fields])
+        writer.writerow([to_cell(item[field], resource.reader.cell_forms.get(field)) for field in fields])
     assert exported.text == buffer.getvalue()
 
 

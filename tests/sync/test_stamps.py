@@ -6,8 +6,8 @@ from sqlmodel import Session, SQLModel, select
 import app.models  # noqa: F401  (every table on the metadata)
 from app.activities.models import Activity
 from app.db import write_engine
+from app.kinds import KINDS
 from app.records import RecordTable
-from app.sync.feed import SYNCED
 from app.sync.models import SyncState
 from tests.factories import make_ratification, make_report
 
@@ -37,7 +37,7 @@ def _record_tables(cls: type = RecordTable) -> set[str]:
 
 
 def test_every_table_is_in_the_feed_or_says_why_not() -> None:
-    synced = {synced.model.__tablename__ for synced in SYNCED.values()}
+    synced = {kind.table.__tablename__ for kind in KINDS}
     assert set(SQLModel.metadata.tables) == synced | set(NOT_SYNCED)
     assert not synced & set(NOT_SYNCED)
     assert _record_tables() == synced
@@ -54,8 +54,8 @@ def _triggers(engine: Engine) -> set[str]:
 
 def test_every_synced_table_has_its_stamping_triggers(sync_engine: Engine) -> None:
     triggers = _triggers(sync_engine)
-    for synced in SYNCED.values():
-        table = synced.model.__tablename__
+    for kind in KINDS:
+        table = kind.table.__tablename__
         expected = (
             {f"{table}_stamp_insert", f"{table}_stamp_update"}
             if sync_engine.dialect.name == "sqlite"
@@ -66,22 +66,22 @@ def test_every_synced_table_has_its_stamping_triggers(sync_engine: Engine) -> No
 
 def test_the_seed_stamped_every_record(sync_engine: Engine) -> None:
     with Session(sync_engine) as session:
-        for synced in SYNCED.values():
-            assert not session.exec(select(synced.model).where(synced.model.change_seq == 0)).all()
+        for kind in KINDS:
+            assert not session.exec(select(kind.table).where(kind.table.change_seq == 0)).all()
 
 
 def test_raw_sql_is_stamped_too_on_every_synced_table(sync_engine: Engine) -> None:
     with Session(write_engine(sync_engine)) as session, session.begin():
         make_report(session, country="KEN")  # the seed has no government report
         make_ratification(session, country="KEN")  # nor ratification
-    for synced in SYNCED.values():
-        table = synced.model.__tablename__
+    for kind in KINDS:
+        table = kind.table.__tablename__
         with Session(write_engine(sync_engine)) as session, session.begin():
             counter = session.exec(select(SyncState.change_seq)).one()
-            record_id = session.exec(select(synced.model.id).limit(1)).one()
+            record_id = session.exec(select(kind.table.id).limit(1)).one()
             session.execute(text(f"UPDATE {table} SET version = version WHERE id = :id"), {"id": record_id.hex})
         with Session(sync_engine) as session:
-            stamped = session.exec(select(synced.model.change_seq).where(synced.model.id == record_id)).one()
+            stamped = session.exec(select(kind.table.change_seq).where(kind.table.id == record_id)).one()
             assert stamped is not None
             assert stamped > counter, table
 
