@@ -2,7 +2,7 @@
 
 `reporting_calendar` is the public entry point (the HTML pages draw on it too): three queries
 whatever the number of States (ratifications, report cycles, the activities that monitor them),
-then the pure rules of app/calendar/rules.py.
+then the pure rules of app/calendar/rules.py and app/treaties.py.
 """
 
 import itertools
@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.activities.models import Activity, ActivityGovernmentReport
-from app.calendar.rules import Expected, Filed, Party, Status, expected_reports, party_in_force
+from app.calendar.rules import Expected, Filed, Party, Status, expected_reports
 from app.ratifications.models import Ratification
 from app.records import LAST_DAY, utcnow
 from app.reports.models import GovernmentReport
+from app.treaties import party_in_force
 from app.vocabularies import Instrument, ReportKind
 
 DEFAULT_HORIZON = relativedelta(years=5)

@@ -9,8 +9,8 @@ from pydantic import ValidationInfo, computed_field, field_validator, model_vali
 from sqlalchemy import JSON, Index, String, text
 from sqlmodel import Field, SQLModel
 
-from app.calendar.rules import ADOPTED, party_in_force
 from app.records import CountryCode, Day, InputModel, LongText, RecordPublic, RecordTable, ShortText, change_seq_index
+from app.treaties import ADOPTED, party_in_force
 from app.vocabularies import Instrument, RatificationAction
 
 EXAMPLE: dict[str, Any] = {

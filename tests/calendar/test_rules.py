@@ -1,22 +1,12 @@
-"""The treaty arithmetic, by worked example (app/calendar/rules.py cites the articles)."""
+"""The treaty arithmetic and the calendar built on it, by worked example (app/treaties.py cites the articles)."""
 
 from datetime import date
 
 import pytest
 
-from app.calendar.rules import (
-    SUCCESSION_UNKNOWN,
-    DueSource,
-    Expected,
-    Filed,
-    Party,
-    Status,
-    entry_into_force,
-    expected_reports,
-    nominal_due,
-    party_in_force,
-)
+from app.calendar.rules import DueSource, Expected, Filed, Party, Status, expected_reports
 from app.records import LAST_DAY
+from app.treaties import SUCCESSION_UNKNOWN, entry_into_force, nominal_due, party_in_force
 from app.vocabularies import Instrument
 
 CRC, OPSC, OPAC = Instrument.CRC, Instrument.OPSC, Instrument.OPAC

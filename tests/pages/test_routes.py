@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.calendar.rules import SUCCESSION_UNKNOWN
 from app.calendar.service import Expected, reporting_calendar
 from app.config import get_settings
 from app.pages.status import status_words
@@ -22,6 +21,7 @@ from app.pages.text import day
 from app.reports.models import GovernmentReport
 from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
+from app.treaties import SUCCESSION_UNKNOWN
 from tests.factories import make_partner, make_ratification, make_report
 
 MONITORING = "1536172d-febe-5d66-adf8-2df0226526a4"  # SEC-2003-5.1, in progress, with two partners
