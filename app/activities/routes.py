@@ -116,4 +116,6 @@ def update_activity(request: Request, session: SessionDep, activity: ActivityDep
 @router.delete("/{activity_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Response:
     """Delete an activity; deleting it again is harmless."""
-    return delete_response(request, session, Activity, activity_id, to_public, service.delete_activity)
+    return delete_response(
+        request, session, Activity, activity_id, to_public, service.delete_activity, check_owner=check_record_owner
+    )

@@ -132,5 +132,11 @@ def update_government_report(
 def delete_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> Response:
     """Delete a report that no activity monitors any more; deleting it again is harmless."""
     return delete_response(
-        request, session, GovernmentReport, government_report_id, view(request), service.delete_report
+        request,
+        session,
+        GovernmentReport,
+        government_report_id,
+        view(request),
+        service.delete_report,
+        check_owner=check_record_owner,
     )
