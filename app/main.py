@@ -35,7 +35,7 @@ from app.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.pages.routes import router as pages_router
 from app.pages.routes import static as pages_static
 from app.streams import ExportSlots
-from app.sync.idempotency import Replay, send_replay
+from app.writes.idempotency import Replay, send_replay
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 

@@ -6,8 +6,8 @@ from app.objectives.models import Objective
 from app.partners.models import Partner
 from app.ratifications.models import Ratification
 from app.reports.models import GovernmentReport, ReportArticle, ReportMonitor
-from app.sync.models import IdempotencyKey, SyncState
 from app.work_plans.models import WorkPlan
+from app.writes.models import IdempotencyKey, SyncState
 
 __all__ = [
     "Activity",

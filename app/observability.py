@@ -42,7 +42,7 @@ from app.db import SessionDep
 from app.kinds import KINDS
 from app.limits import route_path
 from app.records import as_utc, utcnow
-from app.sync.models import SyncState
+from app.writes.models import SyncState
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -17,7 +17,7 @@ from app.config import Settings, get_settings
 from app.db import create_db_engine
 from app.main import app
 from app.observability import JsonFormatter, log_config, observe_engine, route_template
-from app.sync.models import SyncState
+from app.writes.models import SyncState
 from tests.factories import make_partner
 from tests.problems import assert_problem, problem
 

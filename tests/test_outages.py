@@ -36,7 +36,7 @@ from app.db import (
 )
 from app.errors import database_unavailable
 from app.seed.service import load_seed
-from app.sync.models import IdempotencyKey
+from app.writes.models import IdempotencyKey
 from tests.conftest import client_on, migrate
 from tests.live import free_port
 

@@ -15,8 +15,8 @@ from app.lists import Page
 from app.partners import service as partners
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
-from app.sync.idempotency import IdempotencyDep, remember
+from app.writes.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=ACTIVITY.path, tags=[ACTIVITY.title])
 

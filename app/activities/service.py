@@ -36,8 +36,8 @@ from app.records import (
 )
 from app.reports.models import GovernmentReport
 from app.search import search
-from app.sync.by_ref import ensure_ownership
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
+from app.writes.by_ref import ensure_ownership
 
 LINK_FIELDS = ("countries", "participants", "government_report_ids")
 

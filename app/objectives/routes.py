@@ -13,7 +13,7 @@ from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, O
 from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.idempotency import IdempotencyDep, remember
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=OBJECTIVE.path, tags=[OBJECTIVE.title])
 

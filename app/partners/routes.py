@@ -16,7 +16,7 @@ from app.partners.service import PartnerListParams, to_public
 from app.reads import Reader
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.idempotency import IdempotencyDep, remember
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=PARTNER.path, tags=[PARTNER.title])
 

@@ -13,7 +13,7 @@ from app.ratifications.models import Ratification, RatificationCreate, Ratificat
 from app.ratifications.service import RatificationListParams, to_public
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.idempotency import IdempotencyDep, remember
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=RATIFICATION.path, tags=[RATIFICATION.title])
 

@@ -22,8 +22,8 @@ from app.reports.models import (
 )
 from app.reports.service import GovernmentReportListParams, to_public
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
-from app.sync.idempotency import IdempotencyDep, remember
+from app.writes.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=GOVERNMENT_REPORT.path, tags=[GOVERNMENT_REPORT.title])
 

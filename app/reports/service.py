@@ -31,8 +31,8 @@ from app.reports.models import (
     ReportMonitor,
 )
 from app.search import search
-from app.sync.by_ref import ensure_ownership
 from app.vocabularies import Instrument, ReportKind, ReportStatus
+from app.writes.by_ref import ensure_ownership
 
 LINK_FIELDS = ("articles", "monitored_by")
 DATE_FIELDS = ("due_date", "submitted_date", "review_date", "concluding_observations_date")

@@ -32,7 +32,7 @@ from app.kinds import BY_NAME, KINDS
 from app.lists import seal, unseal
 from app.reads import PrivateReaders, Reader
 from app.records import RecordTable, utcnow
-from app.sync.models import IdempotencyKey, SyncState
+from app.writes.models import IdempotencyKey, SyncState
 
 # Every record type (app/kinds.py), in the order of their names.
 SyncType = StrEnum(  # type: ignore[misc]

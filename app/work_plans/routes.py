@@ -9,11 +9,11 @@ from app.http import check_if_match, delete_response, json_response, read_record
 from app.lists import Page
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
-from app.sync.idempotency import IdempotencyDep, remember
 from app.work_plans import service
 from app.work_plans.kind import WORK_PLAN
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams, to_public
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=WORK_PLAN.path, tags=[WORK_PLAN.title])
 

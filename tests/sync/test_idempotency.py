@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from app.db import write_engine
 from app.records import utcnow
-from app.sync import idempotency
-from app.sync.idempotency import Claim, fingerprint
-from app.sync.models import IdempotencyKey
+from app.writes import idempotency
+from app.writes.idempotency import Claim, fingerprint
+from app.writes.models import IdempotencyKey
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import live_server
 from tests.problems import assert_problem, problem

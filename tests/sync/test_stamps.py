@@ -8,7 +8,7 @@ from app.activities.models import Activity
 from app.db import write_engine
 from app.kinds import KINDS
 from app.records import RecordTable
-from app.sync.models import SyncState
+from app.writes.models import SyncState
 from tests.factories import make_ratification, make_report
 
 # Tables that are not in the feed, and why: child rows travel inside their owner's

@@ -26,7 +26,7 @@ class SyncState(SQLModel, table=True):
 
 class IdempotencyKey(SQLModel, table=True):
     """A POST's Idempotency-Key and the response to replay, stored in the same transaction as the
-    write. While the first request runs, its transaction holds the key (app/sync/idempotency.py)."""
+    write. While the first request runs, its transaction holds the key (app/writes/idempotency.py)."""
 
     __tablename__ = "idempotency_key"
     __table_args__ = (Index("ix_idempotency_key_expires_at", "expires_at"),)

@@ -34,7 +34,7 @@ from app.access.keys import caller
 from app.db import SessionDep
 from app.errors import BadRequest, Conflict, ValidationFailed
 from app.records import as_utc, utcnow
-from app.sync.models import IdempotencyKey
+from app.writes.models import IdempotencyKey
 
 KEEP = timedelta(hours=24)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
