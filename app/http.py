@@ -39,15 +39,17 @@ def none_match(request: Request, etag: str) -> bool:
     return any(tag == "*" or tag.removeprefix("W/") == etag for tag in _tags(header))
 
 
-def check_if_match(request: Request, current: BaseModel | None) -> None:
-    """Raise 412 unless If-Match (when sent) names the current representation; weak tags never match."""
+def check_if_match(request: Request, session: Session, reader: Reader, record_id: uuid.UUID | None) -> None:
+    """Raise 412 unless If-Match (when sent) names the record's current representation, as `reader`
+    shows it to the caller (the GET's bytes, so the GET's ETag); weak tags never match. The record
+    is read only when If-Match is sent; `record_id` None: there is no record (only a create)."""
     header = request.headers.get("if-match")
     if header is None:
         return
     tags = _tags(header)
-    if current is not None and "*" in tags:
+    if record_id is not None and "*" in tags:
         return
-    if current is not None and etag_of(current.model_dump_json().encode()) in tags:
+    if record_id is not None and etag_of(to_json(reader.get(session, record_id))) in tags:
         return
     raise PreconditionFailed("If-Match does not match the current version of the record; fetch it again.")
 
@@ -75,6 +77,20 @@ async def read_record(request: Request, session: Session, reader: Reader, record
     return await run_read(session, lambda: json_response(request, reader.get(session, record_id)))
 
 
+def record_response(
+    request: Request,
+    session: Session,
+    reader: Reader,
+    record_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A write's answer: the record as its GET shows it to the caller (the same bytes and ETag),
+    read by `reader` in the write's own transaction, after the service has flushed."""
+    return json_response(request, reader.get(session, record_id), status_code=status_code, headers=headers)
+
+
 def page_response(request: Request, page: Mapping[str, Any], next_cursor: str | None) -> Response:
     headers: dict[str, Any] = {}
     if next_cursor is not None:
@@ -97,12 +113,13 @@ def delete_response(
     session: Session,
     model: type[RecordT],
     record_id: uuid.UUID,
-    to_public: Callable[[RecordT], BaseModel],
+    reader: Reader,
     delete: Callable[[Session, RecordT], None],
     *,
     check_owner: Callable[[Request, RecordT], None] | None = None,
 ) -> Response:
-    """Soft-delete under If-Match; deleting a deleted record is 204 again, whatever If-Match says.
+    """Soft-delete under If-Match (against what `reader` shows the caller); deleting a deleted record
+    is 204 again, whatever If-Match says.
 
     A record a partner may own (`Owned`) is deleted only past `check_owner`, which its resource
     passes in (who may change whose records is app/access's to say, not this module's); it runs
@@ -113,7 +130,7 @@ def delete_response(
             raise TypeError(f"deleting a {model.__name__} needs its resource's check_owner")
         check_owner(request, record)
     if record.deleted_at is None:
-        check_if_match(request, to_public(record))
+        check_if_match(request, session, reader, record_id)
         delete(session, record)
     return Response(status_code=204)
 

@@ -7,10 +7,10 @@ from app.access.keys import check_record_owner, claim_ownership, private_reader
 from app.activities import service
 from app.activities.kind import ACTIVITY
 from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
-from app.activities.service import ActivityItem, ActivityListParams, to_public
+from app.activities.service import ActivityItem, ActivityListParams
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.partners import service as partners
 from app.records import get_record
@@ -66,7 +66,9 @@ def create_activity(
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(activity), status_code=201, headers={"Location": location}),
+        record_response(
+            request, session, service.ACTIVITIES, activity.id, status_code=201, headers={"Location": location}
+        ),
     )
 
 
@@ -89,7 +91,7 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
         body,
         create=service.create_activity,
         replace=service.replace_activity,
-        to_public=to_public,
+        reader=service.ACTIVITIES,
         location=lambda activity: request.url_for("get_activity", activity_id=activity.id).path,
     )
 
@@ -108,14 +110,20 @@ async def get_activity(request: Request, session: ReadSessionDep, activity_id: u
 )
 def update_activity(request: Request, session: SessionDep, activity: ActivityDep, body: ActivityUpdate) -> Response:
     """Change an activity with a JSON Merge Patch; a list sent replaces the whole list."""
-    check_if_match(request, to_public(activity))
+    check_if_match(request, session, service.ACTIVITIES, activity.id)
     service.update_activity(session, activity, body)
-    return json_response(request, to_public(activity))
+    return record_response(request, session, service.ACTIVITIES, activity.id)
 
 
 @router.delete("/{activity_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_activity(request: Request, session: SessionDep, activity_id: uuid.UUID) -> Response:
     """Delete an activity; deleting it again is harmless."""
     return delete_response(
-        request, session, Activity, activity_id, to_public, service.delete_activity, check_owner=check_record_owner
+        request,
+        session,
+        Activity,
+        activity_id,
+        service.ACTIVITIES,
+        service.delete_activity,
+        check_owner=check_record_owner,
     )

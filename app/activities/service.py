@@ -12,6 +12,7 @@ from app.activities.models import (
     ActivityCountry,
     ActivityCreate,
     ActivityGovernmentReport,
+    ActivityLinks,
     ActivityParticipant,
     ActivityPublic,
     ActivityUpdate,
@@ -28,7 +29,6 @@ from app.records import (
     Day,
     Timestamp,
     apply_changes,
-    column_values,
     ensure_exist,
     ensure_unique,
     mark_deleted,
@@ -79,17 +79,6 @@ class ActivityListParams(SearchParams):
     actual_end_from: Day | None = None
     actual_end_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
-
-
-def to_public(activity: Activity) -> ActivityPublic:
-    return ActivityPublic.model_validate(
-        {
-            **column_values(activity),
-            "countries": [row.country for row in activity.countries],
-            "participants": [{"partner_id": p.partner_id, "role": p.role} for p in activity.participants],
-            "government_report_ids": [row.government_report_id for row in activity.government_reports],
-        }
-    )
 
 
 ACTIVITIES = ACTIVITY.reader
@@ -201,8 +190,15 @@ def _ensure_code_free(session: Session, work_plan_id: uuid.UUID, code: str, excl
 
 
 def _links(activity: Activity) -> dict[str, Any]:
-    public = to_public(activity)
-    return {name: getattr(public, name) for name in LINK_FIELDS}
+    """The activity's lists as a body holds them, to compare with the lists a write sends."""
+    links = ActivityLinks.model_validate(
+        {
+            "countries": [row.country for row in activity.countries],
+            "participants": [{"partner_id": p.partner_id, "role": p.role} for p in activity.participants],
+            "government_report_ids": [row.government_report_id for row in activity.government_reports],
+        }
+    )
+    return {name: getattr(links, name) for name in LINK_FIELDS}
 
 
 def _set_links(activity: Activity, data: ActivityCreate) -> None:

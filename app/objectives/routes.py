@@ -5,12 +5,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.objectives import service
 from app.objectives.kind import OBJECTIVE
 from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
-from app.objectives.service import ObjectiveItem, ObjectiveListParams, to_public
+from app.objectives.service import ObjectiveItem, ObjectiveListParams
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.writes.idempotency import IdempotencyDep, remember
@@ -57,7 +57,9 @@ def create_objective(
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(objective), status_code=201, headers={"Location": location}),
+        record_response(
+            request, session, service.OBJECTIVES, objective.id, status_code=201, headers={"Location": location}
+        ),
     )
 
 
@@ -75,12 +77,12 @@ async def get_objective(request: Request, session: ReadSessionDep, objective_id:
 )
 def update_objective(request: Request, session: SessionDep, objective: ObjectiveDep, body: ObjectiveUpdate) -> Response:
     """Change an objective with a JSON Merge Patch."""
-    check_if_match(request, to_public(objective))
+    check_if_match(request, session, service.OBJECTIVES, objective.id)
     service.update_objective(session, objective, body)
-    return json_response(request, to_public(objective))
+    return record_response(request, session, service.OBJECTIVES, objective.id)
 
 
 @router.delete("/{objective_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Response:
     """Delete an objective that has no activities left; deleting it again is harmless."""
-    return delete_response(request, session, Objective, objective_id, to_public, service.delete_objective)
+    return delete_response(request, session, Objective, objective_id, service.OBJECTIVES, service.delete_objective)

@@ -41,10 +41,6 @@ class ObjectiveListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-def to_public(objective: Objective) -> ObjectivePublic:
-    return ObjectivePublic.model_validate(objective)
-
-
 OBJECTIVES = OBJECTIVE.reader
 
 

@@ -1,18 +1,17 @@
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import private_reader, sees_private
+from app.access.keys import private_reader
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.partners import service
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
-from app.partners.service import PartnerListParams, to_public
+from app.partners.models import Partner, PartnerCreate, PartnerUpdate, PartnerWithContacts
+from app.partners.service import PartnerListParams
 from app.reads import Reader
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
@@ -21,12 +20,9 @@ from app.writes.idempotency import IdempotencyDep, remember
 router = APIRouter(prefix=PARTNER.path, tags=[PARTNER.title])
 
 
-def view(request: Request) -> Callable[[Partner], PartnerPublic]:
-    """A partner as the caller may read it: with its contacts and notes, or without (`sees_private`)."""
-    return lambda partner: service.with_contacts(partner) if sees_private(request, partner.id) else to_public(partner)
-
-
 def reader(request: Request) -> Reader:
+    """A partner as the caller may read it, in a get and in a write's answer: with its contacts and
+    notes for an editor, an admin or its own key (`private_reader`)."""
     return private_reader(request, service.PARTNER_READERS)
 
 
@@ -59,7 +55,7 @@ def create_partner(request: Request, idempotency: IdempotencyDep, session: Sessi
     return remember(
         session,
         idempotency,
-        json_response(request, view(request)(partner), status_code=201, headers={"Location": location}),
+        record_response(request, session, reader(request), partner.id, status_code=201, headers={"Location": location}),
     )
 
 
@@ -77,12 +73,12 @@ async def get_partner(request: Request, session: ReadSessionDep, partner_id: uui
 )
 def update_partner(request: Request, session: SessionDep, partner: PartnerDep, body: PartnerUpdate) -> Response:
     """Change a partner with a JSON Merge Patch."""
-    check_if_match(request, view(request)(partner))
+    check_if_match(request, session, reader(request), partner.id)
     service.update_partner(session, partner, body)
-    return json_response(request, view(request)(partner))
+    return record_response(request, session, reader(request), partner.id)
 
 
 @router.delete("/{partner_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Response:
     """Delete a partner that no activity or report still names; deleting it again is harmless."""
-    return delete_response(request, session, Partner, partner_id, view(request), service.delete_partner)
+    return delete_response(request, session, Partner, partner_id, reader(request), service.delete_partner)

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerUpdate, PartnerWithContacts
+from app.partners.models import Partner, PartnerCreate, PartnerUpdate
 from app.records import (
     CountryCode,
     Day,
@@ -33,14 +33,6 @@ class PartnerListParams(SearchParams):
     active_to_from: Day | None = None
     active_to_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
-
-
-def to_public(partner: Partner) -> PartnerPublic:
-    return PartnerPublic.model_validate(partner)
-
-
-def with_contacts(partner: Partner) -> PartnerWithContacts:
-    return PartnerWithContacts.model_validate(partner)
 
 
 PARTNERS = PARTNER.reader

@@ -5,12 +5,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.ratifications import service
 from app.ratifications.kind import RATIFICATION
 from app.ratifications.models import Ratification, RatificationCreate, RatificationPublic, RatificationUpdate
-from app.ratifications.service import RatificationListParams, to_public
+from app.ratifications.service import RatificationListParams
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.writes.idempotency import IdempotencyDep, remember
@@ -49,7 +49,9 @@ def create_ratification(
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(ratification), status_code=201, headers={"Location": location}),
+        record_response(
+            request, session, service.RATIFICATIONS, ratification.id, status_code=201, headers={"Location": location}
+        ),
     )
 
 
@@ -69,12 +71,14 @@ def update_ratification(
     request: Request, session: SessionDep, ratification: RatificationDep, body: RatificationUpdate
 ) -> Response:
     """Change a ratification with a JSON Merge Patch; null entry_into_force_override computes the date again."""
-    check_if_match(request, to_public(ratification))
+    check_if_match(request, session, service.RATIFICATIONS, ratification.id)
     service.update_ratification(session, ratification, body)
-    return json_response(request, to_public(ratification))
+    return record_response(request, session, service.RATIFICATIONS, ratification.id)
 
 
 @router.delete("/{ratification_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_ratification(request: Request, session: SessionDep, ratification_id: uuid.UUID) -> Response:
     """Delete a ratification; deleting it again is harmless."""
-    return delete_response(request, session, Ratification, ratification_id, to_public, service.delete_ratification)
+    return delete_response(
+        request, session, Ratification, ratification_id, service.RATIFICATIONS, service.delete_ratification
+    )

@@ -9,7 +9,6 @@ from app.ratifications.models import (
     Origin,
     Ratification,
     RatificationCreate,
-    RatificationPublic,
     RatificationUpdate,
 )
 from app.records import CountryCode, Day, Timestamp, apply_changes, ensure_unique, mark_deleted, merge_patch
@@ -25,10 +24,6 @@ class RatificationListParams(ListParams):
     deposited_on_from: Day | None = None
     deposited_on_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
-
-
-def to_public(ratification: Ratification) -> RatificationPublic:
-    return RatificationPublic.model_validate(ratification)
 
 
 RATIFICATIONS = RATIFICATION.reader

@@ -1,13 +1,12 @@
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.access.keys import check_record_owner, claim_ownership, private_reader, sees_private
+from app.access.keys import check_record_owner, claim_ownership, private_reader
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.reads import Reader
 from app.records import get_record
@@ -16,11 +15,10 @@ from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
-    GovernmentReportPublic,
     GovernmentReportUpdate,
     GovernmentReportWithNotes,
 )
-from app.reports.service import GovernmentReportListParams, to_public
+from app.reports.service import GovernmentReportListParams
 from app.streams import STREAM_RESPONSES, read_list
 from app.writes.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
 from app.writes.idempotency import IdempotencyDep, remember
@@ -28,14 +26,9 @@ from app.writes.idempotency import IdempotencyDep, remember
 router = APIRouter(prefix=GOVERNMENT_REPORT.path, tags=[GOVERNMENT_REPORT.title])
 
 
-def view(request: Request) -> Callable[[GovernmentReport], GovernmentReportPublic]:
-    """A report as the caller may read it: with its internal notes, or without (`sees_private`)."""
-    return lambda report: (
-        service.with_notes(report) if sees_private(request, report.owner_partner_id) else to_public(report)
-    )
-
-
 def reader(request: Request) -> Reader:
+    """A report as the caller may read it, in a get and in a write's answer: with its internal notes
+    for an editor, an admin or its owner's key (`private_reader`)."""
     return private_reader(request, service.GOVERNMENT_REPORT_READERS)
 
 
@@ -74,7 +67,9 @@ def create_government_report(
     return remember(
         session,
         idempotency,
-        json_response(request, view(request)(government_report), status_code=201, headers={"Location": location}),
+        record_response(
+            request, session, reader(request), government_report.id, status_code=201, headers={"Location": location}
+        ),
     )
 
 
@@ -99,7 +94,7 @@ def put_government_report_by_ref(
         body,
         create=service.create_report,
         replace=service.replace_report,
-        to_public=view(request),
+        reader=reader(request),
         location=lambda report: request.url_for("get_government_report", government_report_id=report.id).path,
     )
 
@@ -123,9 +118,9 @@ def update_government_report(
     body: GovernmentReportUpdate,
 ) -> Response:
     """Change a government report with a JSON Merge Patch; a list sent replaces the whole list."""
-    check_if_match(request, view(request)(government_report))
+    check_if_match(request, session, reader(request), government_report.id)
     service.update_report(session, government_report, body)
-    return json_response(request, view(request)(government_report))
+    return record_response(request, session, reader(request), government_report.id)
 
 
 @router.delete("/{government_report_id}", status_code=204, responses=DELETE_ERRORS)
@@ -136,7 +131,7 @@ def delete_government_report(request: Request, session: SessionDep, government_r
         session,
         GovernmentReport,
         government_report_id,
-        view(request),
+        reader(request),
         service.delete_report,
         check_owner=check_record_owner,
     )

@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlmodel import Session, col, select
@@ -12,7 +12,6 @@ from app.records import (
     Day,
     Timestamp,
     apply_changes,
-    column_values,
     ensure_exist,
     ensure_unique,
     ensure_unused,
@@ -24,9 +23,8 @@ from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
-    GovernmentReportPublic,
+    GovernmentReportLinks,
     GovernmentReportUpdate,
-    GovernmentReportWithNotes,
     ReportArticle,
     ReportMonitor,
 )
@@ -58,30 +56,6 @@ class GovernmentReportListParams(SearchParams):
     concluding_observations_date_from: Day | None = None
     concluding_observations_date_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
-
-
-def to_public(report: GovernmentReport) -> GovernmentReportPublic:
-    return _view(GovernmentReportPublic, report)
-
-
-def with_notes(report: GovernmentReport) -> GovernmentReportWithNotes:
-    return _view(GovernmentReportWithNotes, report)
-
-
-ViewT = TypeVar("ViewT", bound=GovernmentReportPublic)
-
-
-def _view(view: type[ViewT], report: GovernmentReport) -> ViewT:
-    return view.model_validate(
-        {
-            **column_values(report),
-            "articles": [
-                {"instrument": a.instrument, "article": a.article, "assessment": a.assessment, "note": a.note}
-                for a in report.articles
-            ],
-            "monitored_by": [m.partner_id for m in report.monitors],
-        }
-    )
 
 
 GOVERNMENT_REPORTS = GOVERNMENT_REPORT.reader
@@ -170,8 +144,17 @@ def update_report(session: Session, report: GovernmentReport, patch: GovernmentR
 
 
 def _links(report: GovernmentReport) -> dict[str, Any]:
-    public = to_public(report)
-    return {name: getattr(public, name) for name in LINK_FIELDS}
+    """The report's lists as a body holds them, to compare with the lists a write sends."""
+    links = GovernmentReportLinks.model_validate(
+        {
+            "articles": [
+                {"instrument": a.instrument, "article": a.article, "assessment": a.assessment, "note": a.note}
+                for a in report.articles
+            ],
+            "monitored_by": [m.partner_id for m in report.monitors],
+        }
+    )
+    return {name: getattr(links, name) for name in LINK_FIELDS}
 
 
 def replace_report(session: Session, report: GovernmentReport, data: GovernmentReportCreate) -> GovernmentReport:

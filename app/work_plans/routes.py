@@ -5,14 +5,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
-from app.http import check_if_match, delete_response, json_response, read_record, require_json
+from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.work_plans import service
 from app.work_plans.kind import WORK_PLAN
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
-from app.work_plans.service import WorkPlanListParams, to_public
+from app.work_plans.service import WorkPlanListParams
 from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(prefix=WORK_PLAN.path, tags=[WORK_PLAN.title])
@@ -49,7 +49,9 @@ def create_work_plan(
     return remember(
         session,
         idempotency,
-        json_response(request, to_public(work_plan), status_code=201, headers={"Location": location}),
+        record_response(
+            request, session, service.WORK_PLANS, work_plan.id, status_code=201, headers={"Location": location}
+        ),
     )
 
 
@@ -67,12 +69,12 @@ async def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id:
 )
 def update_work_plan(request: Request, session: SessionDep, work_plan: WorkPlanDep, body: WorkPlanUpdate) -> Response:
     """Change a work plan with a JSON Merge Patch."""
-    check_if_match(request, to_public(work_plan))
+    check_if_match(request, session, service.WORK_PLANS, work_plan.id)
     service.update_work_plan(session, work_plan, body)
-    return json_response(request, to_public(work_plan))
+    return record_response(request, session, service.WORK_PLANS, work_plan.id)
 
 
 @router.delete("/{work_plan_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> Response:
     """Delete a work plan that has no objectives left; deleting it again is harmless."""
-    return delete_response(request, session, WorkPlan, work_plan_id, to_public, service.delete_work_plan)
+    return delete_response(request, session, WorkPlan, work_plan_id, service.WORK_PLANS, service.delete_work_plan)

@@ -8,7 +8,7 @@ from app.objectives.models import Objective
 from app.records import Code, Day, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.kind import WORK_PLAN
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
+from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanUpdate
 
 
 class WorkPlanListParams(ListParams):
@@ -20,10 +20,6 @@ class WorkPlanListParams(ListParams):
     period_end_from: Day | None = None
     period_end_to: Day | None = None
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
-
-
-def to_public(work_plan: WorkPlan) -> WorkPlanPublic:
-    return WorkPlanPublic.model_validate(work_plan)
 
 
 WORK_PLANS = WORK_PLAN.reader

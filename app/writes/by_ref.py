@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path, Request
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 from starlette.responses import Response
 
 from app.access.keys import claim_ownership
 from app.errors import ErrorItem, PreconditionFailed, ValidationFailed
-from app.http import check_if_match, json_response
+from app.http import check_if_match, record_response
 from app.partners.models import Partner
+from app.reads import Reader
 from app.records import ExternalRef, Owned, RecordTable, ensure_exist, ensure_unique
 
 OwnedT = TypeVar("OwnedT", bound=RecordTable)
@@ -58,12 +59,13 @@ def put_by_ref(
     *,
     create: Callable[[Session, BodyT], OwnedT],
     replace: Callable[[Session, OwnedT, BodyT], OwnedT],
-    to_public: Callable[[OwnedT], SQLModel],
+    reader: Reader,
     location: Callable[[OwnedT], str],
 ) -> Response:
     """Create or replace the owner's record named `external_ref`, honouring If-Match / If-None-Match: *.
 
-    A partner key's records are its partner's; an editor names the owner in the body."""
+    A partner key's records are its partner's; an editor names the owner in the body. The answer, and
+    the version If-Match is checked against, are the record as `reader` shows it: the GET's bytes."""
     claim_ownership(request, body)
     if body.owner_partner_id is None:
         raise _invalid("/owner_partner_id", "is required: the partner that owns the record")
@@ -80,10 +82,13 @@ def put_by_ref(
         .with_for_update()
     ).first()
     if existing is None:
-        check_if_match(request, None)
+        check_if_match(request, session, reader, None)
         record = create(session, data)
-        return json_response(request, to_public(record), status_code=201, headers={"Location": location(record)})
+        return record_response(
+            request, session, reader, record.id, status_code=201, headers={"Location": location(record)}
+        )
     if request.headers.get("if-none-match", "").strip() == "*":
         raise PreconditionFailed("If-None-Match: * asks to create, and this reference already names a record.")
-    check_if_match(request, to_public(existing))
-    return json_response(request, to_public(replace(session, existing, data)))
+    check_if_match(request, session, reader, existing.id)
+    replace(session, existing, data)
+    return record_response(request, session, reader, existing.id)
