@@ -99,14 +99,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], ready: str) -> Iterator[tuple[str, int]]:
-    """Start a server process, wait until `ready` answers 200, yield its base URL and pid."""
+def server(command: list[str], env: dict[str, str], ready: str, cwd: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """Start a server process (in `cwd`), wait until `ready` answers 200, yield its base URL and pid."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         # Our own fixed commands: the venv's workplan and uvicorn.
         process = subprocess.Popen(  # noqa: S603
-            [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
+            [*command, "--port", str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log
         )
         try:
             deadline = time.monotonic() + 60
