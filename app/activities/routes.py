@@ -12,7 +12,7 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
-from app.partners import service as partners
+from app.partners.kind import PARTNER
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.writes.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref
@@ -41,10 +41,10 @@ async def list_activities(
         session,
         params,
         service.list_activities,
-        service.ACTIVITIES,
+        ACTIVITY.reader,
         "activities",
         lambda rows: service.with_includes(
-            session, rows, params.include, private_reader(request, partners.PARTNER_READERS)
+            session, rows, params.include, private_reader(request, PARTNER.private_readers)
         ),
     )
 
@@ -67,7 +67,7 @@ def create_activity(
         session,
         idempotency,
         record_response(
-            request, session, service.ACTIVITIES, activity.id, status_code=201, headers={"Location": location}
+            request, session, ACTIVITY.reader, activity.id, status_code=201, headers={"Location": location}
         ),
     )
 
@@ -91,7 +91,7 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
         body,
         create=service.create_activity,
         replace=service.replace_activity,
-        reader=service.ACTIVITIES,
+        reader=ACTIVITY.reader,
         location=lambda activity: request.url_for("get_activity", activity_id=activity.id).path,
     )
 
@@ -99,7 +99,7 @@ def put_activity_by_ref(request: Request, session: SessionDep, external_ref: Ref
 @router.get("/{activity_id}", response_model=ActivityPublic, responses=READ_ERRORS)
 async def get_activity(request: Request, session: ReadSessionDep, activity_id: uuid.UUID) -> Response:
     """Fetch one activity with its participants, countries and monitored reports."""
-    return await read_record(request, session, service.ACTIVITIES, activity_id)
+    return await read_record(request, session, ACTIVITY.reader, activity_id)
 
 
 @router.patch(
@@ -110,9 +110,9 @@ async def get_activity(request: Request, session: ReadSessionDep, activity_id: u
 )
 def update_activity(request: Request, session: SessionDep, activity: ActivityDep, body: ActivityUpdate) -> Response:
     """Change an activity with a JSON Merge Patch; a list sent replaces the whole list."""
-    check_if_match(request, session, service.ACTIVITIES, activity.id)
+    check_if_match(request, session, ACTIVITY.reader, activity.id)
     service.update_activity(session, activity, body)
-    return record_response(request, session, service.ACTIVITIES, activity.id)
+    return record_response(request, session, ACTIVITY.reader, activity.id)
 
 
 @router.delete("/{activity_id}", status_code=204, responses=DELETE_ERRORS)
@@ -123,7 +123,7 @@ def delete_activity(request: Request, session: SessionDep, activity_id: uuid.UUI
         session,
         Activity,
         activity_id,
-        service.ACTIVITIES,
+        ACTIVITY.reader,
         service.delete_activity,
         check_owner=check_record_owner,
     )

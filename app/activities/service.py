@@ -81,34 +81,29 @@ class ActivityListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-ACTIVITIES = ACTIVITY.reader
-_OBJECTIVES = OBJECTIVE.reader
-_PARTNERS = PARTNER.reader
-
-
 def activities_public(
     session: Session, ids_or_rows: Iterable[uuid.UUID] | Iterable[Sequence[Any]], *, include_deleted: bool = False
 ) -> list[dict[str, Any]]:
     """Public items (JSON-ready dicts, the same JSON as ActivityPublic) of many activities at once.
 
     Give ids (items in that order; unknown ids, and deleted ones unless `include_deleted`, are
-    left out) or rows that start with `ACTIVITIES.columns`. One or two queries whatever the count
+    left out) or rows that start with `ACTIVITY.reader.columns`. One or two queries whatever the count
     (app/reads.py)."""
     batch = list(ids_or_rows)
     if batch and isinstance(batch[0], uuid.UUID):
-        return ACTIVITIES.by_ids(session, batch, include_deleted=include_deleted)  # type: ignore[arg-type]
-    return ACTIVITIES.build(session, batch)  # type: ignore[arg-type]
+        return ACTIVITY.reader.by_ids(session, batch, include_deleted=include_deleted)  # type: ignore[arg-type]
+    return ACTIVITY.reader.build(session, batch)  # type: ignore[arg-type]
 
 
 def with_includes(
-    session: Session, rows: Sequence[Any], include: Sequence[str], partners: Reader = _PARTNERS
+    session: Session, rows: Sequence[Any], include: Sequence[str], partners: Reader = PARTNER.reader
 ) -> list[dict[str, Any]]:
     """Items with their related records (as ActivityItem): one query per relation, whatever the page
     size. `partners` reads the partners as the caller may (app.access.keys.private_reader)."""
-    items = ACTIVITIES.build(session, rows)
+    items = ACTIVITY.reader.build(session, rows)
     if "objective" in include:
         ids = {uuid.UUID(item["objective_id"]) for item in items}
-        objectives = {o["id"]: o for o in _OBJECTIVES.by_ids(session, ids, include_deleted=True)}
+        objectives = {o["id"]: o for o in OBJECTIVE.reader.by_ids(session, ids, include_deleted=True)}
         for item in items:
             item["objective"] = objectives[item["objective_id"]]
     if "partners" in include:

@@ -6,8 +6,8 @@ from dateutil.relativedelta import relativedelta
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from app.activities.kind import ACTIVITY
 from app.activities.models import ActivityPublic
-from app.activities.service import ACTIVITIES
 from app.calendar import service
 from app.calendar.models import (
     DEFAULT_WINDOW_MONTHS,
@@ -21,8 +21,9 @@ from app.calendar.models import (
 from app.db import ReadSessionDep
 from app.errors import LIST_ERRORS, BadRequest
 from app.http import etag_of, json_response, none_match
+from app.ratifications.kind import RATIFICATION
 from app.ratifications.models import RatificationPublic
-from app.ratifications.service import RATIFICATIONS, RatificationListParams, list_ratifications
+from app.ratifications.service import RatificationListParams, list_ratifications
 from app.records import LAST_DAY, CountryCode, Day, utcnow
 from app.reports.models import GovernmentReportWithNotes
 from app.reports.routes import reader as report_reader
@@ -134,15 +135,15 @@ def get_country_reporting(
     reports = list_reports(session, GovernmentReportListParams(country=[code], limit=200))
     reader = report_reader(request)
     report_rows, _ = reports.page(session, reader.columns)
-    ratification_rows, _ = ratifications.page(session, RATIFICATIONS.columns)
+    ratification_rows, _ = ratifications.page(session, RATIFICATION.reader.columns)
     activity_ids = sorted({a for item in calendar.items for a in item.activity_ids})
     body: dict[str, Any] = {
         "country": code,
         "as_of": calendar.as_of.isoformat(),
-        "ratifications": RATIFICATIONS.build(session, ratification_rows),
+        "ratifications": RATIFICATION.reader.build(session, ratification_rows),
         "expected": [item_json(item) for item in calendar.items],
         "reports": reader.build(session, report_rows),
-        "activities": ACTIVITIES.by_ids(session, [uuid.UUID(a) for a in activity_ids]),
+        "activities": ACTIVITY.reader.by_ids(session, [uuid.UUID(a) for a in activity_ids]),
     }
     return json_response(request, body)
 

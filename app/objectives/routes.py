@@ -35,7 +35,7 @@ async def list_objectives(
         session,
         params,
         service.list_objectives,
-        service.OBJECTIVES,
+        OBJECTIVE.reader,
         "objectives",
         lambda rows: service.with_includes(session, rows, params.include),
     )
@@ -58,7 +58,7 @@ def create_objective(
         session,
         idempotency,
         record_response(
-            request, session, service.OBJECTIVES, objective.id, status_code=201, headers={"Location": location}
+            request, session, OBJECTIVE.reader, objective.id, status_code=201, headers={"Location": location}
         ),
     )
 
@@ -66,7 +66,7 @@ def create_objective(
 @router.get("/{objective_id}", response_model=ObjectivePublic, responses=READ_ERRORS)
 async def get_objective(request: Request, session: ReadSessionDep, objective_id: uuid.UUID) -> Response:
     """Fetch one objective."""
-    return await read_record(request, session, service.OBJECTIVES, objective_id)
+    return await read_record(request, session, OBJECTIVE.reader, objective_id)
 
 
 @router.patch(
@@ -77,12 +77,12 @@ async def get_objective(request: Request, session: ReadSessionDep, objective_id:
 )
 def update_objective(request: Request, session: SessionDep, objective: ObjectiveDep, body: ObjectiveUpdate) -> Response:
     """Change an objective with a JSON Merge Patch."""
-    check_if_match(request, session, service.OBJECTIVES, objective.id)
+    check_if_match(request, session, OBJECTIVE.reader, objective.id)
     service.update_objective(session, objective, body)
-    return record_response(request, session, service.OBJECTIVES, objective.id)
+    return record_response(request, session, OBJECTIVE.reader, objective.id)
 
 
 @router.delete("/{objective_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_objective(request: Request, session: SessionDep, objective_id: uuid.UUID) -> Response:
     """Delete an objective that has no activities left; deleting it again is harmless."""
-    return delete_response(request, session, Objective, objective_id, service.OBJECTIVES, service.delete_objective)
+    return delete_response(request, session, Objective, objective_id, OBJECTIVE.reader, service.delete_objective)

@@ -5,8 +5,9 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlmodel import Session, select
 
+from app.activities.kind import ACTIVITY
 from app.activities.models import Activity, ActivityPublic
-from app.activities.service import ACTIVITIES, activities_public
+from app.activities.service import activities_public
 from app.errors import ErrorItem, ValidationFailed
 from app.lists import Listing, SearchParams, sort_by, where_in
 from app.objectives.kind import OBJECTIVE
@@ -41,22 +42,19 @@ class ObjectiveListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-OBJECTIVES = OBJECTIVE.reader
-
-
 def with_includes(session: Session, rows: Sequence[Any], include: Sequence[str]) -> list[dict[str, Any]]:
     """Items with their activities (as ObjectiveItem): the same few queries whatever the page size."""
-    items = OBJECTIVES.build(session, rows)
+    items = OBJECTIVE.reader.build(session, rows)
     if "activities" in include:
         by_objective: dict[str, list[dict[str, Any]]] = {item["id"]: [] for item in items}
         if items:
             statement = (
-                ACTIVITIES.select()
+                ACTIVITY.reader.select()
                 .where(
-                    ACTIVITIES.table.c.objective_id.in_([uuid.UUID(item["id"]) for item in items]),
-                    ACTIVITIES.table.c.deleted_at.is_(None),
+                    ACTIVITY.reader.table.c.objective_id.in_([uuid.UUID(item["id"]) for item in items]),
+                    ACTIVITY.reader.table.c.deleted_at.is_(None),
                 )
-                .order_by(ACTIVITIES.table.c.code)
+                .order_by(ACTIVITY.reader.table.c.code)
             )
             for activity in activities_public(session, session.connection().execute(statement).all()):
                 by_objective[activity["objective_id"]].append(activity)

@@ -14,24 +14,30 @@ from dateutil.relativedelta import relativedelta
 from sqlmodel import Session
 
 from app.activities import service as activities
+from app.activities.kind import ACTIVITY
 from app.activities.service import ActivityListParams
 from app.calendar import service as calendar_service
 from app.calendar.models import CalendarParams
 from app.calendar.service import Expected
 from app.lists import Listing
 from app.objectives import service as objectives
+from app.objectives.kind import OBJECTIVE
 from app.objectives.service import ObjectiveListParams
 from app.pages import timeline
 from app.pages.status import StatusWords, status_words
 from app.partners import service as partners
+from app.partners.kind import PARTNER
 from app.partners.service import PartnerListParams
 from app.ratifications import service as ratifications
+from app.ratifications.kind import RATIFICATION
 from app.reads import Item, Reader
 from app.records import FIRST_DAY, LAST_DAY
 from app.reports import service as reports
+from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.service import GovernmentReportListParams
 from app.vocabularies import Instrument
 from app.work_plans import service as work_plans
+from app.work_plans.kind import WORK_PLAN
 from app.work_plans.service import WorkPlanListParams
 
 # A page shows at most this many records (one API page); the CSV export has them all.
@@ -55,20 +61,20 @@ def read(session: Session, listing: Listing[Any], reader: Reader) -> Shown:
 def all_work_plans(session: Session) -> list[Item]:
     """Every plan, latest period first (the API's default order)."""
     params = WorkPlanListParams(limit=PAGE_SIZE)
-    return read(session, work_plans.list_work_plans(session, params), work_plans.WORK_PLANS).items
+    return read(session, work_plans.list_work_plans(session, params), WORK_PLAN.reader).items
 
 
 def choose_plan(session: Session, plans: list[Item], wanted: uuid.UUID | None) -> Item | None:
     """The plan asked for (listed or not), else the latest adopted one, else the latest."""
     if wanted is not None:
-        return next(iter(work_plans.WORK_PLANS.by_ids(session, [wanted])), None)
+        return next(iter(WORK_PLAN.reader.by_ids(session, [wanted])), None)
     adopted = [plan for plan in plans if plan["status"] == "adopted"]
     return next(iter(adopted or plans), None)
 
 
 def all_partners(session: Session, params: PartnerListParams | None = None) -> Shown:
     params = params or PartnerListParams(limit=PAGE_SIZE)
-    return read(session, partners.list_partners(session, params), partners.PARTNERS)
+    return read(session, partners.list_partners(session, params), PARTNER.reader)
 
 
 @dataclass
@@ -94,12 +100,10 @@ def plan_view(session: Session, plan: Item, params: ActivityListParams, filtered
     plan_id = uuid.UUID(plan["id"])
     objective_params = ObjectiveListParams(work_plan_id=[plan_id], limit=PAGE_SIZE)
     objective_listing = objectives.list_objectives(session, objective_params)
-    sections = {
-        item["id"]: ObjectiveSection(item) for item in read(session, objective_listing, objectives.OBJECTIVES).items
-    }
+    sections = {item["id"]: ObjectiveSection(item) for item in read(session, objective_listing, OBJECTIVE.reader).items}
     scoped = params.model_copy(update={"work_plan_id": [plan_id], "limit": PAGE_SIZE, "include": ["partners"]})
     listing = activities.list_activities(session, scoped)
-    rows, next_cursor = listing.page(session, activities.ACTIVITIES.columns)
+    rows, next_cursor = listing.page(session, ACTIVITY.reader.columns)
     items = activities.with_includes(session, rows, scoped.include)
     for item in items:
         names = {partner["id"]: partner for partner in item.pop("partners")}
@@ -143,18 +147,18 @@ class ActivityView:
 
 def activity_view(session: Session, activity_id: uuid.UUID, today: date) -> ActivityView:
     """One activity with its objective, plan, partners and monitored reports; NotFound if none."""
-    activity = activities.ACTIVITIES.get(session, activity_id)
-    objective = next(iter(objectives.OBJECTIVES.by_ids(session, [uuid.UUID(activity["objective_id"])])), None)
-    plan = next(iter(work_plans.WORK_PLANS.by_ids(session, [uuid.UUID(activity["work_plan_id"])])), None)
+    activity = ACTIVITY.reader.get(session, activity_id)
+    objective = next(iter(OBJECTIVE.reader.by_ids(session, [uuid.UUID(activity["objective_id"])])), None)
+    plan = next(iter(WORK_PLAN.reader.by_ids(session, [uuid.UUID(activity["work_plan_id"])])), None)
     partner_ids = [uuid.UUID(p["partner_id"]) for p in activity["participants"]]
-    names = {p["id"]: p for p in partners.PARTNERS.by_ids(session, partner_ids, include_deleted=True)}
+    names = {p["id"]: p for p in PARTNER.reader.by_ids(session, partner_ids, include_deleted=True)}
     taking_part = [
         {"partner": names[p["partner_id"]], "role": p["role"]}
         for p in activity["participants"]
         if p["partner_id"] in names
     ]
     report_ids = [uuid.UUID(i) for i in activity["government_report_ids"]]
-    monitored = reports.GOVERNMENT_REPORTS.by_ids(session, report_ids)
+    monitored = GOVERNMENT_REPORT.reader.by_ids(session, report_ids)
     return ActivityView(activity, objective, plan, taking_part, monitored, is_late(activity, today))
 
 
@@ -244,7 +248,7 @@ def state_view(session: Session, country: str, as_of: date, instruments: list[In
         ratifications.list_ratifications(
             session, ratifications.RatificationListParams(country=[country], limit=PAGE_SIZE)
         ),
-        ratifications.RATIFICATIONS,
+        RATIFICATION.reader,
     ).items
     ratified.sort(key=lambda r: [i.value for i in Instrument].index(r["instrument"]))
     if not ratified and not calendar.items:
@@ -253,7 +257,7 @@ def state_view(session: Session, country: str, as_of: date, instruments: list[In
         session,
         GovernmentReportListParams(country=[country], instrument=instruments, limit=PAGE_SIZE, sort="due_date"),
     )
-    on_record = read(session, listing, reports.GOVERNMENT_REPORTS).items
+    on_record = read(session, listing, GOVERNMENT_REPORT.reader).items
     by_id = {report["id"]: report for report in on_record}
     sections: dict[str, list[Row]] = {}
     for item in calendar.items:

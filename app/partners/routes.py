@@ -23,7 +23,7 @@ router = APIRouter(prefix=PARTNER.path, tags=[PARTNER.title])
 def reader(request: Request) -> Reader:
     """A partner as the caller may read it, in a get and in a write's answer: with its contacts and
     notes for an editor, an admin or its own key (`private_reader`)."""
-    return private_reader(request, service.PARTNER_READERS)
+    return private_reader(request, PARTNER.private_readers)
 
 
 def load_partner(request: Request, session: SessionDep, partner_id: uuid.UUID) -> Partner:

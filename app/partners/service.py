@@ -35,9 +35,7 @@ class PartnerListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-PARTNERS = PARTNER.reader
 # A partner's contact details and notes: for its own key (and editors; app.access.keys.sees_private).
-PARTNER_READERS = PARTNER.private_readers
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:

@@ -30,7 +30,7 @@ async def list_ratifications(
     request: Request, session: ReadSessionDep, params: Annotated[RatificationListParams, Query()]
 ) -> Response:
     """List which States are party to which instrument, and since when."""
-    return await read_list(request, session, params, service.list_ratifications, service.RATIFICATIONS, "ratifications")
+    return await read_list(request, session, params, service.list_ratifications, RATIFICATION.reader, "ratifications")
 
 
 @router.post(
@@ -50,7 +50,7 @@ def create_ratification(
         session,
         idempotency,
         record_response(
-            request, session, service.RATIFICATIONS, ratification.id, status_code=201, headers={"Location": location}
+            request, session, RATIFICATION.reader, ratification.id, status_code=201, headers={"Location": location}
         ),
     )
 
@@ -58,7 +58,7 @@ def create_ratification(
 @router.get("/{ratification_id}", response_model=RatificationPublic, responses=READ_ERRORS)
 async def get_ratification(request: Request, session: ReadSessionDep, ratification_id: uuid.UUID) -> Response:
     """Fetch one ratification, with its entry into force computed or overridden."""
-    return await read_record(request, session, service.RATIFICATIONS, ratification_id)
+    return await read_record(request, session, RATIFICATION.reader, ratification_id)
 
 
 @router.patch(
@@ -71,14 +71,14 @@ def update_ratification(
     request: Request, session: SessionDep, ratification: RatificationDep, body: RatificationUpdate
 ) -> Response:
     """Change a ratification with a JSON Merge Patch; null entry_into_force_override computes the date again."""
-    check_if_match(request, session, service.RATIFICATIONS, ratification.id)
+    check_if_match(request, session, RATIFICATION.reader, ratification.id)
     service.update_ratification(session, ratification, body)
-    return record_response(request, session, service.RATIFICATIONS, ratification.id)
+    return record_response(request, session, RATIFICATION.reader, ratification.id)
 
 
 @router.delete("/{ratification_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_ratification(request: Request, session: SessionDep, ratification_id: uuid.UUID) -> Response:
     """Delete a ratification; deleting it again is harmless."""
     return delete_response(
-        request, session, Ratification, ratification_id, service.RATIFICATIONS, service.delete_ratification
+        request, session, Ratification, ratification_id, RATIFICATION.reader, service.delete_ratification
     )

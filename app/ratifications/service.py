@@ -26,9 +26,6 @@ class RatificationListParams(ListParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-RATIFICATIONS = RATIFICATION.reader
-
-
 def countries_on_record(session: Session) -> list[str]:
     """The States with a live ratification of any instrument: those on the calendar, A to Z."""
     statement = select(Ratification.country).where(col(Ratification.deleted_at).is_(None)).distinct()

@@ -29,7 +29,7 @@ router = APIRouter(prefix=GOVERNMENT_REPORT.path, tags=[GOVERNMENT_REPORT.title]
 def reader(request: Request) -> Reader:
     """A report as the caller may read it, in a get and in a write's answer: with its internal notes
     for an editor, an admin or its owner's key (`private_reader`)."""
-    return private_reader(request, service.GOVERNMENT_REPORT_READERS)
+    return private_reader(request, GOVERNMENT_REPORT.private_readers)
 
 
 def load_government_report(request: Request, session: SessionDep, government_report_id: uuid.UUID) -> GovernmentReport:

@@ -58,10 +58,6 @@ class GovernmentReportListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-GOVERNMENT_REPORTS = GOVERNMENT_REPORT.reader
-GOVERNMENT_REPORT_READERS = GOVERNMENT_REPORT.private_readers
-
-
 def list_reports(session: Session, params: GovernmentReportListParams) -> Listing[GovernmentReport]:
     statement = select(GovernmentReport).where(GovernmentReport.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, GovernmentReport.country, params.country)

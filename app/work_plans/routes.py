@@ -30,7 +30,7 @@ async def list_work_plans(
     request: Request, session: ReadSessionDep, params: Annotated[WorkPlanListParams, Query()]
 ) -> Response:
     """List work plans, the latest period first."""
-    return await read_list(request, session, params, service.list_work_plans, service.WORK_PLANS, "work-plans")
+    return await read_list(request, session, params, service.list_work_plans, WORK_PLAN.reader, "work-plans")
 
 
 @router.post(
@@ -50,7 +50,7 @@ def create_work_plan(
         session,
         idempotency,
         record_response(
-            request, session, service.WORK_PLANS, work_plan.id, status_code=201, headers={"Location": location}
+            request, session, WORK_PLAN.reader, work_plan.id, status_code=201, headers={"Location": location}
         ),
     )
 
@@ -58,7 +58,7 @@ def create_work_plan(
 @router.get("/{work_plan_id}", response_model=WorkPlanPublic, responses=READ_ERRORS)
 async def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
     """Fetch one work plan."""
-    return await read_record(request, session, service.WORK_PLANS, work_plan_id)
+    return await read_record(request, session, WORK_PLAN.reader, work_plan_id)
 
 
 @router.patch(
@@ -69,12 +69,12 @@ async def get_work_plan(request: Request, session: ReadSessionDep, work_plan_id:
 )
 def update_work_plan(request: Request, session: SessionDep, work_plan: WorkPlanDep, body: WorkPlanUpdate) -> Response:
     """Change a work plan with a JSON Merge Patch."""
-    check_if_match(request, session, service.WORK_PLANS, work_plan.id)
+    check_if_match(request, session, WORK_PLAN.reader, work_plan.id)
     service.update_work_plan(session, work_plan, body)
-    return record_response(request, session, service.WORK_PLANS, work_plan.id)
+    return record_response(request, session, WORK_PLAN.reader, work_plan.id)
 
 
 @router.delete("/{work_plan_id}", status_code=204, responses=DELETE_ERRORS)
 def delete_work_plan(request: Request, session: SessionDep, work_plan_id: uuid.UUID) -> Response:
     """Delete a work plan that has no objectives left; deleting it again is harmless."""
-    return delete_response(request, session, WorkPlan, work_plan_id, service.WORK_PLANS, service.delete_work_plan)
+    return delete_response(request, session, WorkPlan, work_plan_id, WORK_PLAN.reader, service.delete_work_plan)

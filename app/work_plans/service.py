@@ -22,9 +22,6 @@ class WorkPlanListParams(ListParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-WORK_PLANS = WORK_PLAN.reader
-
-
 def list_work_plans(session: Session, params: WorkPlanListParams) -> Listing[WorkPlan]:
     statement = select(WorkPlan).where(WorkPlan.deleted_at.is_(None))  # type: ignore[union-attr]
     statement = where_in(statement, WorkPlan.code, params.code)

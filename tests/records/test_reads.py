@@ -23,17 +23,19 @@ from sqlalchemy import Engine, event, text
 from sqlmodel import Session, SQLModel, select
 
 from app.activities import service as activities
+from app.activities.kind import ACTIVITY
 from app.activities.models import Activity, ActivityPublic, ActivityUpdate
 from app.csv_cells import to_cell
-from app.objectives import service as objectives
+from app.objectives.kind import OBJECTIVE
 from app.objectives.models import Objective, ObjectivePublic
-from app.partners import service as partners
+from app.partners.kind import PARTNER
 from app.partners.models import Partner, PartnerPublic
-from app.ratifications import service as ratifications
+from app.ratifications.kind import RATIFICATION
 from app.ratifications.models import Ratification, RatificationPublic
 from app.reads import Reader, to_json
 from app.records import column_values, utcnow
 from app.reports import service as reports
+from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.models import GovernmentReport, GovernmentReportPublic, GovernmentReportUpdate
 from app.seed.service import load_seed
 from app.vocabularies import (
@@ -49,7 +51,7 @@ from app.vocabularies import (
     ReportStatus,
     WorkPlanStatus,
 )
-from app.work_plans import service as work_plans
+from app.work_plans.kind import WORK_PLAN
 from app.work_plans.models import WorkPlan, WorkPlanPublic
 from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
 
@@ -87,12 +89,12 @@ class Resource:
 
 
 RESOURCES = [
-    Resource("/v1/work-plans", WorkPlan, WorkPlanPublic.model_validate, work_plans.WORK_PLANS),
-    Resource("/v1/objectives", Objective, ObjectivePublic.model_validate, objectives.OBJECTIVES),
-    Resource("/v1/partners", Partner, PartnerPublic.model_validate, partners.PARTNERS),
-    Resource("/v1/government-reports", GovernmentReport, report_public, reports.GOVERNMENT_REPORTS),
-    Resource("/v1/activities", Activity, activity_public, activities.ACTIVITIES),
-    Resource("/v1/ratifications", Ratification, RatificationPublic.model_validate, ratifications.RATIFICATIONS),
+    Resource("/v1/work-plans", WorkPlan, WorkPlanPublic.model_validate, WORK_PLAN.reader),
+    Resource("/v1/objectives", Objective, ObjectivePublic.model_validate, OBJECTIVE.reader),
+    Resource("/v1/partners", Partner, PartnerPublic.model_validate, PARTNER.reader),
+    Resource("/v1/government-reports", GovernmentReport, report_public, GOVERNMENT_REPORT.reader),
+    Resource("/v1/activities", Activity, activity_public, ACTIVITY.reader),
+    Resource("/v1/ratifications", Ratification, RatificationPublic.model_validate, RATIFICATION.reader),
 ]
 TEXTS = [
     "plain",
@@ -345,19 +347,17 @@ def test_a_record_and_a_page_are_one_statement_each_on_postgresql(
         statements.append(args[2])
 
     ids = [uuid.UUID(i) for i in expected(session, RESOURCES[4])]
-    partners = sorted(
-        {p["partner_id"] for item in activities.ACTIVITIES.by_ids(session, ids) for p in item["participants"]}
-    )
+    partners = sorted({p["partner_id"] for item in ACTIVITY.reader.by_ids(session, ids) for p in item["participants"]})
     assert partners
     # A page with a filter across relations (an EXISTS subquery beside the lists' subqueries).
     params = activities.ActivityListParams.model_validate({"partner_id": partners, "sort": "-updated_at", "limit": 1})
     listing = activities.list_activities(session, params)
     event.listen(engine, "before_cursor_execute", count)
     try:
-        one = activities.ACTIVITIES.get(session, ids[0])
-        items = activities.ACTIVITIES.by_ids(session, ids)
-        rows, next_cursor = listing.page(session, activities.ACTIVITIES.columns)
-        page = activities.ACTIVITIES.build(session, rows)
+        one = ACTIVITY.reader.get(session, ids[0])
+        items = ACTIVITY.reader.by_ids(session, ids)
+        rows, next_cursor = listing.page(session, ACTIVITY.reader.columns)
+        page = ACTIVITY.reader.build(session, rows)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 3
