@@ -37,7 +37,7 @@ from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
 from app.server import BoundedHttpToolsProtocol
 from app.sync.feed import purge_tombstones as purge
-from app.transfer.service import RESOURCES, ImportFailed, count_records, export_records, import_records
+from app.transfer import RESOURCES, ImportFailed, count_records, export_records, import_records
 from app.vocabularies.models import catalogue
 
 app = typer.Typer(

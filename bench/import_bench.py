@@ -38,7 +38,7 @@ from app.migrations import alembic_config
 from app.objectives.models import Objective
 from app.partners.models import Partner
 from app.seed.service import load_seed
-from app.transfer.service import export_records, import_records
+from app.transfer import export_records, import_records
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 from bench.generate import recreate
 

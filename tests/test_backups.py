@@ -4,7 +4,7 @@ into SQLite, export again: the same data; and from SQLite into a fresh PostgreSQ
 The data set (tests/transfer) has every resource, every embedded list (participants, countries,
 reports of an activity, articles and monitors of a report), private fields, text that looks like
 spreadsheet formulas, a changed record (version 2) and deleted records. Exports carry live records
-only (app/transfer/service.py), so the deleted ones are checked to be left out on every side.
+only (app/transfer/export.py), so the deleted ones are checked to be left out on every side.
 """
 
 import os

@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.db import write_engine
 from app.errors import Gone
 from app.sync.feed import Position, decode_cursor, encode_cursor, purge_tombstones
-from app.transfer.service import ImportFailed, import_records
+from app.transfer import ImportFailed, import_records
 from app.writes.models import SyncState
 from tests.problems import assert_problem
 from tests.sync.conftest import drain, served

@@ -18,14 +18,7 @@ from app.db import create_db_engine
 from app.partners.models import PartnerUpdate
 from app.partners.service import delete_partner, update_partner
 from app.seed.ratifications import load_ratifications
-from app.transfer import service
-from app.transfer.service import (
-    RESOURCES,
-    ImportFailed,
-    ImportProblem,
-    export_records,
-    import_records,
-)
+from app.transfer import RESOURCES, ImportFailed, ImportProblem, export_records, import_records, importing
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.models import WorkPlanUpdate
 from app.work_plans.service import update_work_plan
@@ -455,7 +448,7 @@ def test_postgresql_plans_the_chunk_look_ups_from_statistics_that_count_the_impo
     chunk's unique-key look-up read every row of the work plan (the import grew with the square of the file)."""
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("planner statistics are PostgreSQL's")
-    monkeypatch.setattr(service, "IMPORT_CHUNK_SIZE", 50)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_SIZE", 50)
     # A large import that was rolled back leaves pg_class counting rows that are gone, so
     # statistics look large enough while describing none of the rows that are there.
     _other_plan, big = many_activities(session, tmp_path / "rolled-back", 3000)
@@ -474,7 +467,7 @@ def test_postgresql_plans_the_chunk_look_ups_from_statistics_that_count_the_impo
 def test_a_failed_import_in_several_chunks_writes_nothing(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "IMPORT_CHUNK_SIZE", 50)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_SIZE", 50)
     _plan_id, path = many_activities(session, tmp_path, 400)
     with path.open("a") as out:
         out.write(json.dumps({"type": "activity", "data": {"code": "LAST"}}) + "\n")
@@ -491,7 +484,7 @@ def test_an_id_repeated_in_a_later_chunk_is_refused_and_the_next_import_starts_a
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ids seen so far live in a temporary table (memory flat in the file), read back per chunk."""
-    monkeypatch.setattr(service, "IMPORT_CHUNK_SIZE", 2)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_SIZE", 2)
     plans = [{"id": str(uuid.uuid4()), "code": f"C{n}", "title": f"Plan {n}"} for n in range(5)]
     record_id = plans[3]["id"] = plans[0]["id"]
     path = write_ndjson(tmp_path / "repeat.ndjson", [("work_plan", plan) for plan in plans])
