@@ -34,8 +34,8 @@ from app.errors import json_pointer
 from app.transfer.chunk import Abort, Chunk
 from app.transfer.formats import EXTENSIONS, Reader, Source
 from app.transfer.report import ImportFailed, ImportReport
-from app.transfer.rows import SERVER_FIELDS, Row, ServerFields
-from app.transfer.specs import BY_RESOURCE, RESOURCES
+from app.transfer.rows import Row, ServerFields
+from app.transfer.specs import BY_RESOURCE, RESOURCES, SERVER_FIELDS
 from app.transfer.statistics import Statistics
 
 IMPORT_CHUNK_SIZE = 2000

@@ -15,8 +15,6 @@ from app.reports.models import GovernmentReportCreate
 from app.transfer.formats import Source
 from app.transfer.specs import Spec
 
-SERVER_FIELDS = ("id", "version", "created_at", "updated_at")
-
 
 class ServerFields(BaseModel):
     model_config = ConfigDict(extra="forbid")

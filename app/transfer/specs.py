@@ -6,6 +6,7 @@ objectives, activities): an export writes them in that order and an import write
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Table
@@ -31,6 +32,8 @@ from app.reports.models import (
     ReportMonitor,
 )
 from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic
+
+SERVER_FIELDS = ("id", "version", "created_at", "updated_at")  # set by the server, read apart on import
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,6 @@ class Spec:
     key_label: str  # how a duplicate is named, formatted with the key's last value
     private: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
-    derived: tuple[str, ...] = ()  # read-only in the public form, recomputed on import
 
     @property
     def label(self) -> str:
@@ -70,6 +72,14 @@ class Spec:
     @property
     def link_names(self) -> set[str]:
         return {link.name for link in self.links}
+
+    @cached_property
+    def derived(self) -> tuple[str, ...]:
+        """What the public form shows and the Create model does not take (ratification entry into
+        force, report lateness, an activity's plan): ignored on import, worked out again as the API does."""
+        taken = {*self.create.model_fields, *SERVER_FIELDS}
+        public = (*self.public.model_fields, *self.public.model_computed_fields)
+        return tuple(name for name in public if name not in taken)
 
     @property
     def columns(self) -> list[str]:
@@ -118,15 +128,11 @@ SPECS = (
     Spec(
         "ratifications", "ratification", Ratification, RatificationImport, RatificationPublic,
         ("country", "instrument"), "Ratification of the '{}' by this State",
-        derived=(
-            "entry_into_force_on", "entry_into_force_computed", "entry_into_force_overridden",
-            "entry_into_force_unknown_reason",
-        ),
     ),
     Spec(
         "government_reports", "government_report", GovernmentReport, GovernmentReportCreate,
         GovernmentReportPublic, ("symbol",), "Symbol '{}'",
-        private=("notes",), links=REPORT_LINKS, derived=("is_overdue", "days_late"),
+        private=("notes",), links=REPORT_LINKS,
     ),
     Spec(
         "objectives", "objective", Objective, ObjectiveCreate, ObjectivePublic,
@@ -135,13 +141,13 @@ SPECS = (
     Spec(
         "activities", "activity", Activity, ActivityCreate, ActivityPublic,
         ("work_plan_id", "code"), "Activity code '{}' in this work plan",
-        links=ACTIVITY_LINKS, derived=("work_plan_id",),
+        links=ACTIVITY_LINKS,
     ),
 )  # fmt: skip
 BY_RESOURCE = {spec.resource: spec for spec in SPECS}
 BY_TYPE = {spec.record_type: spec for spec in SPECS}
 RESOURCES = tuple(BY_RESOURCE)
-LIST_FIELDS = frozenset({"countries", "participants", "government_report_ids", "monitored_by", "articles"})
+LIST_FIELDS = frozenset(link.name for spec in SPECS for link in spec.links)
 
 
 def specs_for(resources: Sequence[str]) -> list[Spec]:
