@@ -24,6 +24,7 @@ from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
 from app.partners.models import Partner, PartnerCreate, PartnerPublic
 from app.ratifications.models import Ratification, RatificationImport, RatificationPublic
 from app.records import RecordTable
+from app.records import label as type_label
 from app.reports.models import (
     GovernmentReport,
     GovernmentReportCreate,
@@ -67,7 +68,7 @@ class Spec:
 
     @property
     def label(self) -> str:
-        return self.record_type.replace("_", " ")
+        return type_label(self.table)  # as the API names a record type in its messages
 
     @property
     def link_names(self) -> set[str]:
