@@ -1,7 +1,13 @@
 """Export and import of every record: the core of `workplan export` and `workplan import`.
 
-specs (what each record type is to a transfer), formats (json, ndjson, csv: writing and reading),
-export, importing (with report, rows, chunk, writes, stored) and statistics (PostgreSQL's planner).
+What the rest of the app uses is re-exported here. The modules, one job each:
+- specs: what a transfer knows of each record type (table, models, unique key, owned lists)
+- formats: json, ndjson and csv, written and read
+- export: the live records out, a batch at a time
+- importing: a file in, all or nothing, chunk by chunk; with report (what it tells the user),
+  rows (a record once validated), chunk (its look-ups and checks), writes (inserts and updates)
+  and stored (records as the database holds them, read with Core)
+- statistics: PostgreSQL's planner statistics kept abreast during a long import
 """
 
 from app.transfer.export import count_records, export_records
