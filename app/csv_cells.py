@@ -37,3 +37,21 @@ def to_cell(value: Any, form: CellForm | None = None) -> str:
     else:
         text = str(value)
     return neutralise(text)
+
+
+def from_cell(cell: str, form: CellForm | None) -> Any:
+    """Undo `to_cell` for one cell of an import: a list in its `form`; any other field as its text,
+    or None for an empty cell."""
+    text = restore(cell)
+    if form is None:
+        return text or None
+    if not text:
+        return []
+    if form == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text  # validation then reports the field as not a list
+    if form == "pairs":
+        return [dict(zip(("partner_id", "role"), item.rsplit(":", 1), strict=False)) for item in text.split(";")]
+    return text.split(";")

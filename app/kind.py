@@ -50,8 +50,6 @@ class Kind:
     owner: str | None = None
     # A row of an import file, when it is not the create body.
     imported: type[SQLModel] | None = None
-    # Public fields the service works out (read-only; an import recomputes them).
-    derived: tuple[str, ...] = ()
     reader: Reader = field(init=False, repr=False, compare=False)
     readers: Reader | PrivateReaders = field(init=False, repr=False, compare=False)
 

@@ -44,5 +44,4 @@ ACTIVITY = Kind(
             ActivityGovernmentReport.government_report_id,  # type: ignore[arg-type]
         ),
     ),
-    derived=("work_plan_id",),
 )

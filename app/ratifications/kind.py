@@ -25,10 +25,4 @@ RATIFICATION = Kind(
     duplicate="Ratification of the '{}' by this State",
     # An export holds the shipped data's provenance too (origin, sources, confidence, disputed).
     imported=RatificationImport,
-    derived=(
-        "entry_into_force_on",
-        "entry_into_force_computed",
-        "entry_into_force_overridden",
-        "entry_into_force_unknown_reason",
-    ),
 )

@@ -40,5 +40,4 @@ GOVERNMENT_REPORT = Kind(
     # The internal notes: for editors, admins and the owner's key.
     private=GovernmentReportWithNotes,
     owner="owner_partner_id",
-    derived=("is_overdue", "days_late"),
 )

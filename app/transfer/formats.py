@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from app.csv_cells import restore, to_cell
+from app.csv_cells import from_cell, to_cell
 from app.errors import json_pointer
 from app.transfer.report import ImportProblem, ImportReport
-from app.transfer.specs import BY_RESOURCE, BY_TYPE, LIST_FIELDS, RESOURCES, SPECS, Spec
+from app.transfer.specs import BY_RESOURCE, BY_TYPE, CELL_FORMS, RESOURCES, SPECS, Spec
 
 Format = Literal["json", "ndjson", "csv"]
 EXTENSIONS: dict[str, Format] = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
@@ -75,7 +75,7 @@ def write_csv(out: IO[str], spec: Spec, batches: Batches, on_progress: Progress)
     for batch in batches:
         for record in batch:
             data = spec.exported(record)
-            writer.writerow([to_cell(name, data[name]) for name in spec.columns])
+            writer.writerow([to_cell(data[name], CELL_FORMS.get(name)) for name in spec.columns])
         written += len(batch)
         if on_progress is not None:
             on_progress(len(batch))
@@ -214,24 +214,10 @@ class Reader:
                             line, None, spec.resource, "", f"{len(cells)} cells, but the header has {len(header)}."
                         )
                         continue
-                    data = {name: _from_cell(name, cell) for name, cell in zip(header, cells, strict=True)}
+                    data = {
+                        name: from_cell(cell, CELL_FORMS.get(name)) for name, cell in zip(header, cells, strict=True)
+                    }
                     if (source := self._record(data, line, None, spec)) is not None:
                         yield source
             except csv.Error as exc:
                 self.fail(reader.line_num, None, spec.resource, "", f"Not valid CSV: {exc}.")
-
-
-def _from_cell(name: str, cell: str) -> Any:
-    text = restore(cell)
-    if name not in LIST_FIELDS:
-        return text or None
-    if not text:
-        return []
-    if name == "articles":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text  # validation then reports /articles as not a list
-    if name == "participants":
-        return [dict(zip(("partner_id", "role"), item.rsplit(":", 1), strict=False)) for item in text.split(";")]
-    return text.split(";")

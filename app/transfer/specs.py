@@ -1,38 +1,27 @@
-"""What import and export know of each record type: its table, models, unique key and owned lists.
+"""What import and export know of each record type, as its `Kind` declares it (app/kinds.py): its
+table, models, unique key and owned lists.
 
-Resources are listed in dependency order (work_plans, partners, ratifications, government_reports,
-objectives, activities): an export writes them in that order and an import writes each chunk so.
+Resources are in the dependency order of app/kinds.py: an export writes them in that order and an
+import writes each chunk so.
 """
 
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Table
+from sqlalchemy.orm import RelationshipProperty
 from sqlmodel import SQLModel
 
-from app.activities.models import (
-    Activity,
-    ActivityCountry,
-    ActivityCreate,
-    ActivityGovernmentReport,
-    ActivityParticipant,
-    ActivityPublic,
-)
-from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
-from app.partners.models import Partner, PartnerCreate, PartnerPublic
-from app.ratifications.models import Ratification, RatificationImport, RatificationPublic
+from app.csv_cells import CellForm
+from app.kind import Kind
+from app.kinds import KINDS
+from app.reads import Child
 from app.records import RecordTable
 from app.records import label as type_label
-from app.reports.models import (
-    GovernmentReport,
-    GovernmentReportCreate,
-    GovernmentReportPublic,
-    ReportArticle,
-    ReportMonitor,
-)
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic
 
 SERVER_FIELDS = ("id", "version", "created_at", "updated_at")  # set by the server, read apart on import
 
@@ -47,6 +36,7 @@ class Link:
     parent: str
     order: str  # the relationship's order_by, so that Core reads come back in the ORM's order
     fields: tuple[str, ...]  # one: the list holds the value itself; several: an object of them
+    cell: CellForm  # how a CSV cell writes the list
 
     def value(self, child: Any) -> Any:
         if len(self.fields) == 1:
@@ -94,61 +84,42 @@ class Spec:
         return data
 
 
-ACTIVITY_LINKS = (
-    Link("countries", "countries", ActivityCountry, "activity_id", "country", ("country",)),
-    Link("participants", "participants", ActivityParticipant, "activity_id", "position", ("partner_id", "role")),
-    Link(
-        "government_report_ids",
-        "government_reports",
-        ActivityGovernmentReport,
-        "activity_id",
-        "government_report_id",
-        ("government_report_id",),
-    ),
-)
-REPORT_LINKS = (
-    Link(
-        "articles",
-        "articles",
-        ReportArticle,
-        "government_report_id",
-        "position",
-        ("instrument", "article", "assessment", "note"),
-    ),
-    Link("monitored_by", "monitors", ReportMonitor, "government_report_id", "partner_id", ("partner_id",)),
-)
-SPECS = (
-    Spec(
-        "work_plans", "work_plan", WorkPlan, WorkPlanCreate, WorkPlanPublic,
-        ("code",), "Work plan code '{}'",
-    ),
-    Spec(
-        "partners", "partner", Partner, PartnerCreate, PartnerPublic,
-        ("name",), "Partner name '{}'", private=("contact_name", "contact_email", "notes"),
-    ),
-    Spec(
-        "ratifications", "ratification", Ratification, RatificationImport, RatificationPublic,
-        ("country", "instrument"), "Ratification of the '{}' by this State",
-    ),
-    Spec(
-        "government_reports", "government_report", GovernmentReport, GovernmentReportCreate,
-        GovernmentReportPublic, ("symbol",), "Symbol '{}'",
-        private=("notes",), links=REPORT_LINKS,
-    ),
-    Spec(
-        "objectives", "objective", Objective, ObjectiveCreate, ObjectivePublic,
-        ("work_plan_id", "code"), "Objective code '{}' in this work plan",
-    ),
-    Spec(
-        "activities", "activity", Activity, ActivityCreate, ActivityPublic,
-        ("work_plan_id", "code"), "Activity code '{}' in this work plan",
-        links=ACTIVITY_LINKS,
-    ),
-)  # fmt: skip
+def _link(kind: Kind, child: Child) -> Link:
+    """A `Kind`'s embedded list, as the import writes and the export reads its child rows."""
+    prop = child.relationship.property
+    assert isinstance(prop, RelationshipProperty)
+    ((_parent_key, parent),) = prop.synchronize_pairs
+    (order,) = prop.order_by or ()
+    if child.column is not None:
+        fields: tuple[str, ...] = (child.column.key,)
+    else:
+        (item,) = typing.get_args(kind.public.model_fields[child.field].annotation)
+        assert issubclass(item, BaseModel)
+        fields = tuple(item.model_fields)
+    return Link(child.field, prop.key, prop.mapper.class_, str(parent.key), str(order.key), fields, child.cell_form)
+
+
+def _spec(kind: Kind) -> Spec:
+    return Spec(
+        kind.collection,
+        kind.name,
+        kind.table,
+        kind.row_model,
+        kind.public,  # type: ignore[arg-type]
+        kind.unique,
+        kind.duplicate,
+        private=kind.private_fields,
+        links=tuple(_link(kind, child) for child in kind.children),
+    )
+
+
+SPECS = tuple(_spec(kind) for kind in KINDS)
 BY_RESOURCE = {spec.resource: spec for spec in SPECS}
 BY_TYPE = {spec.record_type: spec for spec in SPECS}
 RESOURCES = tuple(BY_RESOURCE)
 LIST_FIELDS = frozenset(link.name for spec in SPECS for link in spec.links)
+# How each list is written in a CSV cell.
+CELL_FORMS: dict[str, CellForm] = {link.name: link.cell for spec in SPECS for link in spec.links}
 
 
 def specs_for(resources: Sequence[str]) -> list[Spec]:
