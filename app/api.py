@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from app.access.keys import Access
-from app.access.models import Role
 from app.access.routes import router as keys_and_audit
 from app.analysis.routes import router as analysis
 from app.calendar.routes import router as calendar
 from app.kind import Kind
 from app.kinds import KINDS
+from app.models.access import Role
 from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
 
@@ -26,10 +26,10 @@ ADMINS_ONLY = Access(reads=Role.ADMIN, writes=Role.ADMIN)
 
 
 def routes_of(kind: Kind) -> APIRouter:
-    """A record type's operations: the `router` of the `routes` module in its folder (beside the
-    `models` module that holds its table)."""
-    folder = kind.table.__module__.rpartition(".")[0]
-    router: APIRouter = importlib.import_module(f"{folder}.routes").router
+    """A record type's operations: the `router` of `app/<folder>/routes.py`, where its table is in
+    `app/models/<folder>.py`."""
+    folder = kind.table.__module__.rpartition(".")[2]
+    router: APIRouter = importlib.import_module(f"app.{folder}.routes").router
     return router
 
 

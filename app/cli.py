@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from sqlmodel import Session, col, select
 
-from app.access.models import ApiKey, Role
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
 from app.calendar import demo as demo_data
 from app.calendar.rules import Status
@@ -31,6 +30,7 @@ from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
 from app.migrations import alembic_config
+from app.models.access import ApiKey, Role
 from app.observability import MULTIPROCESS_DIR, log_config
 from app.records import as_utc, format_timestamp, utcnow
 from app.seed.ratifications import load_ratifications

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 
-from app.access.models import Role
+from app.models.access import Role
 from app.reads import Child, PrivateReaders, Reader
 from app.records import RecordTable
 

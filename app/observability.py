@@ -36,13 +36,13 @@ from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.access.keys import Forbidden, Principal, PrincipalDep, Unauthorized
-from app.access.models import Role
 from app.config import get_settings
 from app.db import SessionDep
 from app.kinds import KINDS
 from app.limits import route_path
+from app.models.access import Role
+from app.models.writes import SyncState
 from app.records import as_utc, utcnow
-from app.writes.models import SyncState
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

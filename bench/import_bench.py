@@ -32,11 +32,11 @@ from sqlalchemy import Engine, insert, make_url, text
 from sqlmodel import Session, SQLModel, select
 
 import app.models  # noqa: F401  (every table on the metadata)
-from app.activities.models import Activity, ActivityCountry, ActivityParticipant
 from app.db import create_db_engine, write_engine
 from app.migrations import alembic_config
-from app.objectives.models import Objective
-from app.partners.models import Partner
+from app.models.activities import Activity, ActivityCountry, ActivityParticipant
+from app.models.objectives import Objective
+from app.models.partners import Partner
 from app.seed.service import load_seed
 from app.transfer import export_records, import_records
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole

@@ -35,7 +35,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, make_url, select
 
 from app.db import create_db_engine
-from app.ratifications.models import Ratification
+from app.models.ratifications import Ratification
 from bench.run import server
 
 

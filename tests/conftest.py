@@ -22,7 +22,6 @@ os.environ.setdefault("WORKPLAN_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access.keys import Principal, current_principal
-from app.access.models import Role
 from app.db import (
     SAFE_METHODS,
     create_db_engine,
@@ -34,6 +33,7 @@ from app.db import (
 )
 from app.main import app
 from app.migrations import alembic_config
+from app.models.access import Role
 
 POSTGRES_URL = os.environ.get("WORKPLAN_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]

@@ -4,17 +4,17 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.activities.models import Activity, ActivityCreate
 from app.activities.service import create_activity
-from app.objectives.models import Objective, ObjectiveCreate
+from app.models.activities import Activity, ActivityCreate
+from app.models.objectives import Objective, ObjectiveCreate
+from app.models.partners import Partner, PartnerCreate
+from app.models.ratifications import Ratification, RatificationCreate
+from app.models.reports import GovernmentReport, GovernmentReportCreate
+from app.models.work_plans import WorkPlan, WorkPlanCreate
 from app.objectives.service import create_objective
-from app.partners.models import Partner, PartnerCreate
 from app.partners.service import create_partner
-from app.ratifications.models import Ratification, RatificationCreate
 from app.ratifications.service import create_ratification
-from app.reports.models import GovernmentReport, GovernmentReportCreate
 from app.reports.service import create_report
-from app.work_plans.models import WorkPlan, WorkPlanCreate
 from app.work_plans.service import create_work_plan
 
 _counter = iter(range(1, 1_000_000))

@@ -13,10 +13,10 @@ import pytest
 from sqlmodel import Session
 
 from app.access.keys import new_key
-from app.access.models import Role
-from app.activities.models import ActivityCreate
 from app.activities.service import create_activity
 from app.db import create_db_engine, write_engine
+from app.models.access import Role
+from app.models.activities import ActivityCreate
 from tests.live import Live, live_server
 
 pytestmark = pytest.mark.slow

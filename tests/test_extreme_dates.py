@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.activities.models import Activity
-from app.partners.models import Partner
-from app.ratifications.models import Ratification
+from app.models.activities import Activity
+from app.models.partners import Partner
+from app.models.ratifications import Ratification
+from app.models.reports import GovernmentReport
+from app.models.work_plans import WorkPlan
 from app.records import FIRST_DAY, LAST_DAY, RecordTable
-from app.reports.models import GovernmentReport
-from app.work_plans.models import WorkPlan
 from tests.factories import make_activity, make_partner, make_ratification, make_report
 
 ACCEPTED = st.dates(FIRST_DAY, LAST_DAY)

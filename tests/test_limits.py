@@ -22,10 +22,10 @@ from starlette.routing import Route
 import app.access.keys
 import app.limits
 from app.access.keys import KEY_PATTERN, new_key
-from app.access.models import Role
 from app.config import Settings, get_settings
 from app.limits import MemoryRateLimiter, SecurityHeadersMiddleware
 from app.models import Partner
+from app.models.access import Role
 from tests.conftest import fresh_database_url
 from tests.factories import make_activity
 from tests.live import live_server

@@ -12,12 +12,12 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from app.access.keys import new_key
-from app.access.models import Role
 from app.config import Settings, get_settings
 from app.db import create_db_engine
 from app.main import app
+from app.models.access import Role
+from app.models.writes import SyncState
 from app.observability import JsonFormatter, log_config, observe_engine, route_template
-from app.writes.models import SyncState
 from tests.factories import make_partner
 from tests.problems import assert_problem, problem
 

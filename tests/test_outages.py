@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
-from app.activities.models import Activity
 from app.config import get_settings
 from app.db import (
     _sqlite_on_begin,
@@ -35,8 +34,9 @@ from app.db import (
     write_engine,
 )
 from app.errors import database_unavailable
+from app.models.activities import Activity
+from app.models.writes import IdempotencyKey
 from app.seed.service import load_seed
-from app.writes.models import IdempotencyKey
 from tests.conftest import client_on, migrate
 from tests.live import free_port
 

@@ -16,7 +16,7 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
 
-from app.access.models import AuditEntry
+from app.models.access import AuditEntry
 from app.records import SERVER_COLUMNS, RecordTable, format_timestamp, utcnow
 
 # Bookkeeping columns: they move with every change and say nothing of their own.

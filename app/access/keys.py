@@ -23,10 +23,10 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from app.access.models import ApiKey, Role
 from app.config import get_settings
 from app.db import get_engine
 from app.errors import AppError, BadRequest
+from app.models.access import ApiKey, Role
 from app.reads import PrivateReaders, Reader
 from app.records import as_utc, utcnow
 

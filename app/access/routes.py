@@ -10,12 +10,12 @@ from starlette.responses import Response
 
 from app.access.audit import record_change
 from app.access.keys import new_key
-from app.access.models import ApiKey, AuditEntry, Role
 from app.db import ReadSessionDep, SessionDep
 from app.errors import NOT_MODIFIED, BadRequest, ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.lists import query_fingerprint, seal, unseal
-from app.partners.models import Partner
+from app.models.access import ApiKey, AuditEntry, Role
+from app.models.partners import Partner
 from app.records import ShortText, Timestamp, Title, ensure_exist, format_timestamp, utcnow
 
 # Admins only: app/api.py declares it, as every router's access.

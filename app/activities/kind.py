@@ -1,14 +1,14 @@
 """The activity as a record type (app/kind.py)."""
 
-from app.access.models import Role
-from app.activities.models import (
+from app.kind import Kind
+from app.models.access import Role
+from app.models.activities import (
     Activity,
     ActivityCountry,
     ActivityCreate,
     ActivityGovernmentReport,
     ActivityPublic,
 )
-from app.kind import Kind
 from app.reads import Child
 
 ACTIVITY = Kind(

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.access.keys import check_record_owner, claim_ownership, private_reader
 from app.activities import service
 from app.activities.kind import ACTIVITY
-from app.activities.models import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.activities.service import ActivityItem, ActivityListParams
 from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
+from app.models.activities import Activity, ActivityCreate, ActivityPublic, ActivityUpdate
 from app.partners.kind import PARTNER
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list

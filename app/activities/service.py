@@ -7,7 +7,8 @@ from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
 from app.activities.kind import ACTIVITY
-from app.activities.models import (
+from app.lists import Listing, SearchParams, sort_by, where_in, where_range
+from app.models.activities import (
     Activity,
     ActivityCountry,
     ActivityCreate,
@@ -17,11 +18,11 @@ from app.activities.models import (
     ActivityPublic,
     ActivityUpdate,
 )
-from app.lists import Listing, SearchParams, sort_by, where_in, where_range
+from app.models.objectives import Objective, ObjectivePublic
+from app.models.partners import Partner, PartnerWithContacts
+from app.models.reports import GovernmentReport
 from app.objectives.kind import OBJECTIVE
-from app.objectives.models import Objective, ObjectivePublic
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerWithContacts
 from app.reads import Reader
 from app.records import (
     Code,
@@ -34,7 +35,6 @@ from app.records import (
     mark_deleted,
     merge_patch,
 )
-from app.reports.models import GovernmentReport
 from app.search import search
 from app.vocabularies import ActivityLevel, ActivityStatus, ActivityType, ParticipantRole
 from app.writes.by_ref import ensure_ownership

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from app.models.reports import GovernmentReport, ReportArticle
 from app.records import CountryCode, Day
-from app.reports.models import GovernmentReport, ReportArticle
 from app.vocabularies import Assessment, Instrument
 from app.vocabularies.models import ARTICLES
 

@@ -14,17 +14,17 @@ from datetime import date, timedelta
 import pycountry
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity, ActivityCreate
 from app.activities.service import create_activity, delete_activity
-from app.objectives.models import Objective, ObjectiveCreate
+from app.models.activities import Activity, ActivityCreate
+from app.models.objectives import Objective, ObjectiveCreate
+from app.models.ratifications import Ratification, RatificationCreate
+from app.models.reports import GovernmentReport, GovernmentReportCreate
+from app.models.work_plans import WorkPlan, WorkPlanCreate
 from app.objectives.service import create_objective, delete_objective
-from app.ratifications.models import Ratification, RatificationCreate
 from app.ratifications.service import create_ratification, delete_ratification
-from app.reports.models import GovernmentReport, GovernmentReportCreate
 from app.reports.service import create_report, delete_report
 from app.treaties import entry_into_force, nominal_due
 from app.vocabularies import ARTICLE_COUNT, Assessment, Instrument
-from app.work_plans.models import WorkPlan, WorkPlanCreate
 from app.work_plans.service import create_work_plan, delete_work_plan
 
 LABEL = "SYNTHETIC DEMO DATA, not a real record"

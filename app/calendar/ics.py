@@ -16,12 +16,12 @@ from icalendar import Event
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from app.activities.models import Activity, ActivityCountry
 from app.calendar.models import DEFAULT_WINDOW_MONTHS, CalendarParams
 from app.calendar.service import reporting_calendar
-from app.ratifications.models import Ratification
+from app.models.activities import Activity, ActivityCountry
+from app.models.ratifications import Ratification
+from app.models.reports import GovernmentReport
 from app.records import FIRST_DAY, LAST_DAY, as_utc, utcnow
-from app.reports.models import GovernmentReport
 
 DOMAIN = "workplan"
 EPOCH = datetime(1990, 1, 1, tzinfo=UTC)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.activities.kind import ACTIVITY
-from app.activities.models import ActivityPublic
 from app.calendar import service
 from app.calendar.models import (
     DEFAULT_WINDOW_MONTHS,
@@ -21,11 +20,12 @@ from app.calendar.models import (
 from app.db import ReadSessionDep
 from app.errors import LIST_ERRORS, BadRequest
 from app.http import etag_of, json_response, none_match
+from app.models.activities import ActivityPublic
+from app.models.ratifications import RatificationPublic
+from app.models.reports import GovernmentReportWithNotes
 from app.ratifications.kind import RATIFICATION
-from app.ratifications.models import RatificationPublic
 from app.ratifications.service import RatificationListParams, list_ratifications
 from app.records import LAST_DAY, CountryCode, Day, utcnow
-from app.reports.models import GovernmentReportWithNotes
 from app.reports.routes import reader as report_reader
 from app.reports.service import GovernmentReportListParams, list_reports
 

@@ -15,11 +15,11 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app.activities.models import Activity, ActivityGovernmentReport
 from app.calendar.rules import Expected, Filed, Party, Status, expected_reports
-from app.ratifications.models import Ratification
+from app.models.activities import Activity, ActivityGovernmentReport
+from app.models.ratifications import Ratification
+from app.models.reports import GovernmentReport
 from app.records import LAST_DAY, utcnow
-from app.reports.models import GovernmentReport
 from app.treaties import party_in_force
 from app.vocabularies import Instrument, ReportKind
 

@@ -1,8 +1,8 @@
 """The objective as a record type (app/kind.py)."""
 
-from app.access.models import Role
 from app.kind import Kind
-from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic
+from app.models.access import Role
+from app.models.objectives import Objective, ObjectiveCreate, ObjectivePublic
 
 OBJECTIVE = Kind(
     name="objective",

@@ -7,9 +7,9 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
+from app.models.objectives import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives import service
 from app.objectives.kind import OBJECTIVE
-from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.objectives.service import ObjectiveItem, ObjectiveListParams
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list

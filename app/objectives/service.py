@@ -6,12 +6,13 @@ from pydantic import Field
 from sqlmodel import Session, select
 
 from app.activities.kind import ACTIVITY
-from app.activities.models import Activity, ActivityPublic
 from app.activities.service import activities_public
 from app.errors import ErrorItem, ValidationFailed
 from app.lists import Listing, SearchParams, sort_by, where_in
+from app.models.activities import Activity, ActivityPublic
+from app.models.objectives import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
+from app.models.work_plans import WorkPlan
 from app.objectives.kind import OBJECTIVE
-from app.objectives.models import Objective, ObjectiveCreate, ObjectivePublic, ObjectiveUpdate
 from app.records import (
     Code,
     Timestamp,
@@ -23,7 +24,6 @@ from app.records import (
     merge_patch,
 )
 from app.search import search
-from app.work_plans.models import WorkPlan
 
 
 class ObjectiveItem(ObjectivePublic):

@@ -1,8 +1,8 @@
 """The partner as a record type (app/kind.py)."""
 
-from app.access.models import Role
 from app.kind import Kind
-from app.partners.models import Partner, PartnerCreate, PartnerPublic, PartnerWithContacts
+from app.models.access import Role
+from app.models.partners import Partner, PartnerCreate, PartnerPublic, PartnerWithContacts
 
 PARTNER = Kind(
     name="partner",

@@ -8,9 +8,9 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
+from app.models.partners import Partner, PartnerCreate, PartnerUpdate, PartnerWithContacts
 from app.partners import service
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerCreate, PartnerUpdate, PartnerWithContacts
 from app.partners.service import PartnerListParams
 from app.reads import Reader
 from app.records import get_record

@@ -4,10 +4,11 @@ from pydantic import Field
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity, ActivityParticipant
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
+from app.models.activities import Activity, ActivityParticipant
+from app.models.partners import Partner, PartnerCreate, PartnerUpdate
+from app.models.reports import GovernmentReport, ReportMonitor
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerCreate, PartnerUpdate
 from app.records import (
     CountryCode,
     Day,
@@ -18,7 +19,6 @@ from app.records import (
     mark_deleted,
     merge_patch,
 )
-from app.reports.models import GovernmentReport, ReportMonitor
 from app.search import search
 from app.vocabularies import PartnerKind
 

@@ -1,8 +1,8 @@
 """The ratification as a record type (app/kind.py)."""
 
-from app.access.models import Role
 from app.kind import Kind
-from app.ratifications.models import Ratification, RatificationCreate, RatificationImport, RatificationPublic
+from app.models.access import Role
+from app.models.ratifications import Ratification, RatificationCreate, RatificationImport, RatificationPublic
 
 RATIFICATION = Kind(
     name="ratification",

@@ -4,13 +4,13 @@ from pydantic import Field
 from sqlmodel import Session, col, select
 
 from app.lists import Listing, ListParams, sort_by, where_in, where_range
-from app.ratifications.kind import RATIFICATION
-from app.ratifications.models import (
+from app.models.ratifications import (
     Origin,
     Ratification,
     RatificationCreate,
     RatificationUpdate,
 )
+from app.ratifications.kind import RATIFICATION
 from app.records import CountryCode, Day, Timestamp, apply_changes, ensure_unique, mark_deleted, merge_patch
 from app.vocabularies import Instrument, RatificationAction
 

@@ -1,15 +1,15 @@
 """The government report as a record type (app/kind.py)."""
 
-from app.access.models import Role
 from app.kind import Kind
-from app.reads import Child
-from app.reports.models import (
+from app.models.access import Role
+from app.models.reports import (
     GovernmentReport,
     GovernmentReportCreate,
     GovernmentReportPublic,
     GovernmentReportWithNotes,
     ReportMonitor,
 )
+from app.reads import Child
 
 GOVERNMENT_REPORT = Kind(
     name="government_report",

@@ -8,16 +8,16 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
-from app.reads import Reader
-from app.records import get_record
-from app.reports import service
-from app.reports.kind import GOVERNMENT_REPORT
-from app.reports.models import (
+from app.models.reports import (
     GovernmentReport,
     GovernmentReportCreate,
     GovernmentReportUpdate,
     GovernmentReportWithNotes,
 )
+from app.reads import Reader
+from app.records import get_record
+from app.reports import service
+from app.reports.kind import GOVERNMENT_REPORT
 from app.reports.service import GovernmentReportListParams
 from app.streams import STREAM_RESPONSES, read_list
 from app.writes.by_ref import BY_REF_RESPONSES, RefPath, put_by_ref

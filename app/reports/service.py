@@ -4,9 +4,17 @@ from typing import Annotated, Any
 from pydantic import Field
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity, ActivityGovernmentReport
 from app.lists import Listing, SearchParams, sort_by, where_in, where_range
-from app.partners.models import Partner
+from app.models.activities import Activity, ActivityGovernmentReport
+from app.models.partners import Partner
+from app.models.reports import (
+    GovernmentReport,
+    GovernmentReportCreate,
+    GovernmentReportLinks,
+    GovernmentReportUpdate,
+    ReportArticle,
+    ReportMonitor,
+)
 from app.records import (
     CountryCode,
     Day,
@@ -20,14 +28,6 @@ from app.records import (
     utcnow,
 )
 from app.reports.kind import GOVERNMENT_REPORT
-from app.reports.models import (
-    GovernmentReport,
-    GovernmentReportCreate,
-    GovernmentReportLinks,
-    GovernmentReportUpdate,
-    ReportArticle,
-    ReportMonitor,
-)
 from app.search import search
 from app.vocabularies import Instrument, ReportKind, ReportStatus
 from app.writes.by_ref import ensure_ownership

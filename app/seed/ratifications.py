@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from app.ratifications.models import Origin, Ratification, RatificationCreate
+from app.models.ratifications import Origin, Ratification, RatificationCreate
 from app.ratifications.service import create_ratification
 from app.records import apply_changes
 from app.seed.service import seed_id

@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlmodel import Session, SQLModel
 
-from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.activities.service import create_activity, update_activity
-from app.objectives.models import Objective, ObjectiveCreate, ObjectiveUpdate
+from app.models.activities import Activity, ActivityCreate, ActivityUpdate
+from app.models.objectives import Objective, ObjectiveCreate, ObjectiveUpdate
+from app.models.partners import Partner, PartnerCreate, PartnerUpdate
+from app.models.work_plans import WorkPlan, WorkPlanCreate, WorkPlanUpdate
 from app.objectives.service import create_objective, update_objective
-from app.partners.models import Partner, PartnerCreate, PartnerUpdate
 from app.partners.service import create_partner, update_partner
 from app.records import RecordTable
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanUpdate
 from app.work_plans.service import create_work_plan, update_work_plan
 
 SEED_FILE = Path(__file__).with_name("workplan_2003.json")

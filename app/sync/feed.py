@@ -30,9 +30,9 @@ from app.errors import BadRequest, Gone
 from app.kind import Kind
 from app.kinds import BY_NAME, KINDS
 from app.lists import seal, unseal
+from app.models.writes import IdempotencyKey, SyncState
 from app.reads import PrivateReaders, Reader
 from app.records import RecordTable, utcnow
-from app.writes.models import IdempotencyKey, SyncState
 
 # Every record type (app/kinds.py), in the order of their names.
 SyncType = StrEnum(  # type: ignore[misc]

@@ -9,7 +9,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from app.objectives.models import Objective
+from app.models.objectives import Objective
 from app.transfer.report import ImportProblem, ImportReport
 from app.transfer.rows import Row
 from app.transfer.specs import BY_RESOURCE, RESOURCES, Spec, table_of

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 
-from app.activities.models import ActivityCreate
-from app.objectives.models import ObjectiveCreate
+from app.models.activities import ActivityCreate
+from app.models.objectives import ObjectiveCreate
+from app.models.reports import GovernmentReportCreate
 from app.records import Timestamp
-from app.reports.models import GovernmentReportCreate
 from app.transfer.formats import Source
 from app.transfer.specs import Spec
 

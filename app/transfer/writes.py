@@ -8,15 +8,15 @@ from sqlalchemy import Table, insert
 from sqlmodel import Session, col, select
 
 from app.access.audit import log_bulk_creates
-from app.activities.models import (
+from app.models.activities import (
     Activity,
     ActivityCountry,
     ActivityCreate,
     ActivityGovernmentReport,
     ActivityParticipant,
 )
+from app.models.reports import GovernmentReport, GovernmentReportCreate, ReportArticle, ReportMonitor
 from app.records import RecordTable, apply_changes, utcnow
-from app.reports.models import GovernmentReport, GovernmentReportCreate, ReportArticle, ReportMonitor
 from app.transfer.rows import Row
 from app.transfer.specs import SPECS, Spec, table_of
 

@@ -1,8 +1,8 @@
 """The work plan as a record type (app/kind.py)."""
 
-from app.access.models import Role
 from app.kind import Kind
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic
+from app.models.access import Role
+from app.models.work_plans import WorkPlan, WorkPlanCreate, WorkPlanPublic
 
 WORK_PLAN = Kind(
     name="work_plan",

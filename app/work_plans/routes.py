@@ -7,11 +7,11 @@ from app.db import SAFE_METHODS, ReadSessionDep, SessionDep
 from app.errors import CREATE_ERRORS, DELETE_ERRORS, LIST_ERRORS, READ_ERRORS, UPDATE_ERRORS
 from app.http import check_if_match, delete_response, read_record, record_response, require_json
 from app.lists import Page
+from app.models.work_plans import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.records import get_record
 from app.streams import STREAM_RESPONSES, read_list
 from app.work_plans import service
 from app.work_plans.kind import WORK_PLAN
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanPublic, WorkPlanUpdate
 from app.work_plans.service import WorkPlanListParams
 from app.writes.idempotency import IdempotencyDep, remember
 

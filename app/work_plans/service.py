@@ -4,11 +4,11 @@ from pydantic import Field
 from sqlmodel import Session, select
 
 from app.lists import Listing, ListParams, sort_by, where_in, where_range
-from app.objectives.models import Objective
+from app.models.objectives import Objective
+from app.models.work_plans import WorkPlan, WorkPlanCreate, WorkPlanUpdate
 from app.records import Code, Day, Timestamp, apply_changes, ensure_unique, ensure_unused, mark_deleted, merge_patch
 from app.vocabularies import WorkPlanStatus
 from app.work_plans.kind import WORK_PLAN
-from app.work_plans.models import WorkPlan, WorkPlanCreate, WorkPlanUpdate
 
 
 class WorkPlanListParams(ListParams):

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from app.access.keys import claim_ownership
 from app.errors import ErrorItem, PreconditionFailed, ValidationFailed
 from app.http import check_if_match, record_response
-from app.partners.models import Partner
+from app.models.partners import Partner
 from app.reads import Reader
 from app.records import ExternalRef, Owned, RecordTable, ensure_exist, ensure_unique
 

@@ -33,8 +33,8 @@ from starlette.responses import Response
 from app.access.keys import caller
 from app.db import SessionDep
 from app.errors import BadRequest, Conflict, ValidationFailed
+from app.models.writes import IdempotencyKey
 from app.records import as_utc, utcnow
-from app.writes.models import IdempotencyKey
 
 KEEP = timedelta(hours=24)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
 from app.access.keys import KEY_PATTERN, new_key
-from app.access.models import ApiKey, Role
 from app.config import get_settings
 from app.main import app
+from app.models.access import ApiKey, Role
 from app.records import utcnow
 from tests.factories import make_activity, make_partner
 from tests.problems import assert_problem, problem

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.access.keys import new_key
-from app.access.models import Role
-from app.partners.models import Partner, PartnerPublic, PartnerWithContacts
+from app.models.access import Role
+from app.models.partners import Partner, PartnerPublic, PartnerWithContacts
 from app.reads import PrivateReaders, Reader
 from tests.factories import make_activity, make_partner, make_report
 

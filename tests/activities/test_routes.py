@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.objectives.models import Objective
+from app.models.objectives import Objective
 from tests.factories import make_activity, make_objective, make_partner, make_report, make_work_plan
 from tests.problems import duplicate, invalid_body, invalid_request, pointers, unknown_reference
 

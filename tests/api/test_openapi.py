@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.access.keys import Principal, current_principal
-from app.access.models import Role
 from app.db import create_db_engine
 from app.main import app
+from app.models.access import Role
 from app.sync.feed import SyncType
 from tests.conftest import use_sessions
 

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.calendar.demo import LABEL, demo_countries, load_demo, remove_demo
-from app.ratifications.models import Ratification
-from app.reports.models import GovernmentReport
+from app.models.ratifications import Ratification
+from app.models.reports import GovernmentReport
 
 
 def test_every_demo_record_says_it_is_synthetic(session: Session) -> None:

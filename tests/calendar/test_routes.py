@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.activities.models import Activity
+from app.models.activities import Activity
 from tests.factories import make_activity, make_ratification, make_report
 from tests.problems import invalid_request, problem
 

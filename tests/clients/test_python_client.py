@@ -17,8 +17,8 @@ import pytest
 from sqlmodel import Session
 
 from app.access.keys import new_key
-from app.access.models import Role
 from app.db import create_db_engine, write_engine
+from app.models.access import Role
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import BIN, live_server
 

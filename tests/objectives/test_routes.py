@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.work_plans.models import WorkPlan
+from app.models.work_plans import WorkPlan
 from tests.factories import make_activity, make_objective, make_work_plan
 from tests.problems import duplicate, in_use, pointers, problem, unknown_reference
 

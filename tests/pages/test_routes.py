@@ -16,9 +16,9 @@ from sqlmodel import Session, col
 
 from app.calendar.service import Expected, reporting_calendar
 from app.config import get_settings
+from app.models.reports import GovernmentReport
 from app.pages.status import status_words
 from app.pages.text import day
-from app.reports.models import GovernmentReport
 from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
 from app.treaties import SUCCESSION_UNKNOWN

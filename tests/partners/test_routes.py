@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from app.access.keys import current_principal
 from app.main import app
-from app.partners.models import Partner
+from app.models.partners import Partner
 from tests.factories import make_activity, make_partner, make_report
 from tests.problems import duplicate, in_use, invalid_request, pointers
 

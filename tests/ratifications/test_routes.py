@@ -8,8 +8,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.access.keys import new_key
-from app.access.models import AuditEntry, Role
-from app.ratifications.models import Ratification
+from app.models.access import AuditEntry, Role
+from app.models.ratifications import Ratification
 from tests.factories import make_partner, make_ratification
 from tests.problems import duplicate, invalid_request, problem
 

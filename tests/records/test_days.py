@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.activities.models import Activity
 from app.main import app
+from app.models.activities import Activity
 from app.records import DAY_PATTERN, FIRST_DAY, LAST_DAY
 from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report
 from tests.problems import invalid_request

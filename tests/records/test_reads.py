@@ -24,19 +24,20 @@ from sqlmodel import Session, SQLModel, select
 
 from app.activities import service as activities
 from app.activities.kind import ACTIVITY
-from app.activities.models import Activity, ActivityPublic, ActivityUpdate
 from app.csv_cells import to_cell
+from app.models.activities import Activity, ActivityPublic, ActivityUpdate
+from app.models.objectives import Objective, ObjectivePublic
+from app.models.partners import Partner, PartnerPublic
+from app.models.ratifications import Ratification, RatificationPublic
+from app.models.reports import GovernmentReport, GovernmentReportPublic, GovernmentReportUpdate
+from app.models.work_plans import WorkPlan, WorkPlanPublic
 from app.objectives.kind import OBJECTIVE
-from app.objectives.models import Objective, ObjectivePublic
 from app.partners.kind import PARTNER
-from app.partners.models import Partner, PartnerPublic
 from app.ratifications.kind import RATIFICATION
-from app.ratifications.models import Ratification, RatificationPublic
 from app.reads import Reader, to_json
 from app.records import column_values, utcnow
 from app.reports import service as reports
 from app.reports.kind import GOVERNMENT_REPORT
-from app.reports.models import GovernmentReport, GovernmentReportPublic, GovernmentReportUpdate
 from app.seed.service import load_seed
 from app.vocabularies import (
     ARTICLE_COUNT,
@@ -52,7 +53,6 @@ from app.vocabularies import (
     WorkPlanStatus,
 )
 from app.work_plans.kind import WORK_PLAN
-from app.work_plans.models import WorkPlan, WorkPlanPublic
 from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
 
 

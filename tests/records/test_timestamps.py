@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.access.keys import new_key
-from app.access.models import Role
 from app.main import app
+from app.models.access import Role
 from app.records import TIMESTAMP_PATTERN, format_timestamp, utcnow
 from tests.factories import make_activity
 from tests.problems import invalid_request

@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 
 from app.access.keys import current_principal
 from app.main import app
+from app.models.reports import GovernmentReport
 from app.records import utcnow
-from app.reports.models import GovernmentReport
 from tests.factories import make_activity, make_partner, make_report
 from tests.problems import duplicate, in_use, invalid_body, invalid_request, pointers, unknown_reference
 

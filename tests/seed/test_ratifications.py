@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.ratifications.models import Ratification
+from app.models.ratifications import Ratification
 from app.seed.ratifications import DATA_FILE, load_ratifications
 from app.seed.service import seed_id
 from tests.factories import make_ratification

@@ -5,12 +5,12 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity
-from app.objectives.models import Objective
-from app.partners.models import Partner
+from app.models.activities import Activity
+from app.models.objectives import Objective
+from app.models.partners import Partner
+from app.models.work_plans import WorkPlan
 from app.records import as_utc
 from app.seed.service import PLAN_TEXT, load_seed, seed_id
-from app.work_plans.models import WorkPlan
 
 PLAN = PLAN_TEXT.read_text(encoding="utf-8")
 HEADINGS = [line.removeprefix("·").strip() for line in PLAN.splitlines() if line.startswith("·")]
@@ -102,9 +102,9 @@ def test_a_seed_record_someone_deleted_stays_deleted(session: Session) -> None:
 
 
 def test_the_openapi_examples_are_the_seeds_own_records(session: Session) -> None:
-    from app.activities.models import EXAMPLE as ACTIVITY
-    from app.objectives.models import EXAMPLE as OBJECTIVE
-    from app.partners.models import EXAMPLE as PARTNER
+    from app.models.activities import EXAMPLE as ACTIVITY
+    from app.models.objectives import EXAMPLE as OBJECTIVE
+    from app.models.partners import EXAMPLE as PARTNER
 
     load_seed(session)
     activity = session.get(Activity, uuid.UUID("1536172d-febe-5d66-adf8-2df0226526a4"))

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from app.activities.models import Activity
 from app.config import get_settings
 from app.db import write_engine
 from app.errors import Gone
+from app.models.activities import Activity
+from app.models.writes import SyncState
 from app.sync.feed import Position, decode_cursor, encode_cursor, purge_tombstones
 from app.transfer import ImportFailed, import_records
-from app.writes.models import SyncState
 from tests.problems import assert_problem
 from tests.sync.conftest import drain, served
 

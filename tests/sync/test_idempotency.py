@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.db import write_engine
+from app.models.writes import IdempotencyKey
 from app.records import utcnow
 from app.writes import idempotency
 from app.writes.idempotency import Claim, fingerprint
-from app.writes.models import IdempotencyKey
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import live_server
 from tests.problems import assert_problem, problem

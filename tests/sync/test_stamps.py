@@ -4,11 +4,11 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
 import app.models  # noqa: F401  (every table on the metadata)
-from app.activities.models import Activity
 from app.db import write_engine
 from app.kinds import KINDS
+from app.models.activities import Activity
+from app.models.writes import SyncState
 from app.records import RecordTable
-from app.writes.models import SyncState
 from tests.factories import make_ratification, make_report
 
 # Tables that are not in the feed, and why: child rows travel inside their owner's

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.db import create_db_engine, write_engine
-from app.writes.models import SyncState
+from app.models.writes import SyncState
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import Live, live_server
 from tests.sync.conftest import load_example, served

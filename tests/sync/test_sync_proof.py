@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from app.activities.models import Activity, ActivityCreate, ActivityUpdate
 from app.activities.service import create_activity, delete_activity, update_activity
 from app.db import create_db_engine, write_engine
+from app.models.activities import Activity, ActivityCreate, ActivityUpdate
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import Live, live_server
 from tests.sync.conftest import served

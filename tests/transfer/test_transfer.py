@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import Connection, Engine, select, text
 from sqlmodel import Session, SQLModel
 
-from app.activities.models import ActivityUpdate
 from app.activities.service import delete_activity, update_activity
 from app.csv_cells import neutralise, restore
 from app.db import create_db_engine
-from app.partners.models import PartnerUpdate
+from app.models.activities import ActivityUpdate
+from app.models.partners import PartnerUpdate
+from app.models.work_plans import WorkPlanUpdate
 from app.partners.service import delete_partner, update_partner
 from app.seed.ratifications import load_ratifications
 from app.transfer import RESOURCES, ImportFailed, ImportProblem, export_records, import_records, importing
 from app.vocabularies import WorkPlanStatus
-from app.work_plans.models import WorkPlanUpdate
 from app.work_plans.service import update_work_plan
 from tests.conftest import fresh_database_url, migrate
 from tests.factories import make_activity, make_objective, make_partner, make_ratification, make_report, make_work_plan
