@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from sqlmodel import Session, col, select
 
+from app.access.audit import register as register_audit
+from app.models.access import ApiKey, Role
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
 from app.calendar import demo as demo_data
 from app.calendar.rules import Status
@@ -58,6 +60,7 @@ err = Console(stderr=True)
 
 def _session(actor: str) -> Session:
     """A write session whose changes the audit log puts down to `actor`."""
+    register_audit()
     session = Session(write_engine(get_engine()))
     session.info["actor"] = actor
     return session

@@ -338,7 +338,3 @@ async def _read_once_on_twin(twin: "AsyncEngine", session: Session, read: Callab
             return await connection.run_sync(_closing(session, read))
         finally:
             session.bind = bind
-
-
-# Every session writes its audit log entries: register the hooks wherever sessions are made.
-from app.access import audit as _audit  # noqa: E402, F401

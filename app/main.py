@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.access.audit import register as register_audit
 from app.api import include_api
 from app.config import get_settings
 from app.db import SessionDep, get_engine, reads_on_this_loop
@@ -94,6 +95,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 
 def create_app() -> FastAPI:
+    register_audit()  # every write of the service's sessions goes to the audit log
     app = FastAPI(
         docs_url=None,  # app.docs draws the docs pages
         redoc_url=None,

@@ -21,6 +21,7 @@ os.environ.setdefault("WORKPLAN_SECRET_KEY", "test-signing-key")
 os.environ.setdefault("WORKPLAN_RATE_LIMIT_PER_MINUTE", "0")
 os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
+from app.access import audit
 from app.access.keys import Principal, current_principal
 from app.db import (
     SAFE_METHODS,
@@ -78,6 +79,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     url = fresh_database_url(request.param, tmp_path_factory.mktemp(request.param))
     engine = create_db_engine(url, pool_size=5)
     migrate(engine)
+    audit.register()  # the tests' own sessions write the audit log, as the service's do
     yield engine
     engine.dispose()
 

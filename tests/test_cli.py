@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 from typer.testing import CliRunner
 
+from app.access import audit
 from app.access.keys import KEY_PATTERN
 from app.cli import app
 from app.config import get_settings
@@ -241,3 +244,18 @@ def test_a_server_freezes_what_it_imported_and_collects_garbage_less_often(tmp_p
     assert (frozen_before, threshold_before) == (0, 700)  # Python's defaults, until the app starts
     assert frozen > 100_000  # the modules, models and routes imported
     assert threshold > threshold_before
+
+
+def test_the_command_line_registers_the_audit_log_itself(database: str) -> None:
+    """As in a process that never made the app: the command's own sessions register the hooks."""
+    for name, hook in audit.HOOKS:
+        event.remove(OrmSession, name, hook)
+    try:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert runner.invoke(app, ["seed"]).exit_code == 0
+        logged = runner.invoke(app, ["audit", "--type", "work_plan", "--limit", "1"], env={"COLUMNS": "300"})
+        assert logged.exit_code == 0, logged.output
+        assert "seed" in logged.output
+        assert "create" in logged.output
+    finally:
+        audit.register()

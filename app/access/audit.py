@@ -4,7 +4,8 @@ Changes are collected from the ORM as they are flushed (a request may flush seve
 entries of one record are merged) and written when the transaction commits, in that transaction:
 no write without its entry, no entry without its write. Bulk writes that bypass the ORM (the
 import) call `record_change` themselves. Who: `session.info["actor"]`, set by the request's
-session from its API key, and by the command line (`cli`, `seed`, `import`).
+session from its API key, and by the command line (`cli`, `seed`, `import`). The hooks are on
+every session once `register()` has run: the service and the command line call it.
 """
 
 import uuid
@@ -110,7 +111,6 @@ def log_bulk_creates(session: OrmSession, record_type: str, rows: list[dict[str,
     session.execute(insert(AuditEntry), entries)
 
 
-@event.listens_for(OrmSession, "before_flush")
 def _collect(session: OrmSession, _flush: UOWTransaction, _instances: Any) -> None:
     for record in [*session.new, *session.dirty]:
         if not isinstance(record, RecordTable):
@@ -124,7 +124,6 @@ def _collect(session: OrmSession, _flush: UOWTransaction, _instances: Any) -> No
         record_change(session, action, str(record.__tablename__), record.id, changes)
 
 
-@event.listens_for(OrmSession, "before_commit")
 def _write(session: OrmSession) -> None:
     session.flush()  # collect what is still pending
     pending: dict[tuple[str, uuid.UUID], dict[str, Any]] = session.info.pop(PENDING, {})
@@ -148,8 +147,18 @@ def _write(session: OrmSession) -> None:
     session.execute(insert(AuditEntry), rows)
 
 
-@event.listens_for(OrmSession, "after_soft_rollback")
 def _forget(session: OrmSession, _previous: Any) -> None:
     # Any rollback, a savepoint's included (an import's dry run): what it undid is not logged.
     # Entries noted before the savepoint go too; the import runs in a session of its own.
     session.info.pop(PENDING, None)
+
+
+HOOKS = (("before_flush", _collect), ("before_commit", _write), ("after_soft_rollback", _forget))
+
+
+def register() -> None:
+    """Write the audit log from every session, from now on: called by whatever makes sessions that
+    write (`create_app()`, the command line, the tests' fixtures). Calling it again changes nothing."""
+    for name, hook in HOOKS:
+        if not event.contains(OrmSession, name, hook):
+            event.listen(OrmSession, name, hook)
