@@ -55,6 +55,14 @@ class Settings(BaseSettings):
             "of `pool_size`."
         ),
     )
+    read_time_limit: float = Field(
+        default=5,
+        gt=0,
+        description=(
+            "Seconds a read on the event loop (one record, or one page of a list without `q`) may run; past "
+            "it the read is stopped and the request answers 503 READ_TIMEOUT."
+        ),
+    )
     db_connect_timeout: int = Field(
         default=5,
         ge=1,

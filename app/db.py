@@ -1,20 +1,26 @@
-"""The engine, and one session and one transaction per request."""
+"""The engine; the database as a worker process's requests reach it (the lifespan's state); one
+session and one transaction per request; and where each read runs."""
 
-import asyncio
 import os
-import weakref
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from app.config import get_settings
+from app.errors import DATABASE_RETRY_AFTER, AppError
 
 if TYPE_CHECKING:  # imported where used: a SQLite server never loads the asyncio extension
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,6 +64,25 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+# Set while a read on the event loop takes its connection: there, no checkout may wait.
+_ON_THE_LOOP: ContextVar[bool] = ContextVar("on_the_loop", default=False)
+
+
+class LoopSafePool(QueuePool):
+    """A QueuePool whose checkouts from a read on the event loop never wait: when every connection
+    is in use, such a checkout fails at once (`TimeoutError`, as a pool timeout) and `run_read`
+    runs the read in a worker thread instead, where waiting for a connection holds up no other
+    request. Every other checkout waits up to the pool timeout, as QueuePool's do."""
+
+    @property
+    def _timeout(self) -> float:
+        return 0.0 if _ON_THE_LOOP.get() else self._wait
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._wait = value
+
+
 def create_db_engine(
     url: str,
     *,
@@ -65,18 +90,17 @@ def create_db_engine(
     echo: bool = False,
     connect_timeout: int = 5,
     pool_timeout: float = 10,
-    read_pool_size: int = 10,
 ) -> Engine:
     """An engine whose every wait for the database is bounded: a connection attempt (PostgreSQL)
     and a free connection in the pool; both raise, and the request answers 503 (app/errors.py).
 
-    On PostgreSQL through psycopg, `read_pool_size` sizes the pool of its asyncio twin, which
-    `reads_on_this_loop` opens for bounded reads."""
+    On PostgreSQL through psycopg, `open_database` gives it an asyncio twin for bounded reads."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=LoopSafePool,
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=pool_timeout,
@@ -84,15 +108,6 @@ def create_db_engine(
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    connect_args = {
-        "connect_timeout": connect_timeout,
-        # A server that vanishes without closing the socket (a network cut) is noticed within
-        # about the same bound: unacknowledged sends give up, and an idle socket is probed.
-        "tcp_user_timeout": connect_timeout * 1000,
-        "keepalives_idle": connect_timeout,
-        "keepalives_interval": 1,
-        "keepalives_count": 3,
-    }
     engine = create_engine(
         url,
         echo=echo,
@@ -101,23 +116,23 @@ def create_db_engine(
         # A connection the server dropped (a restart) is replaced before use, not failed on.
         pool_pre_ping=True,
         pool_timeout=pool_timeout,
-        connect_args=connect_args,
+        connect_args=_connect_args(connect_timeout),
     )
     if engine.dialect.driver == "psycopg":
         event.listen(engine, "connect", _psycopg_on_connect)
-        _TWINS[engine] = {
-            "echo": echo,
-            "pool_size": read_pool_size,
-            "max_overflow": 0,
-            "pool_timeout": pool_timeout,
-            "connect_args": connect_args,
-            # Every statement on the twin is a bounded read: no BEGIN and no ROLLBACK around it.
-            # Nothing is lost at READ COMMITTED (PostgreSQL's default), where every statement
-            # takes its own snapshot inside a transaction too. With no ping (`_read_on_twin`), a
-            # get is one round trip instead of four.
-            "isolation_level": "AUTOCOMMIT",
-        }
     return engine
+
+
+def _connect_args(connect_timeout: int) -> dict[str, Any]:
+    return {
+        "connect_timeout": connect_timeout,
+        # A server that vanishes without closing the socket (a network cut) is noticed within
+        # about the same bound: unacknowledged sends give up, and an idle socket is probed.
+        "tcp_user_timeout": connect_timeout * 1000,
+        "keepalives_idle": connect_timeout,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+    }
 
 
 def _psycopg_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,40 +145,82 @@ def _psycopg_on_connect(dbapi_connection: Any, _record: Any) -> None:
     set_json_loads(orjson.loads, getattr(dbapi_connection, "driver_connection", dbapi_connection))
 
 
-# How to make each PostgreSQL engine's asyncio twin, and the twins open on each event loop: an
-# asyncio engine's connections belong to the loop they were made on (one per worker under uvicorn;
-# one per TestClient in the tests).
-_TWINS: "weakref.WeakKeyDictionary[Engine, dict[str, Any]]" = weakref.WeakKeyDictionary()
-_OPEN_TWINS: "dict[tuple[Engine, asyncio.AbstractEventLoop], AsyncEngine]" = {}
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity, which containers set), where that is known."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Unbounded SQLite reads at once: one per core, at least two.
+SQLITE_READS_AT_ONCE = max(2, _cores())
+
+
+@dataclass(eq=False)
+class Database:
+    """The database as one worker process's requests reach it: made by the lifespan
+    (`open_database`) and found in each request's state (`request.state.database`).
+
+    - `bind`: reads, and the look-up of API keys; `writes`: write transactions (on SQLite the
+      same pool, whose transactions take the write lock at BEGIN). An engine each in the service;
+      the tests bind both to one connection, whose transaction they roll back.
+    - `twin`: the asyncio twin of a PostgreSQL engine, on which bounded reads run (`run_read`).
+    - `read_time_limit`: seconds a read on the event loop may run before it is stopped.
+    - `sqlite_reads`: how many unbounded SQLite reads run at once (`run_read`).
+    """
+
+    bind: Engine | Connection
+    writes: Engine | Connection
+    twin: "AsyncEngine | None" = None
+    read_time_limit: float = 5.0
+    sqlite_reads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(SQLITE_READS_AT_ONCE))
+
+    def session(self, *, write: bool = False) -> Session:
+        """A session on `writes` (or `bind`); on a connection, it joins its transaction with a savepoint."""
+        return Session(
+            self.writes if write else self.bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
 
 
 @asynccontextmanager
-async def reads_on_this_loop(engine: Engine) -> AsyncIterator["AsyncEngine | None"]:
-    """While open, `run_read` runs the bounded reads of `engine` on this event loop.
+async def open_database(
+    engine: Engine, *, read_pool_size: int = 10, read_time_limit: float = 5.0, connect_timeout: int = 5
+) -> AsyncIterator[Database]:
+    """`engine` as this event loop's requests use it, with the asyncio twin of a PostgreSQL engine
+    open (and closed on the way out).
 
     A PostgreSQL read in a worker thread costs two thread hops and the GIL's hand-offs, more CPU
     than the read itself (bench/README.md). psycopg's asyncio connections wait for the server on
     the loop instead; SQLAlchemy's asyncio engine runs the same synchronous read code over them (in
     a greenlet), so `Reader` and the services stay as they are. The twin has its own small pool
     (`WORKPLAN_READ_POOL_SIZE`): a read on the loop holds its connection while it makes its answer,
-    not while the answer is sent.
-    Yields the twin, or None for an engine that has none (SQLite, other PostgreSQL drivers).
+    not while the answer is sent. Its connections belong to this event loop (one per worker under
+    uvicorn; one per TestClient in the tests), which is why the lifespan makes it.
     """
-    options = _TWINS.get(engine)
-    if options is None:
-        yield None
-        return
-    from sqlalchemy.ext.asyncio import create_async_engine
+    twin = None
+    if engine.dialect.driver == "psycopg":
+        from sqlalchemy.ext.asyncio import create_async_engine
 
-    twin = create_async_engine(engine.url, **options)
-    event.listen(twin.sync_engine, "connect", _psycopg_on_connect)
-    key = (engine, asyncio.get_running_loop())
-    _OPEN_TWINS[key] = twin
+        connect_args = _connect_args(connect_timeout)
+        # Set once per connection, when it is made: the server stops a read that runs past the limit.
+        connect_args["options"] = f"-c statement_timeout={max(1, round(read_time_limit * 1000))}"
+        twin = create_async_engine(
+            engine.url,
+            echo=engine.echo,
+            pool_size=read_pool_size,
+            max_overflow=0,
+            pool_timeout=engine.pool.timeout(),  # type: ignore[attr-defined]  # a QueuePool
+            connect_args=connect_args,
+            # Every statement on the twin is a bounded read: no BEGIN and no ROLLBACK around it.
+            # Nothing is lost at READ COMMITTED (PostgreSQL's default), where every statement
+            # takes its own snapshot inside a transaction too. With no ping (`_read_on_twin`), a
+            # get is one round trip instead of four.
+            isolation_level="AUTOCOMMIT",
+        )
+        event.listen(twin.sync_engine, "connect", _psycopg_on_connect)
     try:
-        yield twin
+        yield Database(engine, write_engine(engine), twin, read_time_limit)
     finally:
-        del _OPEN_TWINS[key]
-        await twin.dispose()
+        if twin is not None:
+            await twin.dispose()
 
 
 @lru_cache
@@ -175,7 +232,6 @@ def get_engine() -> Engine:
         echo=settings.echo_sql,
         connect_timeout=settings.db_connect_timeout,
         pool_timeout=settings.db_pool_timeout,
-        read_pool_size=settings.read_pool_size,
     )
 
 
@@ -184,12 +240,10 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="IMMEDIATE")
 
 
-@lru_cache
-def get_write_engine() -> Engine:
-    return write_engine(get_engine())
+SessionT = TypeVar("SessionT", bound=Session)
 
 
-def tag(session: Session, request: Request) -> Session:
+def tag(session: SessionT, request: Request) -> SessionT:
     """Who writes in this session, for the audit log: the caller's key, and the request's id."""
     principal = getattr(request.state, "principal", None)
     session.info["actor"] = getattr(principal, "actor", "anonymous")
@@ -197,9 +251,14 @@ def tag(session: Session, request: Request) -> Session:
     return session
 
 
+def get_database(request: Request) -> Database:
+    database: Database = request.state.database
+    return database
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    bind = get_engine() if request.method in SAFE_METHODS else get_write_engine()
-    with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
+    session = get_database(request).session(write=request.method not in SAFE_METHODS)
+    with tag(session, request), session.begin():
         yield session
 
 
@@ -208,7 +267,15 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-async def get_read_session(request: Request) -> AsyncIterator[Session]:
+class ReadSession(Session):
+    """A read endpoint's session, which knows its database: `run_read` decides where it reads."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        self.database = database
+
+
+async def get_read_session(request: Request) -> AsyncIterator[ReadSession]:
     """A session for a read, made and closed on the event loop, not in a worker thread.
 
     Making a session does no I/O (its connection is taken at the first query, where `run_read`
@@ -217,12 +284,11 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     (bench/README.md). Closing a session that still holds a PostgreSQL connection (a streamed list)
     returns it to the pool with a rollback, a network round trip, which stays off the event loop.
     """
-    engine = get_engine()
-    session = tag(Session(engine, expire_on_commit=False), request)
+    session = tag(ReadSession(get_database(request)), request)
     try:
         yield session
     finally:
-        if engine.dialect.name == "sqlite" or not session.in_transaction():
+        if session.get_bind().dialect.name == "sqlite" or not session.in_transaction():
             session.close()
         else:
             # Shielded: a client that goes away must not leave the connection checked out.
@@ -231,110 +297,149 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
 
 
 # scope="request": the session outlives the endpoint, so a streamed list can keep reading.
-ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="request")]
+ReadSessionDep = Annotated[ReadSession, Depends(get_read_session, scope="request")]
+
+
+class ReadTimedOut(AppError):
+    """A read on the event loop ran past `WORKPLAN_READ_TIME_LIMIT` and was stopped."""
+
+    status, code = 503, "READ_TIMEOUT"
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(
+            f"The read took longer than {limit:g} seconds, the most this service gives one, and was stopped; "
+            "nothing was changed. Retry after `Retry-After` seconds.",
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
 
 
 T = TypeVar("T")
 
 
-async def run_read(session: Session, read: Callable[[], T], *, bounded: bool = True) -> T:
-    """Run a read endpoint's work where it costs least without holding up other requests.
+async def run_read(session: ReadSession, read: Callable[[Session], T], *, bounded: bool = True) -> T:
+    """`read(s)`: a read endpoint's work, run where it costs least without holding up other
+    requests, with a session `s` of its own there.
 
-    - A bounded read (one record, one page of a list) of SQLite runs on the event loop: SQLite
-      answers inside this process, and the GIL serialises its reads whichever thread runs them, so
-      the hand-off to a worker thread and back costs more than it buys (it held a get by id on
-      SQLite near a tenth of a raw Starlette app's rate: bench/README.md).
-    - A bounded read of PostgreSQL runs on the event loop too, through the engine's asyncio twin
-      (`reads_on_this_loop`), which waits for the server without blocking the loop.
-    - Everything else runs in a worker thread, so one long request never stalls the others:
-      unbounded reads (full-text search, each chunk of an export), and PostgreSQL reads with no
-      twin open (the CLI, and the tests' sessions bound to one connection).
+    - A bounded read (one record, one page of a list) of SQLite runs on the event loop, in
+      `session`: SQLite answers inside this process, and the GIL serialises its reads whichever
+      thread runs them, so the hand-off to a worker thread and back costs more than it buys (it held
+      a get by id on SQLite near a tenth of a raw Starlette app's rate: bench/README.md). It never
+      waits there for a connection: with none free, it runs in a worker thread as below.
+    - A bounded read of PostgreSQL runs on the event loop too, in a session on a connection of the
+      database's asyncio twin (`open_database`), which waits for the server without blocking the loop.
+    - Everything else runs in a worker thread, in `session`, so one long request never stalls the
+      others: unbounded reads (full-text search, each chunk of an export), and PostgreSQL reads
+      with no twin (the CLI, and the tests' sessions bound to one connection).
 
-    Every read closes its session where it ran, so that returning its connection costs no second
-    hop, and nothing holds a connection between two reads (an export reads chunk by chunk).
+    A read on the event loop runs under `read_time_limit` (`ReadTimedOut` past it). Every read
+    closes its session where it ran, so that returning its connection costs no second hop, and
+    nothing holds a connection between two reads (an export reads chunk by chunk).
     """
-    bind = session.get_bind()
-    database = bind.dialect.name
-    if bounded and database == "sqlite":
-        return read()
-    if bounded and isinstance(bind, Engine) and not session.in_transaction():
-        twin = _OPEN_TWINS.get((bind, asyncio.get_running_loop()))
-        if twin is not None:
-            return await _read_on_twin(twin, session, read)
+    database = session.database
+    kind = session.get_bind().dialect.name
+    if bounded and kind == "sqlite":
+        connection = _connection_at_once(session)
+        if connection is not None:
+            with _sqlite_time_limit(connection, database.read_time_limit):
+                return read(session)
+    elif bounded and database.twin is not None and isinstance(session.bind, Engine) and not session.in_transaction():
+        try:
+            return await _read_on_twin(database.twin, read)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED:
+                raise ReadTimedOut(database.read_time_limit) from error
+            raise
 
-    def read_in_autocommit() -> T:
+    def read_in_autocommit(session: Session) -> T:
         # Autocommit, as on the twin. (A session bound to a connection, as in the tests, reads in
         # that connection's transaction.)
-        if database == "postgresql" and isinstance(session.bind, Engine) and not session.in_transaction():
+        if kind == "postgresql" and isinstance(session.bind, Engine) and not session.in_transaction():
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return read()
+        return read(session)
 
     work = _closing(session, read_in_autocommit)
-    if database != "sqlite":
+    if kind != "sqlite" or bounded:
         return await anyio.to_thread.run_sync(work)
     # Unbounded reads of SQLite (searches, the chunks of exports) take turns on a few of the route
     # threads: they run in this process, on its cores, so more of them at once only share those,
     # and each thread and connection that ran an FTS5 search keeps about a megabyte after it
     # (bench/README.md). Each also holds its route thread, and so its place in the pool.
-    async with _sqlite_limiter():
+    async with database.sqlite_reads:
         return await anyio.to_thread.run_sync(work)
 
 
-def _closing(session: Session, read: Callable[[], T]) -> Callable[..., T]:
-    """`read`, then the session closed where it ran: its connection goes back with no second hop."""
+def _connection_at_once(session: Session) -> Connection | None:
+    """The session's connection, taken from the pool only if one is free now: None if every one
+    is in use (the session is then as it was)."""
+    token = _ON_THE_LOOP.set(True)
+    try:
+        return session.connection()
+    except PoolTimeout:
+        session.close()
+        return None
+    finally:
+        _ON_THE_LOOP.reset(token)
+
+
+# SQLite virtual machine instructions between two looks at the clock: about a millisecond of a read.
+_STEPS_PER_CHECK = 50_000
+
+
+@contextmanager
+def _sqlite_time_limit(connection: Connection, seconds: float) -> Iterator[None]:
+    """Stop a statement of `connection` that runs past `seconds` from now, as datasette's
+    `sqlite_timelimit` does: SQLite calls the progress handler every few thousand instructions of
+    its virtual machine, and a true answer interrupts the statement ("interrupted")."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    deadline = time.monotonic() + seconds
+
+    def past_deadline() -> bool:
+        return time.monotonic() > deadline
+
+    driver.set_progress_handler(past_deadline, _STEPS_PER_CHECK)
+    try:
+        yield
+    except OperationalError as error:
+        if isinstance(error.orig, sqlite3.OperationalError) and str(error.orig) == "interrupted":
+            raise ReadTimedOut(seconds) from error
+        raise
+    finally:
+        driver.set_progress_handler(None, 0)
+
+
+# PostgreSQL's SQLSTATE for a statement the server cancelled: here, past `statement_timeout`.
+_QUERY_CANCELED = "57014"
+
+
+def _closing(session: Session, read: Callable[[Session], T]) -> Callable[..., T]:
+    """`read(session)`, then the session closed where it ran: its connection goes back with no second hop."""
 
     def read_and_close(*_args: Any) -> T:
         try:
-            return read()
+            return read(session)
         finally:
             session.close()
 
     return read_and_close
 
 
-def _cores() -> int:
-    """The CPUs this process may run on (its affinity, which containers set), where that is known."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-# Unbounded SQLite reads at once: one per core, at least two.
-SQLITE_READS_AT_ONCE = max(2, _cores())
-_SQLITE_LIMITERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _sqlite_limiter() -> anyio.CapacityLimiter:
-    """This event loop's limiter of unbounded SQLite reads (a limiter belongs to one loop)."""
-    loop = asyncio.get_running_loop()
-    limiter = _SQLITE_LIMITERS.get(loop)
-    if limiter is None:
-        limiter = _SQLITE_LIMITERS[loop] = anyio.CapacityLimiter(SQLITE_READS_AT_ONCE)
-    return limiter
-
-
-async def _read_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:
-    """`read`, with `session` on a connection of the asyncio twin.
+async def _read_on_twin(twin: "AsyncEngine", read: Callable[[Session], T]) -> T:
+    """`read`, in a session of its own on a connection of the asyncio twin.
 
     The twin's pool does not ping a connection before each use, a round trip per read. A read is
     safe to repeat instead: one that finds its connection dropped (the server restarted) runs once
     more, on a new connection (SQLAlchemy invalidated the pool's older ones when the first failed).
     """
     try:
-        return await _read_once_on_twin(twin, session, read)
+        return await _read_once_on_twin(twin, read)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
-    return await _read_once_on_twin(twin, session, read)
+    return await _read_once_on_twin(twin, read)
 
 
-async def _read_once_on_twin(twin: "AsyncEngine", session: Session, read: Callable[[], T]) -> T:
-    bind = session.bind
+async def _read_once_on_twin(twin: "AsyncEngine", read: Callable[[Session], T]) -> T:
     async with twin.connect() as connection:
-        # The session has not read yet (or was closed after a dropped connection): for this read,
-        # its statements go through this connection; then it is closed, and bound as it was.
-        session.bind = connection.sync_connection
-        try:
-            return await connection.run_sync(_closing(session, read))
-        finally:
-            session.bind = bind
+        session = Session(connection.sync_connection, expire_on_commit=False)
+        return await connection.run_sync(_closing(session, read))

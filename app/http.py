@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import run_read
+from app.db import ReadSession, run_read
 from app.errors import ErrorItem, PreconditionFailed, UnsupportedMediaType, json_pointer, problem_response
 from app.reads import Reader
 from app.records import Owned, RecordT, get_record
@@ -71,10 +71,10 @@ def json_response(
     return Response(body, status_code=status_code, media_type="application/json", headers=all_headers)
 
 
-async def read_record(request: Request, session: Session, reader: Reader, record_id: uuid.UUID) -> Response:
+async def read_record(request: Request, session: ReadSession, reader: Reader, record_id: uuid.UUID) -> Response:
     """A get endpoint's answer: the record's item with its ETag (or 304), read where `run_read`
     puts reads."""
-    return await run_read(session, lambda: json_response(request, reader.get(session, record_id)))
+    return await run_read(session, lambda read: json_response(request, reader.get(read, record_id)))
 
 
 def record_response(

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypedDict
 
 from alembic.runtime.migration import MigrationContext
 from anyio import to_thread
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.access.audit import register as register_audit
 from app.api import include_api
 from app.config import get_settings
-from app.db import SessionDep, get_engine, reads_on_this_loop
+from app.db import Database, SessionDep, get_engine, open_database
 from app.docs import include_docs
 from app.errors import database_unavailable_response, install_error_handlers, problem_response
 from app.http import DuplicateKeysMiddleware, HeadMiddleware
@@ -78,19 +78,30 @@ def tune_garbage_collection() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
+class State(TypedDict):
+    """What the lifespan makes, in every request's `request.state`."""
+
+    database: Database
+    exports: ExportSlots
+
+
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
     tune_garbage_collection()
     settings = get_settings()
     # Every thread that runs a route can hold a connection: the pool is sized to this limiter.
     to_thread.current_default_thread_limiter().total_tokens = settings.threads
     engine = get_engine()
     observe_engine(engine)
-    async with reads_on_this_loop(engine) as twin:
-        if twin is not None:
-            observe_engine(twin.sync_engine)
-        # Each request's `request.state` starts with these.
-        yield {"exports": ExportSlots(settings.exports_at_once, settings.exports_per_client)}
+    async with open_database(
+        engine,
+        read_pool_size=settings.read_pool_size,
+        read_time_limit=settings.read_time_limit,
+        connect_timeout=settings.db_connect_timeout,
+    ) as database:
+        if database.twin is not None:
+            observe_engine(database.twin.sync_engine)
+        yield {"database": database, "exports": ExportSlots(settings.exports_at_once, settings.exports_per_client)}
     forget_this_process()
 
 

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.access.keys import caller
 from app.csv_cells import to_cell
-from app.db import run_read
+from app.db import Database, ReadSession, run_read
 from app.errors import AppError
 from app.http import HEAD, page_response
 from app.lists import Format, Listing, ListParams
@@ -106,6 +106,7 @@ class ExportResponse(StreamingResponse):
 
 def stream_list(
     session: Session,
+    database: Database,
     listing: Listing[Any],
     reader: Reader,
     name: str,
@@ -115,11 +116,12 @@ def stream_list(
 ) -> Response:
     """Every matching row, in chunks; with `rows=False` (a HEAD) the same answer without them.
 
-    Each chunk is read in a short read of its own, after the sort key values of the last row sent
-    (keyset, as pages are), and the session is closed between chunks: a slow client holds no
-    database connection and no transaction while it reads, so exports cannot starve other requests
-    of connections. An export is therefore not one snapshot: a row changed while it runs shows its
-    state when its chunk was read (`/v1/changes` is the consistent way to copy).
+    The first chunk is read in `session`; each later one in a short read of its own, in a session
+    of its own, after the sort key values of the last row sent (keyset, as pages are): a slow
+    client holds no database connection and no transaction while it reads, so exports cannot
+    starve other requests of connections. An export is therefore not one snapshot: a row changed
+    while it runs shows its state when its chunk was read (`/v1/changes` is the consistent way to
+    copy).
 
     The first chunk is read here, before the response starts, so that a bad sort or an unreachable
     database is still a problem response.
@@ -136,7 +138,7 @@ def stream_list(
         return StreamingResponse(_nothing(), media_type=MEDIA_TYPES[fmt], headers=headers)
     first, after = _chunk(session, listing, reader, None)
     return ExportResponse(
-        _chunks(session, listing, reader, first, after), end, media_type=MEDIA_TYPES[fmt], headers=headers
+        _chunks(database, listing, reader, first, after), end, media_type=MEDIA_TYPES[fmt], headers=headers
     )
 
 
@@ -158,11 +160,12 @@ def _chunk(
 
 
 async def _chunks(
-    session: Session, listing: Listing[Any], reader: Reader, first: bytes, after: list[Any] | None
+    database: Database, listing: Listing[Any], reader: Reader, first: bytes, after: list[Any] | None
 ) -> AsyncIterator[bytes]:
     yield first
     while after is not None:
-        data, after = await run_read(session, partial(_chunk, session, listing, reader, after), bounded=False)
+        chunk = partial(_chunk, listing=listing, reader=reader, after=after)
+        data, after = await run_read(ReadSession(database), chunk, bounded=False)
         yield data
 
 
@@ -182,22 +185,24 @@ def _csv(items: Sequence[Item], reader: Reader, *, header: bool, bom: bool) -> b
 def list_response(
     request: Request,
     session: Session,
+    database: Database,
     listing: Listing[Any],
     reader: Reader,
     name: str,
-    items: Callable[[Sequence[Any]], list[Item]] | None = None,
+    items: Callable[[Session, Sequence[Any]], list[Item]] | None = None,
     end: Callable[[], None] = _no_slot,
 ) -> Response:
-    """How every list answers: a page of JSON (items built by `items`), or the whole stream
-    (`end` ends its export slot).
+    """How every list answers, read in `session`: a page of JSON (items built by `items`), or the
+    whole stream (its later chunks read from `database`; `end` ends its export slot).
 
-    `items` gets the page's rows (the reader's columns first) and makes their items, e.g. with
-    embedded records; by default they are the reader's items.
+    `items` gets the session and the page's rows (the reader's columns first) and makes their
+    items, e.g. with embedded records; by default they are the reader's items.
     """
     if listing.params.format is not Format.JSON:
-        return stream_list(session, listing, reader, name, rows=not request.scope.get(HEAD, False), end=end)
+        head = request.scope.get(HEAD, False)
+        return stream_list(session, database, listing, reader, name, rows=not head, end=end)
     rows, next_cursor = listing.page(session, reader.columns)
-    page: Item = {"items": items(rows) if items else reader.build(session, rows)}
+    page: Item = {"items": items(session, rows) if items else reader.build(session, rows)}
     if next_cursor is not None:
         page["next_cursor"] = next_cursor
     return page_response(request, page, next_cursor)
@@ -208,12 +213,12 @@ ParamsT = TypeVar("ParamsT", bound=ListParams)
 
 async def read_list(
     request: Request,
-    session: Session,
+    session: ReadSession,
     params: ParamsT,
     listing: Callable[[Session, ParamsT], Listing[Any]],
     reader: Reader,
     name: str,
-    items: Callable[[Sequence[Any]], list[Item]] | None = None,
+    items: Callable[[Session, Sequence[Any]], list[Item]] | None = None,
 ) -> Response:
     """A list endpoint's answer: `listing` made and answered (`list_response`) where `run_read`
     puts the read, bounded or not as `params` make it. An export (not its HEAD) takes one of the
@@ -225,7 +230,9 @@ async def read_list(
     try:
         return await run_read(
             session,
-            lambda: list_response(request, session, listing(session, params), reader, name, items, end),
+            lambda read: list_response(
+                request, read, session.database, listing(read, params), reader, name, items, end
+            ),
             bounded=params.bounded,
         )
     except BaseException:

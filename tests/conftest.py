@@ -1,12 +1,14 @@
 """Real databases: SQLite always, PostgreSQL too when WORKPLAN_TEST_POSTGRES_URL is set.
 
 The schema is built by the migrations; each test runs inside an outer transaction that is
-rolled back, and the app's sessions join it through savepoints.
+rolled back, and the app's sessions join it through savepoints: the test client's database (the
+lifespan's state, `request.state.database`) is bound to the test's connection.
 """
 
 import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -23,15 +25,7 @@ os.environ.setdefault("WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "0")
 
 from app.access import audit
 from app.access.keys import Principal, current_principal
-from app.db import (
-    SAFE_METHODS,
-    create_db_engine,
-    get_read_session,
-    get_session,
-    reads_on_this_loop,
-    tag,
-    write_engine,
-)
+from app.db import Database, create_db_engine, get_read_session, get_session, open_database
 from app.main import app
 from app.migrations import alembic_config
 from app.models.access import Role
@@ -109,34 +103,21 @@ def use_sessions(
     app.dependency_overrides[get_read_session] = reads or sessions
 
 
-def client_on(engine: Engine) -> Generator[TestClient]:
+def client_on(engine: Engine, **options: Any) -> Generator[TestClient]:
     """A test client, acting as an editor, whose requests use `engine` as the service uses its own:
     reads on it (bounded reads of PostgreSQL on its asyncio twin), writes on its write engine, each
-    request committing for real."""
-    writer = write_engine(engine)
-
-    def sessions(request: Request) -> Iterator[Session]:
-        bind = engine if request.method in SAFE_METHODS else writer
-        with tag(Session(bind, expire_on_commit=False), request) as session, session.begin():
-            yield session
-
-    def reads(request: Request) -> Iterator[Session]:
-        with tag(Session(engine, expire_on_commit=False), request) as session:
-            yield session
-
+    request committing for real. `options` go to `open_database` (the read time limit...)."""
     app.dependency_overrides[current_principal] = editor
-    use_sessions(sessions, reads)
-    app.state.key_sessions = lambda: Session(engine)
     try:
         with (
             TestClient(app, raise_server_exceptions=False) as client,
-            # On the client's event loop, as the service's lifespan opens its own engine's twin.
-            client.portal.wrap_async_context_manager(reads_on_this_loop(engine)),  # type: ignore[union-attr]
+            # On the client's event loop, as the service's lifespan opens its own engine's.
+            client.portal.wrap_async_context_manager(open_database(engine, **options)) as database,  # type: ignore[union-attr]
         ):
+            client.app_state["database"] = database
             yield client
     finally:
         app.dependency_overrides.clear()
-        app.state.key_sessions = None
 
 
 @pytest.fixture
@@ -148,32 +129,17 @@ def root_path() -> str:
 
 @pytest.fixture
 def client(connection: Connection, root_path: str) -> Iterator[TestClient]:
-    def test_session(request: Request) -> Iterator[Session]:
-        with (
-            tag(
-                Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False), request
-            ) as session,
-            session.begin(),
-        ):
-            yield session
-
-    def test_read_session(request: Request) -> Iterator[Session]:
-        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        with tag(session, request):
-            yield session
-
     # Most tests are about the records, not access: they act as an editor. tests/access/ uses real keys.
     app.dependency_overrides[current_principal] = editor
-    use_sessions(test_session, test_read_session)
-    app.state.key_sessions = lambda: Session(bind=connection, join_transaction_mode="create_savepoint")
     # As uvicorn's --root-path does, the prefix is in each request's path and its root_path; the tests
     # write "/v1/...", which the base URL prefixes.
     with TestClient(
         app, raise_server_exceptions=False, root_path=root_path, base_url=f"http://testserver{root_path}"
     ) as test_client:
+        # Every session of the app (reads, writes, the look-up of keys) joins the test's transaction.
+        test_client.app_state["database"] = Database(connection, connection)
         yield test_client
     app.dependency_overrides.clear()
-    app.state.key_sessions = None
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from app.config import get_settings
-from app.db import get_engine
+from app.db import Database
 from app.errors import AppError, BadRequest
 from app.models.access import ApiKey, Role
 from app.reads import PrivateReaders, Reader
@@ -125,19 +124,6 @@ BEARER_SCHEME = {
 }
 
 
-def key_sessions(app: Any) -> Callable[[], Session]:
-    """Makes the short session a key is looked up in, apart from the request's own transaction: on
-    the app's engine, unless `app.state.key_sessions` names another maker (the tests do, to look
-    keys up in their own transaction). Not a dependency: one more for FastAPI to solve on every
-    request was 4 % of a get's function calls."""
-    state = getattr(app, "state", None)
-    return getattr(state, "key_sessions", None) or _engine_session
-
-
-def _engine_session() -> Session:
-    return Session(get_engine())
-
-
 def bearer_token(headers: Headers) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, if the request sent one."""
     scheme, token = get_authorization_scheme_param(headers.get("authorization"))
@@ -157,7 +143,7 @@ async def look_up_once(scope: Scope, token: str) -> Principal:
     if found is None or found[0] != token:
         result: Principal | Exception
         try:
-            result = await run_in_threadpool(_look_up, key_sessions(scope.get("app")), token)
+            result = await run_in_threadpool(_look_up, state["database"], token)
         except Exception as error:  # kept, and raised to each caller: a second look-up would fail alike
             result = error
         found = state[_LOOKUP] = (token, result)
@@ -184,8 +170,10 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def _look_up(sessions: Callable[[], Session], token: str) -> Principal:
-    with sessions() as session:
+def _look_up(database: Database, token: str) -> Principal:
+    """In a short session of its own, apart from the request's transaction. Not a dependency: one
+    more for FastAPI to solve on every request was 4 % of a get's function calls."""
+    with database.session() as session:
         return authenticate(session, token)
 
 

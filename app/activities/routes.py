@@ -43,8 +43,8 @@ async def list_activities(
         service.list_activities,
         ACTIVITY.reader,
         "activities",
-        lambda rows: service.with_includes(
-            session, rows, params.include, private_reader(request, PARTNER.private_readers)
+        lambda read, rows: service.with_includes(
+            read, rows, params.include, private_reader(request, PARTNER.private_readers)
         ),
     )
 

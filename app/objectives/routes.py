@@ -37,7 +37,7 @@ async def list_objectives(
         service.list_objectives,
         OBJECTIVE.reader,
         "objectives",
-        lambda rows: service.with_includes(session, rows, params.include),
+        lambda read, rows: service.with_includes(read, rows, params.include),
     )
 
 

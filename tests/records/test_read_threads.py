@@ -3,27 +3,38 @@ engine's asyncio twin), the rest in threads."""
 
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.activities.service import ActivityListParams
-from app.db import SQLITE_READS_AT_ONCE, reads_on_this_loop, run_read
+from app.db import SQLITE_READS_AT_ONCE, Database, ReadSession, open_database, run_read
 
 
-def _threads(session: Session, *, bounded: bool) -> tuple[int, int]:
+def _on(bind: Engine | Connection) -> ReadSession:
+    """A read's session on `bind`, with no asyncio twin (as the tests' sessions on one connection)."""
+    return ReadSession(Database(bind, bind))
+
+
+def _thread(_session: Session) -> int:
+    return threading.get_ident()
+
+
+def _threads(session: ReadSession, *, bounded: bool) -> tuple[int, int]:
     async def main() -> tuple[int, int]:
-        return threading.get_ident(), await run_read(session, threading.get_ident, bounded=bounded)
+        return threading.get_ident(), await run_read(session, _thread, bounded=bounded)
 
     return anyio.run(main)
 
 
-def test_a_bounded_read_runs_on_the_event_loop_only_on_sqlite(session: Session) -> None:
+def test_a_bounded_read_runs_on_the_event_loop_only_on_sqlite(connection: Connection) -> None:
+    session = _on(connection)
     loop, worker = _threads(session, bounded=True)
     if session.get_bind().dialect.name == "sqlite":
         assert worker == loop
@@ -32,8 +43,8 @@ def test_a_bounded_read_runs_on_the_event_loop_only_on_sqlite(session: Session) 
         assert worker != loop
 
 
-def test_an_unbounded_read_runs_in_a_worker_thread(session: Session) -> None:
-    loop, worker = _threads(session, bounded=False)
+def test_an_unbounded_read_runs_in_a_worker_thread(connection: Connection) -> None:
+    loop, worker = _threads(_on(connection), bounded=False)
     assert worker != loop
 
 
@@ -46,9 +57,9 @@ def test_a_read_in_a_worker_thread_returns_its_connection_there(engine: Engine) 
     def note(*_args: object) -> None:
         checkins.append(threading.get_ident())
 
-    session = Session(engine)
+    session = _on(engine)
 
-    def read() -> int:
+    def read(session: Session) -> int:
         session.connection()
         return threading.get_ident()
 
@@ -71,9 +82,9 @@ def test_a_postgresql_read_runs_without_begin_and_rollback(engine: Engine, bound
     """Autocommit saves two round trips of four on a get, and on each chunk of an export."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite reads answer inside the process")
-    session = Session(engine)
+    session = _on(engine)
 
-    def read() -> bool:
+    def read(session: Session) -> bool:
         return bool(session.connection().connection.dbapi_connection.autocommit)  # type: ignore[union-attr]
 
     try:
@@ -106,7 +117,7 @@ def test_unbounded_sqlite_reads_take_turns_on_one_thread_per_core(engine: Engine
         pytest.skip("PostgreSQL's reads run in its server: they have the route threads")
     running, peak, lock = 0, 0, threading.Lock()
 
-    def read() -> None:
+    def read(_session: Session) -> None:
         nonlocal running, peak
         with lock:
             running += 1
@@ -116,9 +127,10 @@ def test_unbounded_sqlite_reads_take_turns_on_one_thread_per_core(engine: Engine
             running -= 1
 
     async def main() -> None:
+        database = Database(engine, engine)  # their limiter is the database's
         async with anyio.create_task_group() as group:
             for _ in range(2 * SQLITE_READS_AT_ONCE + 1):
-                group.start_soon(partial(run_read, Session(engine), read, bounded=False))
+                group.start_soon(partial(run_read, ReadSession(database), read, bounded=False))
 
     anyio.run(main)
     assert peak == SQLITE_READS_AT_ONCE
@@ -131,32 +143,36 @@ def _postgresql_only(engine: Engine) -> None:
 
 def test_only_a_postgresql_engine_has_an_asyncio_twin(engine: Engine) -> None:
     async def main() -> bool:
-        async with reads_on_this_loop(engine) as twin:
-            return twin is not None
+        async with open_database(engine) as database:
+            return database.twin is not None
 
     assert anyio.run(main) is (engine.dialect.name == "postgresql")
 
 
 def test_a_bounded_postgresql_read_runs_on_the_event_loop_on_the_twin_in_autocommit(engine: Engine) -> None:
     _postgresql_only(engine)
-    session = Session(engine)
+    read_sessions: list[Session] = []
 
-    def read() -> tuple[int, Any, bool]:
+    def read(session: Session) -> tuple[int, Any, bool]:
+        read_sessions.append(session)
         connection = session.connection()
         autocommit = connection.connection.dbapi_connection.driver_connection.autocommit  # type: ignore[union-attr]
         return threading.get_ident(), connection.engine, autocommit
 
     async def main() -> None:
-        async with reads_on_this_loop(engine) as twin:
+        async with open_database(engine) as database:
+            twin = database.twin
             assert twin is not None
+            session = ReadSession(database)
             thread, used, autocommit = await run_read(session, read)
             assert thread == threading.get_ident()
             assert used is twin.sync_engine
             assert autocommit
-            assert not session.in_transaction()  # closed where it ran: the connection is back
+            assert read_sessions[0] is not session  # the read had a session of its own, on the twin
+            assert not read_sessions[0].in_transaction()  # closed where it ran: the connection is back
             assert twin.sync_engine.pool.checkedout() == 0
-            assert session.bind is engine  # as it was: the session can read again
-            assert await run_read(session, lambda: session.execute(text("SELECT 1")).scalar_one()) == 1
+            assert session.bind is engine  # never rebound: the session can read again
+            assert await run_read(session, lambda read: read.execute(text("SELECT 1")).scalar_one()) == 1
 
     anyio.run(main)
 
@@ -165,33 +181,34 @@ def test_a_session_that_already_holds_a_connection_reads_on_it_in_a_thread(engin
     """Rebinding it to the twin would drop its transaction, and closing it on the loop would wait
     for the network there."""
     _postgresql_only(engine)
-    session = Session(engine)
-    session.execute(text("SELECT 1"))
-    _assert_read_in_a_thread_on_the_engine(engine, session)
+    _assert_read_in_a_thread_on_the_engine(engine, lambda session: session.execute(text("SELECT 1")))
 
 
 def test_unbounded_reads_stay_in_worker_threads_on_the_engine_itself(engine: Engine) -> None:
     """Searches and the chunks of exports."""
     _postgresql_only(engine)
-    _assert_read_in_a_thread_on_the_engine(engine, Session(engine), bounded=False)
+    _assert_read_in_a_thread_on_the_engine(engine, lambda _session: None, bounded=False)
 
 
-def _assert_read_in_a_thread_on_the_engine(engine: Engine, session: Session, **how: bool) -> None:
-    """With the twin open, `run_read(session, ..., **how)` runs in a worker thread on `engine` itself."""
+def _assert_read_in_a_thread_on_the_engine(engine: Engine, before: Callable[[Session], Any], **how: bool) -> None:
+    """With the twin open, `run_read(session, ..., **how)` runs in a worker thread on `engine`
+    itself, once `before(session)` has run."""
 
-    def read() -> tuple[int, Any]:
+    def read(session: Session) -> tuple[int, Any]:
         return threading.get_ident(), session.connection().engine
 
     async def main() -> tuple[int, int, Any]:
-        async with reads_on_this_loop(engine):
-            return threading.get_ident(), *await run_read(session, read, **how)
+        async with open_database(engine) as database:
+            session = ReadSession(database)
+            before(session)
+            try:
+                return threading.get_ident(), *await run_read(session, read, **how)
+            finally:
+                session.close()
 
-    try:
-        loop, worker, used = anyio.run(main)
-        assert worker != loop
-        assert used is engine
-    finally:
-        session.close()
+    loop, worker, used = anyio.run(main)
+    assert worker != loop
+    assert used is engine
 
 
 def test_a_read_whose_connection_the_server_dropped_runs_again_on_a_new_one(engine: Engine) -> None:
@@ -204,14 +221,12 @@ def test_a_read_whose_connection_the_server_dropped_runs_again_on_a_new_one(engi
         return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
     async def main() -> tuple[int, int]:
-        async with reads_on_this_loop(engine):
-            session = Session(engine)
-            first = await run_read(session, lambda: backend(session))
+        async with open_database(engine) as database:
+            first = await run_read(ReadSession(database), backend)
             with engine.connect() as admin:  # the server ends that connection, as a restart would
                 # ...and waits up to 5 s until it has (PostgreSQL 14+).
                 admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
-            session = Session(engine)
-            return first, await run_read(session, lambda: backend(session))
+            return first, await run_read(ReadSession(database), backend)
 
     first, second = anyio.run(main)
     assert second != first
@@ -227,9 +242,8 @@ def test_a_failed_read_that_is_not_a_dropped_connection_is_not_repeated(engine: 
         session.execute(text("SELECT * FROM no_such_table"))
 
     async def main() -> None:
-        async with reads_on_this_loop(engine):
-            session = Session(engine)
-            await run_read(session, lambda: read(session))
+        async with open_database(engine) as database:
+            await run_read(ReadSession(database), read)
 
     with pytest.raises(DBAPIError):
         anyio.run(main)
