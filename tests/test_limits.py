@@ -411,6 +411,7 @@ def test_behind_a_proxy_with_a_root_path_v1_is_still_limited(
     """uvicorn --root-path /api puts the prefix in the path; the limiter matches the route's path."""
     monkeypatch.setattr(get_settings(), "anonymous_rate_limit_per_minute", 1)
     with TestClient(client.app, root_path="/api") as proxied:
+        proxied.app_state["database"] = client.app_state["database"]  # the test's transaction, as `client`'s
         first = proxied.get("/api/v1/objectives")
         assert first.status_code == 200
         assert first.headers["ratelimit-limit"] == "1"
