@@ -318,7 +318,8 @@ T = TypeVar("T")
 
 async def run_read(session: ReadSession, read: Callable[[Session], T], *, bounded: bool = True) -> T:
     """`read(s)`: a read endpoint's work, run where it costs least without holding up other
-    requests, with a session `s` of its own there.
+    requests, in a session `s` on the connection it runs on: `session` itself, or on the asyncio
+    twin a session of its own (`session` is never rebound under its feet).
 
     - A bounded read (one record, one page of a list) of SQLite runs on the event loop, in
       `session`: SQLite answers inside this process, and the GIL serialises its reads whichever
@@ -358,7 +359,7 @@ async def run_read(session: ReadSession, read: Callable[[Session], T], *, bounde
         return read(session)
 
     work = _closing(session, read_in_autocommit)
-    if kind != "sqlite" or bounded:
+    if kind != "sqlite" or bounded:  # a bounded SQLite read here waits for a connection
         return await anyio.to_thread.run_sync(work)
     # Unbounded reads of SQLite (searches, the chunks of exports) take turns on a few of the route
     # threads: they run in this process, on its cores, so more of them at once only share those,
