@@ -23,7 +23,6 @@ from rich.table import Column, Table
 from sqlmodel import Session, col, select
 
 from app.access.audit import register as register_audit
-from app.models.access import ApiKey, Role
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
 from app.calendar import demo as demo_data
 from app.calendar.rules import Status

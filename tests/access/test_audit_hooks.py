@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from app.access import audit
-from app.access.models import AuditEntry
 from app.main import create_app
+from app.models.access import AuditEntry
 
 
 @pytest.fixture
