@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "Seconds a read on the event loop (one record, or one page of a list without `q`) may run; past "
-            "it the read is stopped and the request answers 503 READ_TIMEOUT."
+            "it the read is stopped and the request answers 503 QUERY_TIMEOUT."
         ),
     )
     db_connect_timeout: int = Field(

@@ -303,7 +303,7 @@ ReadSessionDep = Annotated[ReadSession, Depends(get_read_session, scope="request
 class ReadTimedOut(AppError):
     """A read on the event loop ran past `WORKPLAN_READ_TIME_LIMIT` and was stopped."""
 
-    status, code = 503, "READ_TIMEOUT"
+    status, code = 503, "QUERY_TIMEOUT"
 
     def __init__(self, limit: float) -> None:
         super().__init__(

@@ -324,9 +324,9 @@ _DESCRIPTIONS = {
     422: "Validation failed; `errors` points at each faulty value.",
     500: "The server failed; nothing was changed.",
     503: (
-        "The database cannot be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY), or "
-        "the service streams as many exports as it may (EXPORTS_BUSY); nothing was changed. Retry after "
-        "`Retry-After` seconds."
+        "The database cannot be reached (DATABASE_UNAVAILABLE) or has no free connection (DATABASE_BUSY), a "
+        "read ran past the service's time limit (QUERY_TIMEOUT), or the service streams as many exports as it "
+        "may (EXPORTS_BUSY); nothing was changed. Retry after `Retry-After` seconds."
     ),
 }
 

@@ -1,5 +1,5 @@
 """A read on the event loop never waits there for a pooled connection, and runs under a time limit
-(WORKPLAN_READ_TIME_LIMIT): past it the read is stopped, the request answers 503 READ_TIMEOUT,
+(WORKPLAN_READ_TIME_LIMIT): past it the read is stopped, the request answers 503 QUERY_TIMEOUT,
 and the service goes on serving."""
 
 import threading
@@ -99,7 +99,7 @@ def test_a_runaway_read_is_stopped_at_the_limit_and_the_service_goes_on(
             "status": 503,
             "detail": "The read took longer than 0.5 seconds, the most this service gives one, and was stopped; "
             "nothing was changed. Retry after `Retry-After` seconds.",
-            "code": "READ_TIMEOUT",
+            "code": "QUERY_TIMEOUT",
         }
         monkeypatch.undo()
         assert client.get("/v1/partners").status_code == 200
