@@ -14,4 +14,3 @@ from app.work_plans.kind import WORK_PLAN
 
 KINDS: tuple[Kind, ...] = (WORK_PLAN, PARTNER, RATIFICATION, GOVERNMENT_REPORT, OBJECTIVE, ACTIVITY)
 BY_NAME = {kind.name: kind for kind in KINDS}
-BY_COLLECTION = {kind.collection: kind for kind in KINDS}

@@ -242,18 +242,10 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def sees_private(request: Request, owner_partner_id: uuid.UUID | None) -> bool:
-    """Whether the caller reads the private fields (contact details, internal notes) of a record
-    owned by `owner_partner_id` (of a partner: its own id): an editor or admin on every record, a
-    partner key on its own partner's, a reader key or an anonymous caller never."""
-    principal = caller(request)
-    if principal.role is Role.PARTNER:
-        return principal.partner_id is not None and principal.partner_id == owner_partner_id
-    return principal.at_least(Role.EDITOR)
-
-
 def private_reader(request: Request, readers: PrivateReaders) -> Reader:
-    """`sees_private` for every row a read returns: the reader that applies it row by row."""
+    """The reader of a type with private fields (contact details, internal notes) as this caller
+    may read it: an editor or admin reads them on every record, a partner key on its own partner's
+    records only (decided row by row), a reader key or an anonymous caller never."""
     principal = caller(request)
     if principal.role is Role.PARTNER and principal.partner_id is not None:
         return readers.owned_by(principal.partner_id)

@@ -35,7 +35,7 @@ class PartnerListParams(SearchParams):
     updated_after: Timestamp | None = Field(default=None, description="Changed after this instant.")
 
 
-# A partner's contact details and notes: for its own key (and editors; app.access.keys.sees_private).
+# A partner's contact details and notes: for its own key (and editors; app.access.keys.private_reader).
 
 
 def list_partners(session: Session, params: PartnerListParams) -> Listing[Partner]:

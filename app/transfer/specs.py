@@ -117,7 +117,6 @@ SPECS = tuple(_spec(kind) for kind in KINDS)
 BY_RESOURCE = {spec.resource: spec for spec in SPECS}
 BY_TYPE = {spec.record_type: spec for spec in SPECS}
 RESOURCES = tuple(BY_RESOURCE)
-LIST_FIELDS = frozenset(link.name for spec in SPECS for link in spec.links)
 # How each list is written in a CSV cell.
 CELL_FORMS: dict[str, CellForm] = {link.name: link.cell for spec in SPECS for link in spec.links}
 
