@@ -1,5 +1,6 @@
 """Settings, read from the environment with the WORKPLAN_ prefix (and from a .env file)."""
 
+import ipaddress
 import os
 import re
 import secrets
@@ -162,6 +163,34 @@ class Settings(BaseSettings):
         description="SQL statements slower than this are logged (without parameters) and counted; 0: none.",
     )
 
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Networks webhooks may deliver to although they are loopback, private, link-local or otherwise "
+            "not public, comma-separated (`127.0.0.1/32,::1/128`); a target resolving into one may also use "
+            "http://. Empty: only public https:// targets."
+        ),
+    )
+    webhook_timeout: float = Field(
+        default=10, gt=0, le=60, description="Seconds one webhook delivery attempt may take, connection included."
+    )
+    webhook_retry_hours: float = Field(
+        default=24,
+        gt=0,
+        description=(
+            "A subscription whose deliveries keep failing for this long is disabled, with the reason; "
+            "retries back off exponentially, with jitter, until then."
+        ),
+    )
+    webhook_lease_seconds: float = Field(
+        default=30,
+        gt=1,
+        description=(
+            "How long a dispatcher holds a subscription before another may take it over: a dispatcher that "
+            "died is replaced after at most this long, and the change it was delivering is delivered again."
+        ),
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def split_origins(cls, value: Any) -> Any:
@@ -179,6 +208,19 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], with no path nor trailing slash")
         return origins
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [network.strip() for network in value.split(",") if network.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def check_networks(cls, networks: list[str]) -> list[str]:
+        # A host address (`127.0.0.1`) is a network of one; a typo must not silently allow nothing.
+        return [str(ipaddress.ip_network(network, strict=False)) for network in networks]
 
     @property
     def connections(self) -> int:

@@ -6,6 +6,7 @@ from app.models.objectives import Objective
 from app.models.partners import Partner
 from app.models.ratifications import Ratification
 from app.models.reports import GovernmentReport, ReportArticle, ReportMonitor
+from app.models.webhooks import Webhook, WebhookDelivery
 from app.models.work_plans import WorkPlan
 from app.models.writes import IdempotencyKey, SyncState
 
@@ -24,5 +25,7 @@ __all__ = [
     "ReportArticle",
     "ReportMonitor",
     "SyncState",
+    "Webhook",
+    "WebhookDelivery",
     "WorkPlan",
 ]
