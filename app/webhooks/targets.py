@@ -434,8 +434,7 @@ def _answered(response: httpx.Response, excerpt: bytes, started: float) -> Attem
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
         return _result("failed", started, status=status, excerpt=excerpt, error=f"redirect to {location} not followed")
-    phrase = f" {response.reason_phrase}" if response.reason_phrase else ""
-    return _result("failed", started, status=status, excerpt=excerpt, error=f"the receiver answered {status}{phrase}")
+    return _result("failed", started, status=status, excerpt=excerpt, error=f"the receiver answered {status}")
 
 
 def _readable(exc: Exception) -> str:
