@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -159,6 +160,8 @@ def post(client: httpx.Client, url: str, timeout: float = 5) -> Attempt:
         ("https://0x7f.1/in", "127.0.0.1 is a loopback address: webhooks go only to public addresses."),
         ("https://0177.0.0.1/in", "The URL cannot be read: Invalid IPv4 address: '0177.0.0.1'."),
         ("https://[::1]/in", "::1 is a loopback address: webhooks go only to public addresses."),
+        ("https://[::127.0.0.1]/in", "::7f00:1 is a reserved address: webhooks go only to public addresses."),
+        ("https://198.18.0.1/in", "198.18.0.1 is a private address: webhooks go only to public addresses."),
         (
             "https://[::ffff:127.0.0.1]/in",
             "::ffff:7f00:1 reaches 127.0.0.1, a loopback address: webhooks go only to public addresses.",
@@ -286,6 +289,27 @@ def test_with_the_allow_list_the_post_reaches_the_vetted_address_under_its_name(
     assert received.headers["webhook-id"] == "msg_1"
     # Resolved once, by the check: the connection went to that answer without asking DNS again.
     assert lookups["asked"] == [NAME]
+
+
+def test_a_name_rebound_after_the_check_is_not_looked_up_again(
+    monkeypatch: pytest.MonkeyPatch, client: httpx.Client, receiver: Receiver
+) -> None:
+    # The first answer is allowed; every later one is an address outside the allow-list (nothing
+    # listens there). A connection that asked DNS again would go there and fail.
+    allow(monkeypatch, "127.0.0.1/32")
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real(next(answers, "127.0.0.2") if host == NAME else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    attempt = post(client, receiver.url("/ok", host=NAME))
+    assert (attempt.outcome, attempt.status) == ("delivered", 200)
+    assert receiver.received[0].headers["Host"] == f"{NAME}:{receiver.port}"
+    assert post(client, receiver.url("/ok", host=NAME)) == Attempt(
+        "refused", None, None, "hooks.example.test resolves to 127.0.0.2, which is a loopback address", ANY
+    )
 
 
 def test_a_name_with_one_forbidden_address_among_allowed_ones_is_refused(
