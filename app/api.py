@@ -15,6 +15,7 @@ from app.kinds import KINDS
 from app.models.access import Role
 from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
+from app.webhooks.routes import router as webhooks
 
 # Who may call each router's operations (API.md, "Access"): anyone reads (unless anonymous reads are
 # switched off), a partner's key writes activities and government reports (those its partner owns:
@@ -23,6 +24,9 @@ from app.vocabularies.routes import router as vocabularies
 # the route that matched, so that a proxy's root path cannot change the answer.
 ANYONE_READS_EDITORS_WRITE = Access(writes=Role.EDITOR)
 ADMINS_ONLY = Access(reads=Role.ADMIN, writes=Role.ADMIN)
+# A subscription reads as its owner reads: an admin's key, or a partner's key for its own partner's
+# (app/webhooks/access.py refuses editors and readers, and hides other partners' subscriptions).
+PARTNERS_AND_ADMINS = Access(reads=Role.PARTNER, writes=Role.PARTNER)
 
 
 def routes_of(kind: Kind) -> APIRouter:
@@ -43,6 +47,7 @@ ROUTERS: tuple[tuple[APIRouter, Access], ...] = (
     (calendar, ANYONE_READS_EDITORS_WRITE),
     (analysis, ANYONE_READS_EDITORS_WRITE),
     (vocabularies, ANYONE_READS_EDITORS_WRITE),
+    (webhooks, PARTNERS_AND_ADMINS),
     (keys_and_audit, ADMINS_ONLY),
 )
 PREFIX = "/v1"

@@ -50,6 +50,13 @@ TAGS = [
     {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
     {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
+    {
+        "name": "Webhooks",
+        "description": (
+            "Push: the service POSTs each change a subscription asks for to its URL, signed with its secret "
+            "(Standard Webhooks). For an admin's key, or a partner's key for its own subscriptions."
+        ),
+    },
     {"name": "Access", "description": "API keys and the audit log (admin keys only)."},
     {"name": "Service", "description": "Liveness and readiness."},
 ]

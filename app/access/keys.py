@@ -206,11 +206,13 @@ class Access:
             if principal.role is None and not get_settings().anonymous_read:
                 raise Unauthorized("Reading needs a key on this service.", error=None)
             return principal
-        if needed is Role.ADMIN:
+        if needed is Role.ADMIN or request.method.upper() in SAFE:
+            # Anything an admin's, or a read that needs a role: say which (not "writing needs a key").
+            least = f"the {needed} role" if needed is Role.ADMIN else f"the {needed} role or above"
             if principal.role is None:
-                raise Unauthorized(f"This needs a key with the {needed} role.", error=None)
+                raise Unauthorized(f"This needs a key with {least}.", error=None)
             if not principal.at_least(needed):
-                raise Forbidden(f"This needs the {needed} role; the key has {principal.role}.")
+                raise Forbidden(f"This needs {least}; the key has {principal.role}.")
             return principal
         if principal.role is None:
             raise Unauthorized("Writing needs a key.", error=None)
