@@ -35,6 +35,7 @@ from app.webhooks.targets import TargetRefused, check_target
 # What a target must look like before it is checked further (declared for OpenAPI; the check's own
 # message says what is wrong).
 URL_SCHEMA: JsonDict = {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+DISTINCT: JsonDict = {"uniqueItems": True}
 DEFAULT_GRACE = 86_400
 MAX_GRACE = 7 * 86_400
 # What the audit log shows in place of a secret.
@@ -73,7 +74,7 @@ class WebhookCreate(BaseModel):
         description="Where the service POSTs each change: an http(s) URL it is allowed to reach.",
         json_schema_extra=URL_SCHEMA,
     )
-    types: list[SyncType] = Field(default=[], description=TYPES_DESCRIPTION)
+    types: list[SyncType] = Field(default=[], description=TYPES_DESCRIPTION, json_schema_extra=DISTINCT)
     filter: dict[str, Any] = Field(default={}, description=FILTER_DESCRIPTION)
     description: LongText | None = Field(default=None, max_length=500, description="What it is for.")
     active: bool = Field(default=True, description="false: nothing is sent until it is set true again.")
@@ -90,13 +91,13 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    """JSON Merge Patch: absent fields stay as they are; `null` clears `description`, `types`
-    (every type) and `filter` (none)."""
+    """JSON Merge Patch: absent fields stay as they are; `null` puts a field back to its default
+    (`description` none, `types` every type, `filter` none, `active` true); `url` cannot be cleared."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"active": True}]})
 
     url: str | None = Field(default=None, min_length=1, max_length=2000, json_schema_extra=URL_SCHEMA)
-    types: list[SyncType] | None = Field(default=None, description=TYPES_DESCRIPTION)
+    types: list[SyncType] | None = Field(default=None, description=TYPES_DESCRIPTION, json_schema_extra=DISTINCT)
     filter: dict[str, Any] | None = Field(default=None, description=FILTER_DESCRIPTION)
     description: LongText | None = Field(default=None, max_length=500)
     active: bool | None = Field(
@@ -273,10 +274,7 @@ def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate) -> 
         item = ErrorItem.model_validate({"in": "body", "pointer": "/url", "message": "is required and cannot be null"})
         raise ValidationFailed("Required fields cannot be cleared.", errors=[item])
     if "active" in changes and changes["active"] is None:
-        item = ErrorItem.model_validate(
-            {"in": "body", "pointer": "/active", "message": "is required and cannot be null"}
-        )
-        raise ValidationFailed("Required fields cannot be cleared.", errors=[item])
+        changes["active"] = True  # null: back to the default, as in every merge patch (app/records.py)
     before = _audited(webhook)
     if "url" in changes and changes["url"] != webhook.url:
         webhook.url = _checked_url(changes["url"])

@@ -32,6 +32,10 @@ BEYOND_A_SCHEMA = {
     # digits of any script, 16 terms at most): JSON Schema's regular expressions (ECMA-262 without
     # the `u` flag) have no class for the letters of every script.
     "INVALID_SEARCH",
+    # A webhook's target is checked where its name resolves to, which no schema of a URL can say.
+    "TARGET_REFUSED",
+    # A webhook's filter takes the filters of the lists of the types it names: one field bound by another.
+    "INVALID_FILTER",
 }
 # VALIDATION_FAILED items that compare two values (`period_end` before `period_start`, or a
 # `_to` filter before its `_from`): JSON Schema has no keyword relating one field to another.

@@ -465,16 +465,23 @@ def test_a_patch_checks_the_filter_again_with_new_types(
     assert (changed.json()["types"], changed.json()["filter"]) == (["partner"], {})
 
 
-@pytest.mark.parametrize("field", ["url", "active"])
-def test_a_patch_cannot_clear_a_required_field(api: TestClient, keys: dict[str, Any], field: str) -> None:
-    created = subscribe(api, keys["admin"])
-    response = api.patch(f"/v1/webhooks/{created['id']}", json={field: None}, headers=keys["admin"])
+def test_a_patch_cannot_clear_the_url_and_null_puts_the_rest_back_to_their_defaults(
+    api: TestClient, keys: dict[str, Any]
+) -> None:
+    created = subscribe(api, keys["admin"], types=["activity"], filter={"status": "planned"}, description="x")
+    url = f"/v1/webhooks/{created['id']}"
+    response = api.patch(url, json={"url": None}, headers=keys["admin"])
     assert assert_problem(response, 422, "VALIDATION_FAILED") == problem(
         422,
         "Required fields cannot be cleared.",
         "VALIDATION_FAILED",
-        [body_error(f"/{field}", "is required and cannot be null")],
+        [body_error("/url", "is required and cannot be null")],
     )
+    assert api.patch(url, json={"active": False}, headers=keys["admin"]).json()["active"] is False
+    cleared = api.patch(
+        url, json={"types": None, "filter": None, "description": None, "active": None}, headers=keys["admin"]
+    ).json()
+    assert (cleared["types"], cleared["filter"], cleared["description"], cleared["active"]) == ([], {}, None, True)
 
 
 @pytest.mark.parametrize("field", [{"partner_id": None}, {"created_by": "me"}, {"secret": "whsec_x"}, {"id": "x"}])
