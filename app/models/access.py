@@ -61,7 +61,11 @@ class AuditEntry(SQLModel, table=True):
     actor: str = Field(max_length=64, description="The API key's key_id, or `cli`, `seed`, `import`, `anonymous`.")
     request_id: str | None = Field(default=None, max_length=64)
     action: str = Field(
-        max_length=10, description="create, update or delete (of a record); create or revoke (of an API key)."
+        max_length=10,
+        description=(
+            "create, update or delete (of a record or a webhook); create or revoke (of an API key); rotate "
+            "(of a webhook's secret)."
+        ),
     )
     record_type: str = Field(max_length=40)
     record_id: uuid.UUID

@@ -4,6 +4,7 @@ problems, conditional requests, pages, reactivation and deletion."""
 
 import io
 import json
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -642,3 +643,13 @@ def test_no_webhook_validation_error_echoes_the_body(api: TestClient, keys: dict
     response = api.post("/v1/webhooks", json=body, headers=keys["admin"])
     assert_problem(response, 422, "VALIDATION_FAILED")
     assert "whsec_echo" not in response.text
+
+
+def test_no_log_line_holds_a_secret(api: TestClient, keys: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = subscribe(api, keys["partner_a"])
+    rotated = api.post(f"/v1/webhooks/{created['id']}/rotate-secret", headers=keys["partner_a"]).json()
+    api.get(f"/v1/webhooks/{created['id']}", headers=keys["partner_a"])
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert created["secret"] not in caplog.text
+    assert rotated["secret"] not in caplog.text
