@@ -17,7 +17,7 @@ from app.http import etag_of, json_response, page_response, require_json
 from app.lists import Page
 from app.models.webhooks import Webhook
 from app.webhooks import service
-from app.webhooks.access import load_webhook
+from app.webhooks.access import load_webhook, webhooks_of
 from app.webhooks.service import (
     SecretRotation,
     WebhookCreate,
@@ -128,10 +128,15 @@ def get_webhook(request: Request, session: ReadSessionDep, webhook_id: uuid.UUID
     responses=problems(400, 403, 404, 412, 415, 422),
     dependencies=[Depends(require_json)],
 )
-def update_webhook(request: Request, session: SessionDep, webhook: WebhookDep, body: WebhookUpdate) -> Response:
+def update_webhook(request: Request, session: SessionDep, webhook_id: uuid.UUID, body: WebhookUpdate) -> Response:
     """Change a subscription with a JSON Merge Patch; `{"active": true}` resumes one the service disabled."""
+    principal = caller(request)
+    webhooks_of(principal)
+    # Before the subscription is locked: checking a target may wait on a name lookup.
+    url = service.checked_url(body.url) if body.url is not None else None
+    webhook = load_webhook(session, principal, webhook_id, for_update=True)
     _check_if_match(request, webhook)
-    return _answer(request, service.update_webhook(session, webhook, body))
+    return _answer(request, service.update_webhook(session, webhook, body, url))
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=problems(403, 404, 412, 422))

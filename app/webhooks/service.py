@@ -201,9 +201,10 @@ def _invalid(errors: Sequence[ErrorItem], code: str) -> ValidationFailed:
     return ValidationFailed("The request body is not valid.", code=code, errors=errors)
 
 
-def _checked_url(url: str) -> str:
+def checked_url(url: str) -> str:
     """The target as the service will call it; 422 TARGET_REFUSED (which may depend on where its
-    name resolves to, not on the request alone) with why."""
+    name resolves to, not on the request alone) with why. Called before the request's transaction
+    touches the database: a slow name lookup must not hold SQLite's write lock or a row lock."""
     try:
         return check_target(url)
     except TargetRefused as refusal:
@@ -244,12 +245,13 @@ def create_webhook(session: Session, principal: Principal, data: WebhookCreate) 
     """Make the subscription at the feed's head; returns it and its secret, never seen again."""
     webhooks_of(principal)  # 403 for the roles that manage none
     partner_id = owner_for(principal, data.partner_id)
+    url = checked_url(data.url)
     if partner_id is not None:
         ensure_exist(session, Partner, [partner_id], ["/partner_id"])
     types = [str(name) for name in data.types]
     secret = new_secret()
     webhook = Webhook(
-        url=_checked_url(data.url),
+        url=url,
         types=types,
         filter=_checked_filter(types, data.filter),
         description=data.description,
@@ -267,8 +269,9 @@ def create_webhook(session: Session, principal: Principal, data: WebhookCreate) 
     return webhook, secret
 
 
-def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate) -> Webhook:
-    """Apply a merge patch; a reactivation clears what the dispatcher set when it gave up."""
+def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate, url: str | None) -> Webhook:
+    """Apply a merge patch, its `url` already checked (`checked_url`: the caller does it before it
+    loads and locks the subscription); a reactivation clears what the dispatcher set when it gave up."""
     changes = patch.model_dump(exclude_unset=True)
     if "url" in changes and changes["url"] is None:
         item = ErrorItem.model_validate({"in": "body", "pointer": "/url", "message": "is required and cannot be null"})
@@ -276,8 +279,8 @@ def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate) -> 
     if "active" in changes and changes["active"] is None:
         changes["active"] = True  # null: back to the default, as in every merge patch (app/records.py)
     before = _audited(webhook)
-    if "url" in changes and changes["url"] != webhook.url:
-        webhook.url = _checked_url(changes["url"])
+    if url is not None:
+        webhook.url = url
     if "types" in changes:
         webhook.types = [str(name) for name in changes["types"] or []]
     if "types" in changes or "filter" in changes:

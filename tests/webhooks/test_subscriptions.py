@@ -5,13 +5,14 @@ problems, conditional requests, pages, reactivation and deletion."""
 import io
 import json
 import logging
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 from sqlmodel import Session, col, select
 
 from app.access.keys import new_key
@@ -653,3 +654,45 @@ def test_no_log_line_holds_a_secret(api: TestClient, keys: dict[str, Any], caplo
     assert caplog.records, "nothing was logged: the test would prove nothing"
     assert created["secret"] not in caplog.text
     assert rotated["secret"] not in caplog.text
+
+
+def test_a_patched_url_is_checked_as_a_new_one_is(api: TestClient, keys: dict[str, Any], session: Session) -> None:
+    created = subscribe(api, keys["partner_a"])
+    url = f"/v1/webhooks/{created['id']}"
+    refused = api.patch(url, json={"url": "file:///etc/passwd"}, headers=keys["partner_a"])
+    assert assert_problem(refused, 422, "TARGET_REFUSED")["errors"] == [
+        body_error("/url", "must be an absolute http(s) URL")
+    ]
+    assert stored(session, created["id"]).url == URL
+    moved = api.patch(url, json={"url": "https://other.example.org/in"}, headers=keys["partner_a"])
+    assert moved.json()["url"] == "https://other.example.org/in"
+    assert audit_of(session, created["id"])[-1].changes == {"url": [URL, "https://other.example.org/in"]}
+
+
+def test_a_target_is_checked_before_the_subscription_is_read_or_locked(
+    api: TestClient, keys: dict[str, Any], connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real check resolves the name: it must not wait with a row lock (or SQLite's write lock) held."""
+    created = subscribe(api, keys["admin"])
+    statements: list[str] = []
+    seen_at_check: list[list[str]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    def check(url: str) -> str:
+        seen_at_check.append(list(statements))
+        return url
+
+    monkeypatch.setattr("app.webhooks.service.check_target", check)
+    event.listen(connection, "before_cursor_execute", note)
+    try:
+        api.patch(f"/v1/webhooks/{created['id']}", json={"url": URL + "/2"}, headers=keys["admin"])
+        assert any("FROM webhook" in s for s in statements)  # the patch did read it, after the check
+        statements.clear()
+        api.post("/v1/webhooks", json={"url": URL, "partner_id": keys["partner_a_id"]}, headers=keys["admin"])
+    finally:
+        event.remove(connection, "before_cursor_execute", note)
+    assert len(seen_at_check) == 2
+    for before in seen_at_check:
+        assert [s for s in before if re.search(r"\b(webhook|partner|sync_state)\b", s)] == []
