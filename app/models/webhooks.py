@@ -5,8 +5,10 @@ id) triple a feed cursor carries). A dispatcher leases a subscription (`lease_to
 `lease_until`), delivers the changes after its position in feed order, and moves the position only
 after the receiver answered 2xx and only while it still holds the lease: a dispatcher killed
 mid-delivery leaves the position where it was, and the next one redelivers under the same
-`webhook-id`. The signing secrets are stored encrypted (app/webhooks/secrets.py), never in plain
-text.
+`webhook-id`. A new subscription starts at (head + 1, "", None), the head being
+`sync_state.change_seq` when it was made: just before anything stamped after it, so it hears of
+the changes made after it and none before. The signing secrets are stored encrypted
+(app/webhooks/secrets.py), never in plain text.
 """
 
 import uuid

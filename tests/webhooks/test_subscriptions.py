@@ -16,6 +16,8 @@ from sqlalchemy import Connection, event, text
 from sqlmodel import Session, col, select
 
 from app.access.keys import new_key
+from app.kinds import KINDS
+from app.main import app
 from app.models.access import AuditEntry, Role
 from app.models.webhooks import Webhook
 from app.models.writes import SyncState
@@ -696,3 +698,14 @@ def test_a_target_is_checked_before_the_subscription_is_read_or_locked(
     assert len(seen_at_check) == 2
     for before in seen_at_check:
         assert [s for s in before if re.search(r"\b(webhook|partner|sync_state)\b", s)] == []
+
+
+def test_the_openapi_document_lists_the_types_a_subscription_takes() -> None:
+    schema = app.openapi()
+    types = schema["components"]["schemas"]["WebhookCreate"]["properties"]["types"]
+    assert types["uniqueItems"] is True
+    assert schema["components"]["schemas"]["SyncType"]["enum"] == sorted(kind.name for kind in KINDS)
+    assert "secret" not in schema["components"]["schemas"]["WebhookPublic"]["properties"]
+    create = schema["paths"]["/v1/webhooks"]["post"]
+    assert "Idempotency-Key" in create["description"]
+    assert not any(p["name"].lower() == "idempotency-key" for p in create.get("parameters", []))
