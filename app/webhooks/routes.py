@@ -88,10 +88,8 @@ def _secret_answer(request: Request, model: WebhookCreated | WebhookSecret, **he
 def list_webhooks(request: Request, session: ReadSessionDep, params: Annotated[WebhookListParams, Query()]) -> Response:
     """List the subscriptions the caller manages (an admin: every one), oldest first; never their secrets."""
     rows, next_cursor = service.list_webhooks(session, caller(request), params)
-    page = {"items": [service.public(row).model_dump(mode="json") for row in rows]}
-    if next_cursor is not None:
-        page["next_cursor"] = next_cursor  # type: ignore[assignment]
-    return page_response(request, page, next_cursor)
+    page = Page[WebhookPublic](items=[service.public(row) for row in rows], next_cursor=next_cursor)
+    return page_response(request, page.model_dump(mode="json"), next_cursor)
 
 
 @router.post(

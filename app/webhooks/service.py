@@ -316,7 +316,7 @@ def delete_webhook(session: Session, webhook: Webhook) -> None:
 
 
 def rotate_secret(session: Session, webhook: Webhook, grace_seconds: int) -> tuple[Webhook, str]:
-    """A new secret; the current one signs too for `grace_seconds` (one before it stops at once).
+    """A new secret; the current one signs too for `grace_seconds` (0: it stops at once).
     Two secrets at most sign: a rotation within another's grace drops the oldest."""
     secret = new_secret()
     until: datetime | None = utcnow() + timedelta(seconds=grace_seconds) if grace_seconds else None
