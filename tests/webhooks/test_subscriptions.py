@@ -379,7 +379,7 @@ def test_a_rotation_body_is_checked(
                 422,
                 "The request body is not valid.",
                 "TARGET_REFUSED",
-                [body_error("/url", "must be an absolute http(s) URL")],
+                [body_error("/url", "The URL must be absolute, http:// or https:// with a host.")],
             ),
         ),
         (
@@ -663,7 +663,7 @@ def test_a_patched_url_is_checked_as_a_new_one_is(api: TestClient, keys: dict[st
     url = f"/v1/webhooks/{created['id']}"
     refused = api.patch(url, json={"url": "file:///etc/passwd"}, headers=keys["partner_a"])
     assert assert_problem(refused, 422, "TARGET_REFUSED")["errors"] == [
-        body_error("/url", "must be an absolute http(s) URL")
+        body_error("/url", "The URL must be absolute, http:// or https:// with a host.")
     ]
     assert stored(session, created["id"]).url == URL
     moved = api.patch(url, json={"url": "https://other.example.org/in"}, headers=keys["partner_a"])
