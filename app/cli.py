@@ -4,12 +4,12 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from sqlmodel import Session, col, select
+from typer.core import TyperGroup
 
 from app.access.audit import register as register_audit
 from app.access.routes import ApiKeyCreate, AuditParams, create_key, read_audit, revoke_key
@@ -30,6 +31,7 @@ from app.calendar.service import reporting_calendar
 from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
+from app.iati.importing import import_iati
 from app.migrations import alembic_config
 from app.models.access import ApiKey, Role
 from app.observability import MULTIPROCESS_DIR, log_config
@@ -38,7 +40,8 @@ from app.seed.ratifications import load_ratifications
 from app.seed.service import load_seed
 from app.server import BoundedHttpToolsProtocol
 from app.sync.feed import purge_tombstones as purge
-from app.transfer import RESOURCES, ImportFailed, count_records, export_records, import_records
+from app.transfer import RESOURCES, ImportFailed, ImportReport, count_records, export_records, import_records
+from app.vocabularies import ActivityType
 from app.vocabularies.models import catalogue
 
 app = typer.Typer(
@@ -372,7 +375,26 @@ def export(
         err.print(f"{written} records written to {output}.")
 
 
-@app.command("import")
+class _ImportGroup(TyperGroup):
+    """`workplan import PATH` (a backup: the `file` command) or `workplan import iati FILE`: any
+    first word that names no command is a backup's path."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+
+import_app = typer.Typer(
+    cls=_ImportGroup,
+    help="Create or update records from a file, all or nothing: any problem and nothing is written. "
+    "`workplan import PATH` reads a backup (`import file`); `workplan import iati FILE` a partner's IATI activities.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("file")
 def import_(
     path: Annotated[
         Path,
@@ -383,10 +405,43 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
     resource: Annotated[str | None, typer.Option(help="What a CSV file holds, e.g. activities.")] = None,
 ) -> None:
-    """Create or update records from a file, all or nothing: any problem and nothing is written."""
+    """Create or update records from a backup, all or nothing (the default: `workplan import PATH`)."""
+    _run_import(lambda session: import_records(session, path, dry_run=dry_run, resource=resource), dry_run)
+
+
+@import_app.command("iati")
+def import_iati_(
+    path: Annotated[Path, typer.Argument(help="An IATI 2.0x activity file (XML).", exists=True, dir_okay=False)],
+    objective: Annotated[
+        str, typer.Option(help="The objective (and so the plan) the activities serve: its id, PLAN/CODE or CODE.")
+    ],
+    partner: Annotated[
+        str, typer.Option(help="The partner whose activities these are (their owner): its id or its name.")
+    ],
+    activity_type: Annotated[
+        ActivityType | None,
+        typer.Option(
+            "--type", help="The type of every activity (default: partnership for a new one; an update keeps its type)."
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+) -> None:
+    """Create or update a partner's activities from its IATI file, all or nothing.
+
+    An activity is found again by its iati-identifier, so a second import updates it. Its
+    participating-orgs must be partners already (matched by name). README: "IATI import"."""
+    _run_import(
+        lambda session: import_iati(
+            session, path, objective=objective, partner=partner, activity_type=activity_type, dry_run=dry_run
+        ),
+        dry_run,
+    )
+
+
+def _run_import(run: Callable[[Session], ImportReport], dry_run: bool) -> None:
     try:
         with _session("import") as session, session.begin():
-            report = import_records(session, path, dry_run=dry_run, resource=resource)
+            report = run(session)
     except ImportFailed as exc:
         for problem in exc.report.errors:
             err.print(str(problem), markup=False, highlight=False)

@@ -71,10 +71,19 @@ def import_records(session: Session, path: Path, *, dry_run: bool = False, resou
         raise ValueError("A CSV file holds one resource: say which.")
     report = ImportReport(dry_run=dry_run)
     reader = Reader(path, fmt, BY_RESOURCE[resource] if resource else None, report)
+    return import_sources(session, report, reader.records())
+
+
+def import_sources(session: Session, report: ImportReport, sources: Iterable[Source]) -> ImportReport:
+    """Import the records `sources` yields, as `import_records` does a file's: the way in for a
+    reader of another format (app/iati/importing.py), which adds what it cannot read to
+    `report.errors` and yields the rest. `sources` is read inside the import's savepoint, so it may
+    query the session; with `report.dry_run`, nothing is written."""
+    dry_run = report.dry_run
     savepoint = session.begin_nested()
     try:
         importer = _Importer(session, report, IMPORT_CHUNK_SIZE)
-        for chunk in _chunks(reader.records(), IMPORT_CHUNK_SIZE):
+        for chunk in _chunks(sources, IMPORT_CHUNK_SIZE):
             importer.import_chunk(chunk)
     except Abort:
         pass
