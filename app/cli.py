@@ -429,7 +429,7 @@ def import_iati_(
     """Create or update a partner's activities from its IATI file, all or nothing.
 
     An activity is found again by its iati-identifier, so a second import updates it. Its
-    participating-orgs must be partners already (matched by name). README: "IATI import"."""
+    participating-orgs must be partners already (matched by name). README: "A partner's IATI activities"."""
     _run_import(
         lambda session: import_iati(
             session, path, objective=objective, partner=partner, activity_type=activity_type, dry_run=dry_run

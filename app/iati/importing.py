@@ -280,7 +280,7 @@ def _refuse_root(path: Path, root: etree._Element) -> ImportProblem | None:
 def _narratives(element: etree._Element, default_lang: str) -> list[str]:
     """The element's narratives, the preferred language's first; empty ones left out."""
     texts = [
-        (child.get(XML_LANG, default_lang).lower(), text)
+        (child.get(XML_LANG, default_lang).lower().split("-")[0], text)  # en-GB is English
         for child in element
         if child.tag == "narrative" and (text := "".join(child.itertext()).strip())
     ]
@@ -344,6 +344,15 @@ def _date(activity: _Activity, element: etree._Element, line: int) -> None:
     activity.lines[f"/{name}"] = line
     match = _ISO_DATE.fullmatch(value)
     activity.data[name] = match.group(1) if match else value  # the model says what is wrong with it
+
+
+def _level(countries: list[str], named_region: bool) -> ActivityLevel:
+    """What IATI has no field for, from where the work is: one country, several, or none."""
+    if len(countries) == 1:
+        return ActivityLevel.NATIONAL
+    if countries or named_region:
+        return ActivityLevel.REGIONAL
+    return ActivityLevel.INTERNATIONAL
 
 
 # --- building the rows ---------------------------------------------------------------------------
@@ -436,13 +445,7 @@ class _Builder:
             "participants": self._participants(activity, lines, existing),
             "government_report_ids": existing.report_ids if existing else [],
         }
-        data["level"] = (
-            ActivityLevel.NATIONAL
-            if len(activity.countries) == 1
-            else ActivityLevel.REGIONAL
-            if activity.countries or activity.named_region
-            else ActivityLevel.INTERNATIONAL
-        )
+        data["level"] = _level(data["countries"], activity.named_region)
         explain: dict[str, str] = {}
         data["external_ref"] = activity.identifier
         data["code"] = existing.code if existing else self._code(activity, explain)

@@ -21,7 +21,7 @@ from app.cli import app
 from app.config import get_settings
 from app.db import create_db_engine, get_engine
 from app.iati import codes
-from app.iati.importing import _read, find_objective, import_iati
+from app.iati.importing import _level, _read, find_objective, import_iati
 from app.models.activities import Activity, ActivityUpdate
 from app.models.objectives import Objective
 from app.models.partners import Partner
@@ -56,7 +56,10 @@ PARTNER_FILE = f"""<?xml version="1.0" encoding="UTF-8"?>
  <iati-activity last-updated-datetime="2026-11-30T09:00:00Z" xml:lang="en">
   <iati-identifier>{ORG}-GLOBAL.2</iati-identifier>
   <reporting-org ref="{ORG}" type="21"><narrative>ECPAT International</narrative></reporting-org>
-  <title><narrative xml:lang="fr">Rapport mondial</narrative><narrative>Global report</narrative></title>
+  <title>
+   <narrative xml:lang="fr">Rapport mondial</narrative>
+   <narrative xml:lang="en-GB">Global report</narrative>
+  </title>
   <participating-org role="4"><narrative>ECPAT International</narrative></participating-org>
   <activity-status code="3"/>
   <activity-date type="4" iso-date="2025-06-30"/>
@@ -278,7 +281,11 @@ def test_a_code_another_activity_holds_is_a_problem_not_a_new_code(
     ("text", "line", "message"),
     [
         ('<iati-activities version="2.03">\n<iati-activity>\n<title>\n</iati-activities>\n', 4, "not well-formed"),
-        (PARTNER_FILE.removesuffix("</iati-activities>\n"), 40, "Premature end of data"),  # after 3 fine activities
+        (
+            PARTNER_FILE.removesuffix("</iati-activities>\n"),
+            PARTNER_FILE.count("\n"),
+            "Premature end of data",
+        ),  # after 3 fine activities
         ("", 1, "not well-formed"),
         ('<?xml version="1.0"?>\n<iati-organisations version="2.03"/>\n', 2, "<iati-activities>"),
         ('<iati-activities version="1.05"/>', 1, "1.05 is not read"),
@@ -324,6 +331,20 @@ def test_entities_are_never_resolved(session: Session, tmp_path: Path, plan: dic
     read = list(_read(write(tmp_path, xxe.replace("<!DOCTYPE", "<!-- no -->\n<!DOCTYPE")), report))
     assert read == []
     assert "document type" in report.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("countries", "named_region", "level"),
+    [
+        (["KEN"], False, "national"),
+        (["KEN"], True, "national"),
+        (["MLI", "SEN"], False, "regional"),
+        ([], True, "regional"),  # a recipient-region other than 998, e.g. 289 South of Sahara
+        ([], False, "international"),  # none, or 998 "developing countries, unspecified"
+    ],
+)
+def test_the_level_follows_where_the_work_is(countries: list[str], named_region: bool, level: str) -> None:
+    assert _level(countries, named_region) == level
 
 
 def test_a_dry_run_reports_and_writes_nothing(session: Session, tmp_path: Path, plan: dict[str, Any]) -> None:
