@@ -13,7 +13,8 @@ only (a record cannot hold external_ref without owner_partner_id), and the repor
 would be no stable owner: spelt otherwise in the next file, it would duplicate every activity.
 
 What each field becomes:
-- objective_id: `--objective` (its id, `PLAN/CODE`, or a code that only one plan uses).
+- objective_id: `--objective` (its id, `PLAN/CODE`, or a code that only one plan uses); an updated
+  activity under another objective moves to it.
 - code: an updated activity keeps its own. A new one takes its iati-identifier without the
   reporting-org's `ref-` prefix (the export writes `<ORG_ID>-<code>`), else the whole identifier.
   One that is no code (40 letters, digits and `._-` at most), or one that another activity of the
