@@ -34,6 +34,21 @@ KEY = re.compile(r"^wp_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$", re.M)
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+# A partner's IATI file, for `workplan import iati`.
+CAUCUS_ACTIVITIES = """<?xml version="1.0" encoding="UTF-8"?>
+<iati-activities version="2.03">
+ <iati-activity xml:lang="en">
+  <iati-identifier>XM-CAUCUS-2027-1</iati-identifier>
+  <reporting-org ref="XM-CAUCUS"><narrative>Child Rights Caucus</narrative></reporting-org>
+  <title><narrative>Shadow report on Kenya</narrative></title>
+  <participating-org role="2"><narrative>Child Rights Caucus</narrative></participating-org>
+  <activity-status code="1"/>
+  <recipient-country code="KE"/>
+ </iati-activity>
+</iati-activities>
+"""
+
+
 @dataclass
 class Typed:
     command: str
@@ -151,6 +166,10 @@ def test_every_command_the_readme_lists_works_as_typed(terminal: Terminal) -> No
     assert "written to activities.csv" in run("workplan export activities --format csv --output activities.csv")
     assert "dry run" in run("workplan import backup.ndjson --dry-run")
     assert "imported" in run("workplan import backup.ndjson")
+    (terminal.directory / "caucus.xml").write_text(CAUCUS_ACTIVITIES, encoding="utf-8")
+    iati = 'workplan import iati caucus.xml --objective 2003/5 --partner "Child Rights Caucus"'
+    assert "dry run" in run(f"{iati} --dry-run")
+    assert "│ 1       │ 0       │ 0" in run(iati)
     assert "idempotency_key" in run("workplan purge-tombstones")
 
     assert "Synthetic demo data" in run("workplan demo")
