@@ -10,6 +10,7 @@ from app.access.keys import Access
 from app.access.routes import router as keys_and_audit
 from app.analysis.routes import router as analysis
 from app.calendar.routes import router as calendar
+from app.iati.routes import router as iati
 from app.kind import Kind
 from app.kinds import KINDS
 from app.models.access import Role
@@ -45,6 +46,7 @@ ROUTERS: tuple[tuple[APIRouter, Access], ...] = (
     *((routes_of(kind), Access(writes=kind.writes)) for kind in reversed(KINDS)),
     (sync, ANYONE_READS_EDITORS_WRITE),
     (calendar, ANYONE_READS_EDITORS_WRITE),
+    (iati, ANYONE_READS_EDITORS_WRITE),
     (analysis, ANYONE_READS_EDITORS_WRITE),
     (vocabularies, ANYONE_READS_EDITORS_WRITE),
     (webhooks, PARTNERS_AND_ADMINS),

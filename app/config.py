@@ -9,6 +9,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pycountry
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -191,6 +192,36 @@ class Settings(BaseSettings):
         ),
     )
 
+    iati_org_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^/&|?\s]+$",
+        description=(
+            "The publisher's IATI organisation identifier (`XM-DAC-...`, or a registration agency's prefix and "
+            "number, `GB-CHC-1234567`): the IATI export's reporting-org and the prefix of every iati-identifier. "
+            "No default: without it the export is refused, since an identifier cannot be made up."
+        ),
+    )
+    iati_org_name: str = Field(
+        default="NGO Group for the Convention on the Rights of the Child",
+        min_length=1,
+        max_length=300,
+        description="The reporting organisation's name in the IATI export.",
+    )
+    iati_org_type: str = Field(
+        default="21",
+        pattern=r"^[0-9]{2}$",
+        description="The reporting organisation's IATI OrganisationType code (21: International NGO).",
+    )
+    iati_language: str = Field(
+        default="en",
+        description=(
+            "ISO 639-1 code of the language the records are written in: the IATI export's default "
+            "language (`xml:lang`) for every narrative."
+        ),
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def split_origins(cls, value: Any) -> Any:
@@ -221,6 +252,14 @@ class Settings(BaseSettings):
     def check_networks(cls, networks: list[str]) -> list[str]:
         # A host address (`127.0.0.1`) is a network of one; a typo must not silently allow nothing.
         return [str(ipaddress.ip_network(network, strict=False)) for network in networks]
+
+    @field_validator("iati_language")
+    @classmethod
+    def check_language(cls, code: str) -> str:
+        code = code.strip().lower()
+        if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+            raise ValueError(f"{code!r} is not an ISO 639-1 language code (two letters, such as en or fr)")
+        return code
 
     @property
     def connections(self) -> int:

@@ -48,6 +48,7 @@ name the `types` your client handles: the feed sends no others.
 TAGS = [
     *({"name": kind.title, "description": kind.description} for kind in KINDS),
     {"name": "Reporting calendar", "description": "The reports each State owes, when, and which are overdue."},
+    {"name": "IATI", "description": "A work plan published as an IATI 2.03 activity file."},
     {"name": "Sync", "description": "The change feed partner systems mirror the service with."},
     {"name": "Vocabularies", "description": "Controlled vocabularies, treaty instruments and articles."},
     {

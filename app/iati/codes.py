@@ -32,6 +32,13 @@ PARTICIPANT_ROLE: dict[ParticipantRole, str | None] = {
     ParticipantRole.FUNDER: "1",  # Funding
     ParticipantRole.TARGET: None,  # not exported
 }
+# The publisher (the reporting-org) takes part in every activity of its own plan as 2 Accountable:
+# the plan is its commitment, and IATI wants at least one participating-org, which many activities
+# (those that name no partner, or only targets) would otherwise lack. The export writes it first,
+# with the reporting-org's ref and type; an import skips the participating-org whose ref is the
+# reporting-org's own (it is no partner).
+REPORTING_ORG_ROLE = "2"
+
 # What an imported participating-org's role becomes (3 Extending: it passes funds on, a funder here).
 ROLE_FROM_IATI: dict[str, ParticipantRole] = {
     "1": ParticipantRole.FUNDER,
