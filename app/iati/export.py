@@ -148,15 +148,21 @@ def _activity_problems(row: Any) -> list[ErrorItem]:
 
 
 def etag(session: Session, work_plan_id: uuid.UUID, publisher: Publisher) -> str:
-    """A strong ETag of the file, from what it is made of and without reading it: the highest
-    change_seq of all activities and of all partners, and the publisher's settings. Every write
-    that can change the file moves one of them: an activity created, changed (its participants and
-    countries too), deleted or moved between plans, a partner renamed. Writes elsewhere change it
-    too, at the cost of a download, but no change to the file leaves it as it was; and each is
-    one lookup in a change_seq index, where a count of the plan's activities read them all."""
+    """A strong ETag of the file, from what it is made of and without writing it: the highest
+    change_seq of all activities and of all partners, the count and the sum of the versions of the
+    plan's live activities and of all partners, and the publisher's settings.
+
+    Every write that can change the file moves one of them: an activity created, changed (its
+    participants and countries too: its version goes up), deleted or moved between plans, a partner
+    renamed. The change stamps alone would miss a write whose transaction took its stamp before
+    another's and committed after it (or one in the same transaction): the versions catch those.
+    Writes elsewhere can change the tag too, at the cost of a download; no change to the file
+    leaves it as it was."""
+    a, p = _ACTIVITY.c, _PARTNER.c
     values = (
-        session.execute(select(func.max(_ACTIVITY.c.change_seq))).scalar_one(),
-        session.execute(select(func.max(_PARTNER.c.change_seq))).scalar_one(),
+        *session.execute(select(func.count(), func.sum(a.version)).where(_live(work_plan_id))).one(),
+        session.execute(select(func.max(a.change_seq))).scalar_one(),
+        *session.execute(select(func.max(p.change_seq), func.count(), func.sum(p.version))).one(),
     )
     basis = "|".join(map(str, (IATI_VERSION, work_plan_id, *values, *vars(publisher).values())))
     return '"iati-' + hashlib.sha256(basis.encode()).hexdigest()[:32] + '"'
