@@ -253,7 +253,7 @@ def write_batch(
         ):
             countries[activity_id].append(country)
         parts += [
-            etree.tostring(activity_element(row, participants[row[0]], countries[row[0]], publisher)) + b"\n"
+            etree.tostring(activity_element(row, participants[row[0]], countries[row[0]], publisher), pretty_print=True)
             for row in rows
         ]
     last = rows[-1][1] if len(rows) == BATCH else None
