@@ -35,11 +35,13 @@ class Download:
     seconds: float
     megabytes: float
     peak_rss_mb: float
+    rss_before_mb: float
 
 
 def download(base: str, pid: int, path: str, sink: Path) -> Download:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5 = reset the peak RSS (Linux >= 4.0)
-    sampled = [status_mb(pid, "VmRSS")]
+    before = status_mb(pid, "VmRSS")
+    sampled = [before]
     done = threading.Event()
 
     def sample() -> None:
@@ -58,7 +60,7 @@ def download(base: str, pid: int, path: str, sink: Path) -> Download:
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    return Download(seconds, size / 1e6, max(status_mb(pid, "VmHWM"), *sampled))
+    return Download(seconds, size / 1e6, max(status_mb(pid, "VmHWM"), *sampled), before)
 
 
 def schema() -> etree.XMLSchema:
@@ -106,7 +108,7 @@ def main() -> None:
                 results[kind].append(result)
                 print(
                     f"round {round_ + 1} {kind:6}: {result.seconds:6.2f} s, {result.megabytes:6.1f} MB, "
-                    f"peak RSS {result.peak_rss_mb:5.0f} MB",
+                    f"peak RSS {result.peak_rss_mb:5.0f} MB (before: {result.rss_before_mb:.0f} MB)",
                     flush=True,
                 )
         medians = {kind: statistics.median(r.seconds for r in runs) for kind, runs in results.items()}

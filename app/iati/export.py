@@ -27,7 +27,6 @@ from datetime import date, datetime
 from typing import Any
 
 import pycountry
-from lxml import etree
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlmodel import Session
 
@@ -46,7 +45,6 @@ MEDIA_TYPE = "application/xml"
 BATCH = 1000
 # The most activities a refusal names one by one (its detail gives the whole count).
 PROBLEMS_LISTED = 1000
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n<iati-activities version="' + IATI_VERSION.encode() + b'">\n'
 TAIL = b"</iati-activities>\n"
 # DescriptionType 1: General.
@@ -192,10 +190,6 @@ def _stamp(value: Any) -> str:
     return format_timestamp(value)
 
 
-def _text(value: str) -> str:
-    return _NOT_XML.sub("\ufffd", value)
-
-
 def _alpha_2(alpha_3: str) -> str:
     country = pycountry.countries.get(alpha_3=alpha_3)
     assert country is not None, alpha_3  # the service takes only codes pycountry knows
@@ -252,50 +246,73 @@ def write_batch(
             {"among": ids},
         ):
             countries[activity_id].append(country)
-        parts += [
-            etree.tostring(activity_element(row, participants[row[0]], countries[row[0]], publisher), pretty_print=True)
-            for row in rows
-        ]
+        parts.append(
+            "".join(activity_element(row, participants[row[0]], countries[row[0]], publisher) for row in rows).encode()
+        )
     last = rows[-1][1] if len(rows) == BATCH else None
     if last is None:
         parts.append(TAIL)
     return b"".join(parts), last
 
 
+def _escape(text: str) -> str:
+    """Text as XML character data (and attribute values, which are always quoted with `"`): the
+    markup characters escaped, a carriage return kept as a reference (a parser would turn a bare
+    one into a line feed), and what XML cannot carry at all replaced (`_NOT_XML`)."""
+    if _NEEDS_ESCAPING.search(text) is None:
+        return text
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return _NOT_XML.sub("\ufffd", text.replace("\r", "&#13;"))
+
+
+_NEEDS_ESCAPING = re.compile('[&<>"\r\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+
+
 def activity_element(
     row: Sequence[Any], participants: list[tuple[str, str]], countries: list[str], publisher: Publisher
-) -> etree._Element:
-    """One `<iati-activity>`, its elements in the order the 2.03 schema sets."""
+) -> str:
+    """One `<iati-activity>`, its elements in the order the 2.03 schema sets, indented.
+
+    Written as text: building it as lxml elements cost four times as much, which made a file of
+    100,000 activities take four times its NDJSON export on PostgreSQL (bench/README.md). Every
+    value goes through `_escape`; the tests validate the output against the 2.03 schema."""
     _id, code, title, description, status, *days, updated_at = row
-    activity = etree.Element(
-        "iati-activity", {XML_LANG: publisher.language, "last-updated-datetime": _stamp(updated_at)}
-    )
-    sub = etree.SubElement
-    sub(activity, "iati-identifier").text = publisher.identifier(code)
-    reporting = sub(activity, "reporting-org", ref=publisher.org_id, type=publisher.org_type)
-    sub(reporting, "narrative").text = publisher.name
-    sub(sub(activity, "title"), "narrative").text = _text(title)
-    sub(sub(activity, "description", type=GENERAL_DESCRIPTION), "narrative").text = _text(description)
-    publisher_org = sub(
-        activity, "participating-org", ref=publisher.org_id, type=publisher.org_type, role=codes.REPORTING_ORG_ROLE
-    )
-    sub(publisher_org, "narrative").text = publisher.name
+    org = _escape(publisher.org_id)
+    name = _escape(publisher.name)
+    org_type = _escape(publisher.org_type)
+    parts = [
+        f'<iati-activity xml:lang="{_escape(publisher.language)}" last-updated-datetime="{_stamp(updated_at)}">\n'
+        f"  <iati-identifier>{org}-{_escape(code)}</iati-identifier>\n"
+        f'  <reporting-org ref="{org}" type="{org_type}">\n    <narrative>{name}</narrative>\n  </reporting-org>\n'
+        f"  <title>\n    <narrative>{_escape(title)}</narrative>\n  </title>\n"
+        f'  <description type="{GENERAL_DESCRIPTION}">\n    <narrative>{_escape(description or "")}</narrative>\n'
+        "  </description>\n"
+        f'  <participating-org ref="{org}" type="{org_type}" role="{codes.REPORTING_ORG_ROLE}">\n'
+        f"    <narrative>{name}</narrative>\n  </participating-org>\n"
+    ]
     seen = set()
-    for role, name in participants:
+    for role, partner in participants:
         iati_role = _ROLE.get(role)
-        if iati_role is None or (name, iati_role) in seen:
+        if iati_role is None or (partner, iati_role) in seen:
             continue  # a target takes no part; two roles of one code say it once
-        seen.add((name, iati_role))
-        sub(sub(activity, "participating-org", role=iati_role), "narrative").text = _text(name)
-    sub(activity, "activity-status", code=_STATUS[status])
+        seen.add((partner, iati_role))
+        parts.append(
+            f'  <participating-org role="{iati_role}">\n    <narrative>{_escape(partner)}</narrative>\n'
+            "  </participating-org>\n"
+        )
+    parts.append(f'  <activity-status code="{_STATUS[status]}"/>\n')
     for (kind, _field), day in zip(_DATES, days, strict=True):
         if day is not None:
-            sub(activity, "activity-date", {"type": kind, "iso-date": _day(day)})
-    if countries:
-        for country in countries:
-            alpha_2 = _ALPHA_2.get(country) or _ALPHA_2.setdefault(country, _alpha_2(country))
-            sub(activity, "recipient-country", code=alpha_2)
-    else:
-        sub(activity, "recipient-region", code=codes.UNSPECIFIED_REGION, vocabulary=codes.REGION_VOCABULARY)
-    sub(activity, "sector", vocabulary=codes.SECTOR_VOCABULARY, code=codes.SECTOR_CODE, percentage="100")
-    return activity
+            parts.append(f'  <activity-date type="{kind}" iso-date="{_day(day)}"/>\n')
+    for country in countries:
+        alpha_2 = _ALPHA_2.get(country) or _ALPHA_2.setdefault(country, _alpha_2(country))
+        parts.append(f'  <recipient-country code="{alpha_2}"/>\n')
+    if not countries:
+        parts.append(
+            f'  <recipient-region code="{codes.UNSPECIFIED_REGION}" vocabulary="{codes.REGION_VOCABULARY}"/>\n'
+        )
+    parts.append(
+        f'  <sector vocabulary="{codes.SECTOR_VOCABULARY}" code="{codes.SECTOR_CODE}" percentage="100"/>\n'
+        "</iati-activity>\n"
+    )
+    return "".join(parts)

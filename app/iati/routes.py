@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.access.keys import caller
 from app.config import get_settings
 from app.db import Database, ReadSession, ReadSessionDep, run_read
-from app.errors import NOT_MODIFIED, NotFound, problems
+from app.errors import NOT_MODIFIED, NotFound, Problem, problems
 from app.http import HEAD, none_match
 from app.iati.export import MEDIA_TYPE, NotPublishable, Publisher, etag, work_plan_code, write_batch
 from app.iati.export import problems as find_problems
@@ -24,7 +24,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The IATI 2.03 activity file, streamed.",
     },
     **NOT_MODIFIED,
-    **problems(404, 409, 422),
+    **problems(404),
+    409: {"model": Problem, "description": "IATI_ORG_ID_MISSING: no WORKPLAN_IATI_ORG_ID is set up."},
+    422: {
+        "model": Problem,
+        "description": (
+            "IATI_NOT_PUBLISHABLE: `errors` names each activity IATI would refuse as it stands, and what it "
+            "lacks; or a path parameter is not valid."
+        ),
+    },
 }
 
 
@@ -34,8 +42,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=RESPONSES,
 )
 async def export_iati_activities(request: Request, session: ReadSessionDep, work_plan_id: uuid.UUID) -> Response:
-    """The work plan's activities as one IATI 2.03 activity file (409 IATI_ORG_ID_MISSING until the
-    publisher's identifier is set up; 422 IATI_NOT_PUBLISHABLE naming every activity IATI would refuse)."""
+    """The work plan's activities as one IATI 2.03 activity file, streamed."""
     head = bool(request.scope.get(HEAD, False))
     publisher = Publisher.of(get_settings())
     answer = await run_read(
