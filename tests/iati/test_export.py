@@ -207,7 +207,8 @@ def test_targets_are_left_out_roles_of_one_code_said_once_and_countries_are_alph
     activity = make_activity(
         session,
         code="K-1",
-        description="In Kenya and France.",
+        title='Kenya & France: "<b>" and \'it\'',
+        description="In Kenya\r\nand France.",
         countries=["KEN", "FRA"],
         participants=participants,
         actual_start="2003-02-01",
@@ -215,6 +216,9 @@ def test_targets_are_left_out_roles_of_one_code_said_once_and_countries_are_alph
     )
     root = valid(schema, client.get(url(activity.work_plan_id)).content)
     (element,) = root
+    # Markup characters and a carriage return come back as they were sent.
+    assert element.findtext("title/narrative") == 'Kenya & France: "<b>" and \'it\''
+    assert element.findtext("description/narrative") == "In Kenya\r\nand France."
     orgs = [(org.get("role"), org.findtext("narrative")) for org in element.iter("participating-org")]
     assert orgs[1:] == [("4", "ECPAT"), ("1", "Fondation\ufffdTerre")]
     assert [c.get("code") for c in element.iter("recipient-country")] == ["FR", "KE"]
