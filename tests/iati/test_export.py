@@ -207,7 +207,7 @@ def test_targets_are_left_out_roles_of_one_code_said_once_and_countries_are_alph
     activity = make_activity(
         session,
         code="K-1",
-        title='Kenya & France: "<b>" and \'it\'',
+        title="Kenya & France: \"<b>\" and 'it'",
         description="In Kenya\r\nand France.",
         countries=["KEN", "FRA"],
         participants=participants,
@@ -217,7 +217,7 @@ def test_targets_are_left_out_roles_of_one_code_said_once_and_countries_are_alph
     root = valid(schema, client.get(url(activity.work_plan_id)).content)
     (element,) = root
     # Markup characters and a carriage return come back as they were sent.
-    assert element.findtext("title/narrative") == 'Kenya & France: "<b>" and \'it\''
+    assert element.findtext("title/narrative") == "Kenya & France: \"<b>\" and 'it'"
     assert element.findtext("description/narrative") == "In Kenya\r\nand France."
     orgs = [(org.get("role"), org.findtext("narrative")) for org in element.iter("participating-org")]
     assert orgs[1:] == [("4", "ECPAT"), ("1", "Fondation\ufffdTerre")]
