@@ -17,6 +17,7 @@ from app.config import get_settings
 from app.iati import codes, export
 from app.models.activities import Activity, ActivityCountry, ActivityParticipant
 from app.seed.service import load_seed, seed_id
+from app.streams import ExportSlots
 from app.vocabularies import ActivityStatus, ParticipantRole
 from tests.factories import make_activity, make_objective, make_partner, make_work_plan
 from tests.iati.conftest import ORG_ID, codelist, valid
@@ -306,3 +307,17 @@ def test_a_generated_plan_of_thousands_of_activities_validates_with_codelist_cod
     assert len(seen["ActivityStatus"]) == 5
     assert seen["ActivityDateType"] == {"1", "2", "3", "4"}
     assert seen["OrganisationRole"] == {"1", "2", "4"}
+
+
+def test_the_export_takes_one_of_the_export_slots_and_gives_it_back(
+    client: TestClient, session: Session, publishing: Callable[..., None]
+) -> None:
+    plan = seed_plan(session)
+    slots = ExportSlots(at_once=1, per_client=1)
+    client.app_state["exports"] = slots
+    end = slots.take("test-editor")  # the key the test client acts with
+    busy = client.get(url(plan))
+    assert (busy.status_code, busy.json()["code"], busy.headers["retry-after"]) == (429, "TOO_MANY_EXPORTS", "10")
+    end()
+    assert client.get(url(plan)).status_code == 200
+    assert slots.running.total() == 0
