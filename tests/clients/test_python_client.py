@@ -33,7 +33,9 @@ def python_client(openapi_file: Path, tmp_path_factory: pytest.TempPathFactory) 
     """The directory holding the generated `workplan_client`, importable while the module runs."""
     directory = tmp_path_factory.mktemp("python_client")
     config = directory / "config.json"
-    config.write_text(json.dumps({"post_hooks": []}))  # no formatting: only its types and behaviour matter
+    # No formatting: only its types and behaviour matter. The IATI file is application/xml, which
+    # the generator reads as text only when told (the README says so).
+    config.write_text(json.dumps({"post_hooks": [], "content_type_overrides": {"application/xml": "text/xml"}}))
     command = [BIN / "openapi-python-client", "generate", "--path", openapi_file, "--meta", "none"]
     command += ["--output-path", directory / "workplan_client", "--config", config, "--fail-on-warning"]
     result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=300, check=False)
