@@ -164,6 +164,10 @@ def test_every_command_the_readme_lists_works_as_typed(terminal: Terminal) -> No
 
     assert "records written to backup.ndjson" in run("workplan export --format ndjson --output backup.ndjson")
     assert "written to activities.csv" in run("workplan export activities --format csv --output activities.csv")
+    refused = terminal.run("workplan export iati --work-plan 2003 --output iati.xml")
+    assert (refused.exit_code, "WORKPLAN_IATI_ORG_ID" in refused.output) == (1, True), refused.output
+    terminal.env["WORKPLAN_IATI_ORG_ID"] = "XM-DAC-00000"
+    assert "written to iati.xml as IATI 2.03" in run("workplan export iati --work-plan 2003 --output iati.xml")
     assert "dry run" in run("workplan import backup.ndjson --dry-run")
     assert "imported" in run("workplan import backup.ndjson")
     (terminal.directory / "caucus.xml").write_text(CAUCUS_ACTIVITIES, encoding="utf-8")
