@@ -404,7 +404,7 @@ def _export_iati(work_plan: str | None, output: Path | None) -> None:
             err.print(f"[red]No work plan with code {work_plan}.[/red]")
             raise typer.Exit(1)
         count, items = iati.problems(session, work_plan_id, datetime.now(UTC).date())
-    if count:
+    if items:
         err.print(f"[red]{count} activities lack what IATI requires[/red]; nothing was written:", highlight=False)
         for item in items:
             err.print(f"  {item.pointer}: {item.message}", markup=False, highlight=False)

@@ -98,7 +98,8 @@ def _live(work_plan_id: uuid.UUID) -> ColumnElement[bool]:
 
 def problems(session: Session, work_plan_id: uuid.UUID, today: date) -> tuple[int, list[ErrorItem]]:
     """The activities IATI would refuse as they stand: how many, and (the first PROBLEMS_LISTED, by
-    code) each with what it lacks. One query over the plan's rows that returns only the faulty ones."""
+    code) each with what it lacks; for a plan with no activity at all, 0 and an item saying so.
+    One query over the plan's rows, which returns only the faulty ones."""
     a = _ACTIVITY.c
     checks: dict[str, ColumnElement[bool]] = {
         "no_start": and_(a.planned_start.is_(None), a.actual_start.is_(None)),
@@ -119,7 +120,7 @@ def problems(session: Session, work_plan_id: uuid.UUID, today: date) -> tuple[in
         if count <= PROBLEMS_LISTED:
             items += _activity_problems(row)
     if count == 0 and session.execute(select(a.id).where(_live(work_plan_id)).limit(1)).first() is None:
-        return 1, [_item("/activities", "The work plan has no activities, and an IATI file holds at least one")]
+        return 0, [_item("/activities", "The work plan has no activities, and an IATI file holds at least one")]
     return count, items
 
 

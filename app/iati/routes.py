@@ -12,7 +12,7 @@ from app.config import get_settings
 from app.db import Database, ReadSession, ReadSessionDep, run_read
 from app.errors import NOT_MODIFIED, NotFound, Problem, problems
 from app.http import HEAD, none_match
-from app.iati.export import MEDIA_TYPE, NotPublishable, Publisher, etag, work_plan_code, write_batch
+from app.iati.export import MEDIA_TYPE, PROBLEMS_LISTED, NotPublishable, Publisher, etag, work_plan_code, write_batch
 from app.iati.export import problems as find_problems
 from app.streams import ExportResponse, ExportSlots
 
@@ -81,13 +81,15 @@ def _check(
     if none_match(request, tag):
         return Response(status_code=304, headers={"ETag": tag})
     count, items = find_problems(read, work_plan_id, datetime.now(UTC).date())
-    if count:
-        listed = "" if len(items) >= count else f" (the first {len(items)} are listed)"
-        raise NotPublishable(
-            f"{count} of the plan's activities lack what IATI requires{listed}: the file is not written "
-            "until each is put right.",
-            errors=items,
+    if items:
+        listed = f" (the first {PROBLEMS_LISTED} by code are listed)" if count > PROBLEMS_LISTED else ""
+        detail = (
+            f"{count} of the plan's activities lack what IATI requires{listed}: the file is not written until "
+            "each is put right."
+            if count
+            else "The work plan has no activities: an IATI file holds at least one."
         )
+        raise NotPublishable(detail, errors=items)
     return code, tag
 
 

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pycountry
+import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.iati import codes, export
+from app.iati import codes, export, routes
 from app.models.activities import Activity, ActivityCountry, ActivityParticipant
 from app.seed.service import load_seed, seed_id
 from app.streams import ExportSlots
@@ -157,6 +158,7 @@ def test_a_plan_without_activities_is_refused(
     plan = make_work_plan(session)
     response = client.get(url(plan.id))
     assert response.status_code == 422
+    assert response.json()["detail"] == "The work plan has no activities: an IATI file holds at least one."
     assert response.json()["errors"] == [
         {
             "in": "record",
@@ -321,3 +323,19 @@ def test_the_export_takes_one_of_the_export_slots_and_gives_it_back(
     end()
     assert client.get(url(plan)).status_code == 200
     assert slots.running.total() == 0
+
+
+def test_a_refusal_lists_the_first_activities_and_counts_them_all(
+    client: TestClient, session: Session, publishing: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "PROBLEMS_LISTED", 1)
+    monkeypatch.setattr(routes, "PROBLEMS_LISTED", 1)
+    objective = make_objective(session)
+    first = make_activity(session, objective_id=objective.id, code="B-1", description="No dates.")
+    make_activity(session, objective_id=objective.id, code="B-2", description="No dates either.")
+    problem = client.get(url(objective.work_plan_id)).json()
+    assert problem["detail"] == (
+        "2 of the plan's activities lack what IATI requires (the first 1 by code are listed): the file is not "
+        "written until each is put right."
+    )
+    assert [error["pointer"] for error in problem["errors"]] == [f"/activities/{first.id}/planned_start"]
