@@ -5,6 +5,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pycountry
@@ -339,3 +340,13 @@ def test_a_refusal_lists_the_first_activities_and_counts_them_all(
         "written until each is put right."
     )
     assert [error["pointer"] for error in problem["errors"]] == [f"/activities/{first.id}/planned_start"]
+
+
+def test_the_readmes_tables_say_what_the_mapping_tables_do() -> None:
+    section = (Path(__file__).parents[2] / "README.md").read_text().partition("\n## IATI\n")[2].partition("\n## ")[0]
+    rows = [line.removeprefix("| ").split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    for status, code in codes.ACTIVITY_STATUS.items():
+        assert next(row[1] for row in rows if row[0] == f"`{status.value}`").startswith(f"{code} ")
+    for role, iati_role in codes.PARTICIPANT_ROLE.items():
+        (said,) = [row[1] for row in rows if f"`{role.value}`" in row[0].split(", ")]
+        assert said.startswith(f"{iati_role} " if iati_role else "not exported"), role
