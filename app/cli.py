@@ -31,8 +31,8 @@ from app.calendar.service import reporting_calendar
 from app.config import get_settings
 from app.db import get_engine, write_engine
 from app.errors import AppError
-from app.iati.importing import import_iati
 from app.iati import export as iati
+from app.iati.importing import import_iati
 from app.migrations import alembic_config
 from app.models.access import ApiKey, Role
 from app.observability import MULTIPROCESS_DIR, log_config

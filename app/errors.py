@@ -34,7 +34,13 @@ class ErrorItem(BaseModel):
         }
     )
 
-    in_: str = Field(alias="in", description="Where the faulty value was: body, query, path or header.")
+    in_: str = Field(
+        alias="in",
+        description=(
+            "Where the faulty value was: body, query, path or header; `record` for a stored record that an "
+            "operation cannot take as it stands (its pointer names the record)."
+        ),
+    )
     pointer: str = Field(description="RFC 6901 JSON Pointer to the value (for a parameter, `/name`).")
     message: str
 

@@ -321,6 +321,10 @@ def _activity(element: etree._Element, file_lang: str | None) -> _Activity:
         elif tag == "recipient-region":
             activity.named_region |= child.get("code") != UNSPECIFIED_REGION
         elif tag == "participating-org":
+            # The publisher naming itself (as this service's export does, role 2 first, since IATI
+            # needs a participating-org): the file's source, which --partner names, not a partner.
+            if activity.reporting_ref and child.get("ref") == activity.reporting_ref:
+                continue
             activity.orgs.append(_Org(_narratives(child, lang), child.get("role"), line))
     if not activity.identifier:
         activity.problem(activity.line, "/external_ref", "iati-activity has no iati-identifier")
