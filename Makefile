@@ -16,7 +16,7 @@ install: | $(UV)
 run: install
 	$(UV) run --frozen workplan db upgrade
 	$(UV) run --frozen workplan seed
-	$(UV) run --frozen workplan serve --host $(HOST) --port $(PORT)
+	$(UV) run --frozen workplan serve --webhooks --host $(HOST) --port $(PORT)
 
 # Tools the tests drive, from Debian's packages (never a downloaded build): installed when missing
 # and apt-get can (as root); otherwise their tests skip, saying why (in CI they fail instead).

@@ -1,6 +1,7 @@
 """The `workplan` command: run the service, migrate, seed, export and import, purge, list vocabularies."""
 
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -44,6 +45,7 @@ from app.sync.feed import purge_tombstones as purge
 from app.transfer import RESOURCES, ImportFailed, ImportReport, count_records, export_records, import_records
 from app.vocabularies import ActivityType
 from app.vocabularies.models import catalogue
+from app.webhooks.dispatch import Dispatcher, dispatcher_thread
 
 app = typer.Typer(
     help="Run and look after the workplan service. Settings come from WORKPLAN_* environment variables.",
@@ -56,6 +58,8 @@ keys_app = typer.Typer(help="Make, list and revoke API keys (shown once, stored 
 app.add_typer(keys_app, name="keys")
 reports_app = typer.Typer(help="The reporting calendar of government reports.", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
+webhooks_app = typer.Typer(help="Push the change feed to webhook subscriptions.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -78,6 +82,12 @@ def serve(
     ] = 1,
     root_path: Annotated[str, typer.Option(help="The path a reverse proxy serves the API under, e.g. /api.")] = "",
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development only).")] = False,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks", help="Also deliver webhooks, from a thread of this process (as `workplan webhooks run`)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the API with uvicorn."""
     settings = get_settings()
@@ -89,7 +99,7 @@ def serve(
             "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE=0) where a proxy enforces them."
         )
         raise typer.Exit(2)
-    with _metrics_directory(workers):
+    with _metrics_directory(workers), _dispatching(webhooks):
         uvicorn.run(
             "app.main:app",
             host=host,
@@ -107,6 +117,48 @@ def serve(
             # seconds on a busy machine, which the default of 5 s took for a hang, restarting it forever.
             timeout_worker_healthcheck=60,
         )
+
+
+@contextmanager
+def _dispatching(on: bool) -> Iterator[None]:
+    """A webhook dispatcher in a thread of this process (uvicorn's supervisor when there are
+    several workers) while the server runs; stopped after the attempts in flight when it stops."""
+    if not on:
+        yield
+        return
+    dispatcher, thread = dispatcher_thread(get_engine())
+    try:
+        yield
+    finally:
+        dispatcher.stop.set()
+        thread.join(timeout=get_settings().webhook_timeout + 5)
+
+
+@webhooks_app.command("run")
+def webhooks_run(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Subscriptions delivered at the same time (worker threads).")
+    ] = 4,
+    once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
+) -> None:
+    """Deliver the change feed to every active webhook subscription, until stopped (SIGTERM or
+    Ctrl-C: the attempts in flight finish and are recorded, and the leases are released).
+
+    Run as many as you like on PostgreSQL: each subscription is leased to one dispatcher at a time.
+    On SQLite run one (or `workplan serve --webhooks`)."""
+    dispatcher = Dispatcher(get_engine(), concurrency=concurrency)
+    if once:
+        out.print(f"{dispatcher.run_once()} subscription turns delivered")
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        err.print(f"{signal.Signals(signum).name}: finishing the deliveries in flight")
+        dispatcher.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    err.print(f"Delivering webhooks with {concurrency} workers")
+    dispatcher.run()
 
 
 @contextmanager
@@ -191,7 +243,8 @@ def purge_tombstones(
         ),
     ] = None,
 ) -> None:
-    """Remove deleted records older than the tombstone horizon, and expired idempotency keys.
+    """Remove deleted records older than the tombstone horizon, expired idempotency keys, and the
+    record of webhook delivery attempts older than the horizon.
 
     Sync cursors from before the newest purged tombstone then get 410 CURSOR_EXPIRED: their clients
     resync from scratch instead of silently keeping a record that was deleted."""

@@ -25,6 +25,7 @@ from tests.live import BIN
 runner = CliRunner()
 COMMANDS = [
     "serve", "db", "seed", "export", "import", "vocabularies", "keys", "audit", "purge-tombstones", "reports", "demo",
+    "webhooks",
 ]  # fmt: skip
 
 

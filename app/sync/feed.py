@@ -30,6 +30,7 @@ from app.errors import BadRequest, Gone
 from app.kind import Kind
 from app.kinds import BY_NAME, KINDS
 from app.lists import seal, unseal
+from app.models.webhooks import WebhookDelivery
 from app.models.writes import IdempotencyKey, SyncState
 from app.reads import PrivateReaders, Reader
 from app.records import RecordTable, utcnow
@@ -154,24 +155,29 @@ def _after(model: type[RecordTable], name: str, position: Position) -> ColumnEle
     return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
 
 
-def read_changes(
-    session: Session, params: ChangesParams, readers: Callable[[PrivateReaders], Reader]
-) -> dict[str, Any]:
-    """A page of the feed, in the shape of ChangesPage, its records already in JSON form (built
-    from table rows by the same readers as GET); `readers` picks how the caller reads a type with
-    private fields (app.access.keys.private_reader)."""
+def one_snapshot(session: Session) -> None:
+    """Read the rest of this transaction in one snapshot: a transaction that touched two tables is
+    seen whole (REPEATABLE READ on PostgreSQL; a SQLite read transaction is one snapshot anyway).
+    Call it before the transaction's first statement."""
     bind = session.get_bind()
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-        # One snapshot for the whole page: a transaction that touched two tables is seen whole.
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    state = session.get(SyncState, 1)
-    assert state is not None, "migration 0003 creates the sync_state row"
-    if params.cursor is None:
-        position = Position(seq=0, type="", id=None, floor=state.change_seq)
-    else:
-        position = decode_cursor(params.cursor, state, params.types)
+
+
+def changes_after(
+    session: Session,
+    type_names: Sequence[str],
+    position: Position,
+    limit: int,
+    readers: Callable[[PrivateReaders], Reader],
+) -> tuple[list[dict[str, Any]], Position, bool]:
+    """The feed items after `position` of these types (sorted names), at most `limit`, oldest change
+    first: each as `/v1/changes` serves it, its record in JSON form (built from table rows by the same
+    readers as GET); `readers` picks how the caller reads a type with private fields
+    (app.access.keys.private_reader). Also the position of the last item (`position` when none) and
+    whether more items wait. The webhook dispatcher reads its subscriptions' changes with it."""
     found: list[tuple[int, str, uuid.UUID, bool]] = []
-    for name in _types_key(params.types):
+    for name in type_names:
         model = BY_NAME[name].table
         live = col(model.deleted_at).is_(None)
         statement = (
@@ -179,12 +185,12 @@ def read_changes(
             .where(_after(model, name, position))
             .where(or_(live, col(model.change_seq) > position.floor) if position.floor else true())
             .order_by(col(model.change_seq), col(model.id))
-            .limit(params.limit + 1)
+            .limit(limit + 1)
         )
         found.extend((seq or 0, name, record_id, not alive) for seq, record_id, alive in session.exec(statement))
     found.sort()
-    has_more = len(found) > params.limit
-    found = found[: params.limit]
+    has_more = len(found) > limit
+    found = found[:limit]
     records: dict[tuple[str, str], Any] = {}
     for name in {name for _, name, _, deleted in found if not deleted}:
         reader = BY_NAME[name].readers
@@ -206,6 +212,23 @@ def read_changes(
     if found:
         seq, name, record_id, _ = found[-1]
         position = Position(seq=seq, type=name, id=record_id, floor=position.floor)
+    return items, position, has_more
+
+
+def read_changes(
+    session: Session, params: ChangesParams, readers: Callable[[PrivateReaders], Reader]
+) -> dict[str, Any]:
+    """A page of the feed, in the shape of ChangesPage, its records already in JSON form (built
+    from table rows by the same readers as GET); `readers` picks how the caller reads a type with
+    private fields (app.access.keys.private_reader)."""
+    one_snapshot(session)
+    state = session.get(SyncState, 1)
+    assert state is not None, "migration 0003 creates the sync_state row"
+    if params.cursor is None:
+        position = Position(seq=0, type="", id=None, floor=state.change_seq)
+    else:
+        position = decode_cursor(params.cursor, state, params.types)
+    items, position, has_more = changes_after(session, _types_key(params.types), position, params.limit, readers)
     cursor = encode_cursor(state.epoch, params.types, position)
     return {"items": items, "next_cursor": cursor, "has_more": has_more}
 
@@ -222,7 +245,8 @@ def _unreferenced(model: type[RecordTable]) -> list[ColumnElement[bool]]:
 
 
 def purge_tombstones(session: Session, older_than: timedelta) -> dict[str, int]:
-    """Remove records deleted before now - older_than, and expired idempotency keys.
+    """Remove records deleted before now - older_than, expired idempotency keys, and the record of
+    webhook delivery attempts made before now - older_than.
 
     Cursors from before the newest purged tombstone then get 410: they may have missed it."""
     cutoff = utcnow() - older_than
@@ -240,5 +264,7 @@ def purge_tombstones(session: Session, older_than: timedelta) -> dict[str, int]:
     state.purged_at = utcnow()
     expired = session.exec(delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) < utcnow()))
     counts["idempotency_key"] = expired.rowcount
+    attempts = session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.at) < cutoff))
+    counts["webhook_delivery"] = attempts.rowcount
     session.flush()
     return counts

@@ -23,6 +23,8 @@ NOT_SYNCED = {
     "idempotency_key": "replays of POST responses",
     "api_key": "credentials, never mirrored",
     "audit_entry": "the audit log (GET /v1/audit)",
+    "webhook": "push subscriptions: what reads the feed, not in it",
+    "webhook_delivery": "delivery attempts (GET /v1/webhooks/{id}/deliveries)",
 }
 
 
