@@ -16,6 +16,7 @@ from app.kinds import KINDS
 from app.models.access import Role
 from app.sync.routes import router as sync
 from app.vocabularies.routes import router as vocabularies
+from app.webhooks.deliveries import router as webhook_deliveries
 from app.webhooks.routes import router as webhooks
 
 # Who may call each router's operations (API.md, "Access"): anyone reads (unless anonymous reads are
@@ -50,6 +51,7 @@ ROUTERS: tuple[tuple[APIRouter, Access], ...] = (
     (analysis, ANYONE_READS_EDITORS_WRITE),
     (vocabularies, ANYONE_READS_EDITORS_WRITE),
     (webhooks, PARTNERS_AND_ADMINS),
+    (webhook_deliveries, PARTNERS_AND_ADMINS),
     (keys_and_audit, ADMINS_ONLY),
 )
 PREFIX = "/v1"

@@ -64,6 +64,12 @@ def backoff(failures: int, base: float) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
 
 
+def end_of(seq: int) -> tuple[int, str, uuid.UUID]:
+    """The position after every change stamped `seq` or lower (the last type's greatest id at it):
+    where a new subscription starts (at the head), and where a replay from `seq + 1` goes back to."""
+    return seq, max(BY_NAME), uuid.UUID(int=(1 << 128) - 1)
+
+
 def position_of(webhook: Webhook) -> Position:
     # Floor 0: a subscription is owed every tombstone after its position.
     return Position(seq=webhook.position_seq, type=webhook.position_type, id=webhook.position_id, floor=0)
@@ -312,4 +318,4 @@ def dispatcher_thread(engine: Engine, **options: Any) -> tuple[Dispatcher, threa
     return dispatcher, thread
 
 
-__all__: Sequence[str] = ["Dispatcher", "backoff", "dispatcher_thread"]
+__all__: Sequence[str] = ["Dispatcher", "backoff", "dispatcher_thread", "end_of"]

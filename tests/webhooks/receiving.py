@@ -23,11 +23,11 @@ from app.db import create_db_engine, write_engine
 from app.models.webhooks import Webhook
 from app.models.writes import SyncState
 from app.seed.service import load_seed
+from app.webhooks.dispatch import end_of
 from app.webhooks.secrets import new_secret, seal_secret
 from tests.conftest import DATABASES, fresh_database_url, migrate
 
 OBJECTIVE_5 = "de576537-25ea-5ba0-9148-3733718f059c"
-LAST = uuid.UUID(int=(1 << 128) - 1)
 
 
 @dataclass
@@ -158,8 +158,8 @@ def subscribe(hooks_engine: Engine) -> Iterator[Subscribe]:
                 secret=seal_secret(secret),
                 created_by="tests",
                 position_seq=head,
-                position_type="work_plan",
-                position_id=LAST,
+                position_type=end_of(head)[1],
+                position_id=end_of(head)[2],
                 **fields,
             )
             session.add(webhook)

@@ -1,0 +1,259 @@
+"""`/v1/webhooks/{id}/deliveries`: every attempt made to a subscription, one redelivered on demand,
+and a replay of the feed from a `change_seq`.
+
+A subscription's attempts are its owner's to read (app/webhooks/access.py: an admin's key any
+subscription's, a partner's key its own; another's answers 404).
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, col, or_, select
+from starlette.responses import Response
+
+from app.access.keys import caller
+from app.db import ReadSessionDep, SessionDep
+from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, problems
+from app.http import json_response, page_response
+from app.kinds import BY_NAME
+from app.lists import query_fingerprint, seal, unseal
+from app.models.webhooks import Webhook, WebhookDelivery
+from app.models.writes import SyncState
+from app.reads import PrivateReaders
+from app.records import Timestamp, as_utc, utcnow
+from app.webhooks import targets
+from app.webhooks.access import load_webhook
+from app.webhooks.delivery import attempt, reader_for
+from app.webhooks.dispatch import end_of
+
+router = APIRouter(tags=["Webhooks"])
+
+Outcome = Literal["delivered", "failed", "timeout", "refused", "gone"]
+
+
+class DeliveriesParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome | None = Field(default=None, description="Only attempts with this outcome.")
+    limit: int = Field(default=50, ge=1, le=200, description="Attempts per page, 1 to 200.")
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
+
+
+class WebhookDeliveryPublic(BaseModel):
+    """One attempt to deliver one change."""
+
+    id: uuid.UUID
+    message_id: str = Field(description="Its `webhook-id` header: the same on every attempt at the same change.")
+    type: str = Field(description="The record type of the change.")
+    record_id: uuid.UUID
+    change_seq: int
+    deleted: bool = Field(description="A tombstone was delivered.")
+    trigger: Literal["dispatch", "retry", "redelivery"]
+    attempt: int = Field(description="1 for the first attempt at this change, then one more per retry.")
+    at: Timestamp
+    duration_ms: int
+    outcome: Outcome = Field(
+        description="delivered (2xx), failed (another status, or no connection), timeout, refused (the address "
+        "is not one deliveries may go to), gone (410: the subscription was disabled)."
+    )
+    response_status: int | None
+    response_excerpt: str | None = Field(description="The first 1,000 characters of the receiver's answer.")
+    error: str | None
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> "WebhookDeliveryPublic":
+        return cls(
+            id=delivery.id,
+            message_id=delivery.message_id,
+            type=delivery.change_type,
+            record_id=delivery.record_id,
+            change_seq=delivery.change_seq,
+            deleted=delivery.deleted,
+            trigger=delivery.trigger,
+            attempt=delivery.attempt,
+            at=as_utc(delivery.at),
+            duration_ms=delivery.duration_ms,
+            outcome=delivery.outcome,
+            response_status=delivery.response_status,
+            response_excerpt=delivery.response_excerpt,
+            error=delivery.error,
+        )
+
+
+class DeliveriesPage(BaseModel):
+    items: list[WebhookDeliveryPublic] = Field(description="Newest first.")
+    next_cursor: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class Redelivery(WebhookDeliveryPublic):
+    changed_since: bool = Field(
+        description="The record changed after the change redelivered: its current state was delivered instead "
+        "(a later change_seq, so another webhook-id)."
+    )
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"from_change_seq": 1200}]})
+
+    from_change_seq: int = Field(ge=0, description="Deliver again every change with this change_seq or a later one.")
+
+
+class ReplayAccepted(BaseModel):
+    webhook_id: uuid.UUID
+    from_change_seq: int
+    position_seq: int = Field(description="The subscription's new position: it has had everything up to this stamp.")
+
+
+def _cursor(fingerprint: str, delivery: WebhookDelivery) -> str:
+    return seal({"q": fingerprint, "at": as_utc(delivery.at).isoformat(), "i": delivery.id.hex})
+
+
+def _after(cursor: str, fingerprint: str) -> tuple[datetime, uuid.UUID]:
+    payload = unseal(cursor)
+    if payload.get("q") != fingerprint:
+        raise BadRequest("The cursor belongs to another query.", code="CURSOR_MISMATCH")
+    try:
+        return datetime.fromisoformat(payload["at"]), uuid.UUID(payload["i"])
+    except (KeyError, TypeError, ValueError):
+        raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR") from None
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPage, responses=problems(400, 401, 403, 404, 422)
+)
+def list_deliveries(
+    request: Request, session: ReadSessionDep, webhook_id: uuid.UUID, params: Annotated[DeliveriesParams, Query()]
+) -> Response:
+    """Every attempt to deliver a change to this subscription, newest first.
+
+    Each with when, how long, the outcome, and the receiver's status and first bytes of its answer.
+    Failed attempts of one change share its `message_id` (the `webhook-id` header)."""
+    webhook = load_webhook(session, caller(request), webhook_id)
+    fingerprint = query_fingerprint(params)
+    at, ident = col(WebhookDelivery.at), col(WebhookDelivery.id)
+    statement = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook.id)
+        .order_by(at.desc(), ident.desc())
+        .limit(params.limit + 1)
+    )
+    if params.outcome is not None:
+        statement = statement.where(WebhookDelivery.outcome == params.outcome)
+    if params.cursor is not None:
+        after_at, after_id = _after(params.cursor, fingerprint)
+        statement = statement.where(or_(at < after_at, (at == after_at) & (ident < after_id)))
+    found = list(session.exec(statement))
+    more = len(found) > params.limit
+    found = found[: params.limit]
+    next_cursor = _cursor(fingerprint, found[-1]) if more else None
+    page = DeliveriesPage(items=[WebhookDeliveryPublic.of(d) for d in found], next_cursor=next_cursor)
+    return page_response(request, page.model_dump(mode="json"), next_cursor)
+
+
+def _delivery(session: Session, webhook: Webhook, delivery_id: uuid.UUID) -> WebhookDelivery:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.webhook_id != webhook.id:
+        raise NotFound(f"No delivery with id {delivery_id} to this webhook.")
+    return delivery
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}",
+    response_model=WebhookDeliveryPublic,
+    responses=problems(401, 403, 404, 422),
+)
+def get_delivery(request: Request, session: ReadSessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> Response:
+    """One attempt."""
+    webhook = load_webhook(session, caller(request), webhook_id)
+    return json_response(request, WebhookDeliveryPublic.of(_delivery(session, webhook, delivery_id)))
+
+
+def current_item(session: Session, webhook: Webhook, delivery: WebhookDelivery) -> dict[str, Any]:
+    """The feed item of the delivery's record as it is now, as the subscription reads it: its
+    current state, a tombstone if it was deleted, or the delivery's own tombstone if it was purged."""
+    kind = BY_NAME[delivery.change_type]
+    row = session.get(kind.table, delivery.record_id)
+    item: dict[str, Any] = {
+        "type": delivery.change_type,
+        "id": str(delivery.record_id),
+        "change_seq": delivery.change_seq,
+        "deleted": True,
+        "data": None,
+    }
+    if row is None:
+        return item
+    item["change_seq"] = row.change_seq or 0
+    if row.deleted_at is None:
+        reader = kind.readers
+        if isinstance(reader, PrivateReaders):
+            reader = reader_for(webhook)(reader)
+        item["deleted"] = False
+        item["data"] = reader.by_ids(session, [delivery.record_id])[0]
+    return item
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    response_model=Redelivery,
+    status_code=201,
+    responses=problems(401, 403, 404, 422),
+)
+def redeliver_delivery(
+    request: Request, session: SessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> Response:
+    """Attempt this delivery's change again, now, and answer the new attempt, whatever its outcome.
+
+    If the record has changed since, its current state is delivered (`changed_since`), as the feed
+    would. The subscription's position and retries are left as they are."""
+    webhook = load_webhook(session, caller(request), webhook_id)
+    delivery = _delivery(session, webhook, delivery_id)
+    item = current_item(session, webhook, delivery)
+    with targets.new_client() as client:
+        made = attempt(session, client, webhook, item, "redelivery")
+    session.flush()
+    answer = Redelivery(
+        **WebhookDeliveryPublic.of(made).model_dump(), changed_since=item["change_seq"] != delivery.change_seq
+    )
+    return json_response(request, answer, status_code=201)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/replay",
+    response_model=ReplayAccepted,
+    status_code=202,
+    responses=problems(401, 403, 404, 422),
+)
+def replay_webhook(request: Request, session: SessionDep, webhook_id: uuid.UUID, body: ReplayRequest) -> Response:
+    """Deliver again every change from `from_change_seq` on.
+
+    Each under its usual webhook-id, so that a receiver that kept them may skip them: the
+    subscription's position moves back, and the dispatcher delivers from there, in order. A
+    dispatcher delivering it now stops at once. 422 beyond the feed's head."""
+    webhook = load_webhook(session, caller(request), webhook_id, for_update=True)
+    head = session.exec(select(SyncState.change_seq)).one()
+    if body.from_change_seq > head:
+        raise ValidationFailed(
+            f"The feed ends at change_seq {head}: there is nothing from {body.from_change_seq} to replay.",
+            errors=[
+                ErrorItem.model_validate(
+                    {"in": "body", "pointer": "/from_change_seq", "message": f"must be at most {head}"}
+                )
+            ],
+        )
+    if body.from_change_seq == 0:
+        webhook.position_seq, webhook.position_type, webhook.position_id = 0, "", None
+    else:
+        webhook.position_seq, webhook.position_type, webhook.position_id = end_of(body.from_change_seq - 1)
+    seq = webhook.position_seq
+    # Whoever held the lease loses it (its position updates are fenced by the token).
+    webhook.lease_token = webhook.lease_until = None
+    webhook.next_attempt_at = utcnow()
+    webhook.failures, webhook.failing_since = 0, None
+    webhook.updated_at = utcnow()
+    session.add(webhook)
+    session.flush()
+    accepted = ReplayAccepted(webhook_id=webhook.id, from_change_seq=body.from_change_seq, position_seq=seq)
+    return json_response(request, accepted, status_code=202)

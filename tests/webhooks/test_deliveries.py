@@ -1,0 +1,194 @@
+"""`/v1/webhooks/{id}/deliveries`, redelivery and replay, through the HTTP API, against a real
+receiver."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from app.access.keys import Principal, current_principal
+from app.main import app
+from app.models.access import Role
+from app.webhooks.dispatch import Dispatcher
+from tests.conftest import client_on
+from tests.webhooks.receiving import (
+    OBJECTIVE_5,
+    Receiver,
+    Subscribe,
+    hooks_engine,
+    loopback_targets,
+    receiver,
+    secret,
+    stored,
+    subscribe,
+)
+
+__all__ = ["hooks_engine", "loopback_targets", "receiver", "subscribe"]
+
+pytestmark = pytest.mark.usefixtures("loopback_targets")
+
+As = Callable[[Principal], None]
+
+
+@pytest.fixture
+def api(hooks_engine: Engine) -> Iterator[TestClient]:
+    yield from client_on(hooks_engine)
+
+
+@pytest.fixture
+def act_as() -> As:
+    """From now on the API client's requests are this principal's."""
+
+    def switch(principal: Principal) -> None:
+        def override(request: Request) -> Principal:
+            request.state.principal = principal
+            return principal
+
+        app.dependency_overrides[current_principal] = override
+
+    return switch
+
+
+ADMIN = Principal(key_id="test-admin", role=Role.ADMIN)
+EDITOR = Principal(key_id="test-editor", role=Role.EDITOR)
+
+
+def assert_problem(response: Any, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == status
+
+
+def create(api: TestClient, code: str) -> dict[str, Any]:
+    body = {"objective_id": OBJECTIVE_5, "code": code, "title": code, "type": "meeting"}
+    response = api.post("/v1/activities", json=body)
+    assert response.status_code == 201, response.text
+    record: dict[str, Any] = response.json()
+    return record
+
+
+def test_deliveries_are_listed_newest_first_filtered_and_paged(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/list", key, 500, 200), key, types=["activity"])
+    create(api, "LIST-1")
+    dispatcher = Dispatcher(hooks_engine, retry_base=0.01)
+    dispatcher.run_once()
+    time.sleep(0.05)
+    dispatcher.run_once()
+    create(api, "LIST-2")
+    dispatcher.run_once()
+    act_as(ADMIN)
+
+    page = api.get(f"/v1/webhooks/{webhook.id}/deliveries")
+    assert page.status_code == 200, page.text
+    items = page.json()["items"]
+    assert [(i["outcome"], i["trigger"], i["attempt"]) for i in items] == [
+        ("delivered", "dispatch", 1),
+        ("delivered", "retry", 2),
+        ("failed", "dispatch", 1),
+    ]
+    assert items[2]["response_status"] == 500
+    assert items[2]["response_excerpt"] == '{"ok": true}'
+    assert items[1]["message_id"] == items[2]["message_id"]
+    assert set(items[0]) >= {"id", "type", "record_id", "change_seq", "deleted", "at", "duration_ms", "error"}
+    failed = api.get(f"/v1/webhooks/{webhook.id}/deliveries", params={"outcome": "failed"}).json()["items"]
+    assert [i["id"] for i in failed] == [items[2]["id"]]
+    first = api.get(f"/v1/webhooks/{webhook.id}/deliveries", params={"limit": 2})
+    assert [i["id"] for i in first.json()["items"]] == [items[0]["id"], items[1]["id"]]
+    assert 'rel="next"' in first.headers["link"]
+    rest = api.get(
+        f"/v1/webhooks/{webhook.id}/deliveries", params={"limit": 2, "cursor": first.json()["next_cursor"]}
+    ).json()
+    assert [i["id"] for i in rest["items"]] == [items[2]["id"]]
+    assert "next_cursor" not in rest
+    one = api.get(f"/v1/webhooks/{webhook.id}/deliveries/{items[2]['id']}")
+    assert one.json() == items[2]
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries/{uuid.uuid4()}"), 404)
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries", params={"outcome": "lost"}), 422)
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries", params={"cursor": "junk"}), 400)
+
+
+def test_only_the_owner_reads_a_subscriptions_deliveries(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    partner = api.get("/v1/partners", params={"limit": 2}).json()["items"]
+    mine, theirs = uuid.UUID(partner[0]["id"]), uuid.UUID(partner[1]["id"])
+    key = secret()
+    webhook = subscribe(receiver.at("/owned", key), key, partner_id=mine)
+    act_as(Principal(key_id="p1", role=Role.PARTNER, partner_id=mine))
+    assert api.get(f"/v1/webhooks/{webhook.id}/deliveries").status_code == 200
+    act_as(Principal(key_id="p2", role=Role.PARTNER, partner_id=theirs))
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries"), 404)
+    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": 1}), 404)
+    act_as(EDITOR)
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries"), 403)
+    act_as(Principal())
+    assert_problem(api.get(f"/v1/webhooks/{webhook.id}/deliveries"), 401)
+
+
+def test_a_delivery_is_redelivered_now_as_the_record_is_now(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/again", key), key, types=["activity"])
+    record = create(api, "AGAIN-1")
+    Dispatcher(hooks_engine).run_once()
+    act_as(ADMIN)
+    [original] = api.get(f"/v1/webhooks/{webhook.id}/deliveries").json()["items"]
+
+    again = api.post(f"/v1/webhooks/{webhook.id}/deliveries/{original['id']}/redeliver")
+    assert again.status_code == 201, again.text
+    assert again.json()["trigger"] == "redelivery"
+    assert again.json()["outcome"] == "delivered"
+    assert again.json()["changed_since"] is False
+    assert again.json()["message_id"] == original["message_id"]
+    got = receiver.on("/again")
+    assert len(got) == 2
+    assert got[1].verified
+    assert got[1].body == got[0].body
+
+    act_as(EDITOR)
+    assert api.patch(f"/v1/activities/{record['id']}", json={"title": "since"}).status_code == 200
+    act_as(ADMIN)
+    changed = api.post(f"/v1/webhooks/{webhook.id}/deliveries/{original['id']}/redeliver").json()
+    assert changed["changed_since"] is True
+    assert changed["change_seq"] > original["change_seq"]
+    assert changed["message_id"] != original["message_id"]
+    assert receiver.on("/again")[-1].item["data"]["title"] == "since"
+    listed = api.get(f"/v1/webhooks/{webhook.id}/deliveries").json()["items"]
+    assert [i["trigger"] for i in listed] == ["redelivery", "redelivery", "dispatch"]
+    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/deliveries/{uuid.uuid4()}/redeliver"), 404)
+
+
+def test_a_replay_delivers_again_from_a_change_seq_and_refuses_one_beyond_the_head(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/replay", key), key, types=["activity"])
+    records = [create(api, f"REPLAY-{n}") for n in range(3)]
+    dispatcher = Dispatcher(hooks_engine)
+    dispatcher.run_once()
+    first = [r.item for r in receiver.on("/replay")]
+    assert [i["id"] for i in first] == [r["id"] for r in records]
+    act_as(ADMIN)
+
+    accepted = api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": first[1]["change_seq"]})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["position_seq"] == first[1]["change_seq"] - 1
+    dispatcher.run_once()
+    replayed = receiver.on("/replay")[3:]
+    assert [r.item["id"] for r in replayed] == [records[1]["id"], records[2]["id"]]
+    assert [r.message_id for r in replayed] == [r.message_id for r in receiver.on("/replay")[1:3]]
+    assert all(r.verified for r in replayed)
+
+    head = stored(hooks_engine, webhook.id).position_seq
+    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": head + 1000}), 422)
+    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": -1}), 422)
+    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={}), 422)
