@@ -43,6 +43,7 @@ from app.limits import route_path
 from app.models.access import Role
 from app.models.writes import SyncState
 from app.records import as_utc, utcnow
+from app.webhooks.health import WebhookCollector
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -314,7 +315,10 @@ def read_metrics(session: SessionDep, _principal: Annotated[Principal, Depends(m
     if MULTIPROCESS_DIR in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(_Scrape(registry, FeedCollector(session))), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(_Scrape(registry, FeedCollector(session), WebhookCollector(session))),
+        media_type=CONTENT_TYPE_LATEST,
+    )
 
 
 class _Scrape(Collector):

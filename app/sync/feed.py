@@ -145,7 +145,7 @@ def decode_cursor(cursor: str, state: SyncState, types: Sequence[SyncType]) -> P
     return position
 
 
-def _after(model: type[RecordTable], name: str, position: Position) -> ColumnElement[bool]:
+def after(model: type[RecordTable], name: str, position: Position) -> ColumnElement[bool]:
     """(change_seq, type, id) > position, for the rows of one type."""
     seq = col(model.change_seq)
     if name > position.type:
@@ -182,7 +182,7 @@ def changes_after(
         live = col(model.deleted_at).is_(None)
         statement = (
             select(model.change_seq, model.id, live)
-            .where(_after(model, name, position))
+            .where(after(model, name, position))
             .where(or_(live, col(model.change_seq) > position.floor) if position.floor else true())
             .order_by(col(model.change_seq), col(model.id))
             .limit(limit + 1)

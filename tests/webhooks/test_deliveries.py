@@ -192,3 +192,28 @@ def test_a_replay_delivers_again_from_a_change_seq_and_refuses_one_beyond_the_he
     assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": head + 1000}), 422)
     assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": -1}), 422)
     assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={}), 422)
+
+
+def test_metrics_say_how_far_behind_each_subscription_is_and_what_deliveries_came_to(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/metered", key), key, types=["activity"])
+    create(api, "METRIC-1")
+    create(api, "METRIC-2")
+    time.sleep(0.05)
+    act_as(ADMIN)
+
+    def sample(name: str, label: str) -> float:
+        text = api.get("/metrics").text
+        line = next(line for line in text.splitlines() if line.startswith(f"{name}{{{label}}}"))
+        return float(line.rsplit(" ", 1)[1])
+
+    behind = f'webhook="{webhook.id}"'
+    assert sample("workplan_webhook_backlog", behind) == 2
+    assert sample("workplan_webhook_lag_seconds", behind) > 0
+    delivered = sample("workplan_webhook_deliveries_last_minute", 'outcome="delivered"')
+    Dispatcher(hooks_engine).run_once()
+    assert sample("workplan_webhook_backlog", behind) == 0
+    assert sample("workplan_webhook_lag_seconds", behind) == 0
+    assert sample("workplan_webhook_deliveries_last_minute", 'outcome="delivered"') == delivered + 2
