@@ -1,13 +1,18 @@
 """The dispatcher against a real receiver on 127.0.0.1 that verifies every signature: order, filters,
 tombstones, retries, timeouts, 410, the retry window, secret rotation and lease fencing."""
 
+import importlib.util
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
@@ -21,6 +26,7 @@ from app.webhooks.delivery import message_id
 from app.webhooks.dispatch import Batch, Dispatcher, backoff
 from app.webhooks.secrets import seal_secret
 from tests.conftest import client_on
+from tests.live import free_port
 from tests.webhooks.receiving import (
     OBJECTIVE_5,
     Receiver,
@@ -36,6 +42,7 @@ from tests.webhooks.receiving import (
 __all__ = ["hooks_engine", "loopback_targets", "receiver", "subscribe"]
 
 pytestmark = pytest.mark.usefixtures("loopback_targets")
+EXAMPLE = Path(__file__).parents[2] / "examples" / "webhook_receiver.py"
 
 
 @pytest.fixture
@@ -303,3 +310,66 @@ def test_the_backoff_grows_to_an_hour_with_jitter() -> None:
     assert 20 <= backoff(4, 5) <= 40
     assert 1800 <= backoff(40, 5) <= 3600
     assert len({backoff(3, 5) for _ in range(20)}) > 1
+
+
+@pytest.fixture
+def example_receiver(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
+    """examples/webhook_receiver.py served by uvicorn on 127.0.0.1: its URL, secret and mirror."""
+    spec = importlib.util.spec_from_file_location("webhook_receiver", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    key = secret()
+    mirror = example.Mirror(str(tmp_path / "mirror.db"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(example.create_app(key, mirror), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}/", key, mirror
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_example_receiver_verifies_deduplicates_and_keeps_the_latest_state(
+    writer: TestClient,
+    dispatcher: Dispatcher,
+    example_receiver: tuple[str, str, Any],
+    subscribe: Subscribe,
+    hooks_engine: Engine,
+) -> None:
+    url, key, mirror = example_receiver
+    webhook = subscribe(url, key, types=["activity"])
+    kept = create(writer, "EXAMPLE-1")
+    dropped = create(writer, "EXAMPLE-2")
+    dispatcher.run_once()
+    assert writer.patch(f"/v1/activities/{kept['id']}", json={"title": "latest"}).status_code == 200
+    assert writer.delete(f"/v1/activities/{dropped['id']}").status_code == 204
+    dispatcher.run_once()
+    assert {d.outcome for d in deliveries(hooks_engine, webhook.id)} == {"delivered"}
+    held = mirror.records()
+    assert held[("activity", kept["id"])]["title"] == "latest"
+    assert ("activity", dropped["id"]) not in held
+    # A replay redelivers under the same webhook-ids: nothing changes, every answer is 2xx.
+    with Session(write_engine(hooks_engine)) as session, session.begin():
+        session.exec(
+            update(Webhook)
+            .where(col(Webhook.id) == webhook.id)
+            .values(
+                position_seq=webhook.position_seq, position_type=webhook.position_type, position_id=webhook.position_id
+            )
+        )
+    dispatcher.run_once()
+    assert {d.outcome for d in deliveries(hooks_engine, webhook.id)} == {"delivered"}
+    assert mirror.records() == held
+    # A request that does not verify is refused, and changes nothing.
+    forged = httpx.post(
+        url,
+        content=b'{"type": "activity"}',
+        headers={"webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"},
+    )
+    assert forged.status_code == 401
