@@ -40,9 +40,11 @@ class Live(str):
 
 
 @contextmanager
-def live_server(database_url: str, *, workers: int = 1, seed: bool = True, role: str = "editor") -> Iterator[Live]:
-    """Migrate (and seed) the database, serve it, and yield the base URL with a key of `role`;
-    stop the server after."""
+def live_server(
+    database_url: str, *, workers: int = 1, seed: bool = True, role: str = "editor", serve: tuple[str, ...] = ()
+) -> Iterator[Live]:
+    """Migrate (and seed) the database, serve it (`serve`: more options of `workplan serve`), and
+    yield the base URL with a key of `role`; stop the server after."""
     env = {**os.environ, "WORKPLAN_DATABASE_URL": database_url, "PATH": f"{BIN}:{os.environ['PATH']}"}
     workplan(env, "db", "upgrade")
     if seed:
@@ -52,7 +54,7 @@ def live_server(database_url: str, *, workers: int = 1, seed: bool = True, role:
     # Server output goes to a file, not a pipe: a full pipe would stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(
-            [str(BIN / "workplan"), "serve", "--port", str(port), "--workers", str(workers)],
+            [str(BIN / "workplan"), "serve", "--port", str(port), "--workers", str(workers), *serve],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,

@@ -219,7 +219,11 @@ class Dispatcher:
         """Deliver the leased subscription's changes in order until it is caught up, fails, loses
         its lease, has had its turn, or the dispatcher stops; then release it."""
         settings = get_settings()
-        renew_every = settings.webhook_lease_seconds / 3
+        # A third of the lease, and short enough that an attempt started just before the renewal
+        # would be due ends inside the lease (when the lease is longer than the timeout).
+        renew_every = max(
+            0.5, min(settings.webhook_lease_seconds / 3, settings.webhook_lease_seconds - settings.webhook_timeout - 1)
+        )
         started = utcnow()
         position = position_of(webhook)
         failures = webhook.failures
@@ -234,6 +238,11 @@ class Dispatcher:
                     continue
                 if self.stop.is_set():
                     break
+                if (utcnow() - written).total_seconds() > renew_every:
+                    # Renewed before the attempt: the lease outlasts an attempt that takes its whole timeout.
+                    if not self.write(webhook, token, batch, release=False):
+                        return
+                    batch, written = Batch(), utcnow()
                 trigger = "retry" if failures else "dispatch"
                 delivery = send(client, webhook, item, trigger=trigger, attempt=failures + 1)
                 batch.deliveries.append(delivery)
@@ -242,10 +251,6 @@ class Dispatcher:
                     break
                 failures = 0
                 batch.position = position = item_position
-                if (utcnow() - written).total_seconds() > renew_every:
-                    if not self.write(webhook, token, batch, release=False):
-                        return
-                    batch, written = Batch(), utcnow()
             done = (
                 batch.failed is not None
                 or self.stop.is_set()

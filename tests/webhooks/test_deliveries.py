@@ -4,16 +4,22 @@ receiver."""
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from app.access.keys import Principal, current_principal
+from app.db import write_engine
 from app.main import app
 from app.models.access import Role
+from app.models.webhooks import WebhookDelivery
+from app.records import utcnow
+from app.sync.feed import purge_tombstones
 from app.webhooks.dispatch import Dispatcher
 from tests.conftest import client_on
 from tests.webhooks.receiving import (
@@ -217,3 +223,24 @@ def test_metrics_say_how_far_behind_each_subscription_is_and_what_deliveries_cam
     assert sample("workplan_webhook_backlog", behind) == 0
     assert sample("workplan_webhook_lag_seconds", behind) == 0
     assert sample("workplan_webhook_deliveries_last_minute", 'outcome="delivered"') == delivered + 2
+
+
+def test_purging_tombstones_removes_the_attempts_older_than_the_horizon(
+    api: TestClient, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/purged", key), key, types=["activity"])
+    create(api, "PURGE-1")
+    Dispatcher(hooks_engine).run_once()
+    with Session(write_engine(hooks_engine), expire_on_commit=False) as session, session.begin():
+        [recent] = session.exec(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)).all()
+        old = WebhookDelivery.model_validate(
+            {**recent.model_dump(), "id": uuid.uuid4(), "at": utcnow() - timedelta(days=31)}
+        )
+        session.add(old)
+    with Session(write_engine(hooks_engine)) as session, session.begin():
+        counts = purge_tombstones(session, timedelta(days=30))
+    assert counts["webhook_delivery"] == 1
+    with Session(hooks_engine) as session:
+        left = session.exec(select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == webhook.id)).all()
+    assert left == [recent.id]

@@ -181,9 +181,15 @@ def test_a_receiver_fed_by_webhooks_misses_nothing_while_a_dispatcher_is_killed(
         finally:
             for process in dispatchers:
                 process.send_signal(signal.SIGTERM)
-            for process in dispatchers:
-                process.wait(timeout=60)
+            stopped = [process.wait(timeout=60) for process in dispatchers]
+            with Session(engine) as session:
+                left = session.get(Webhook, webhook.id)
             engine.dispose()
+
+    # Stopped by SIGTERM, a dispatcher finishes its attempt in flight and releases its lease.
+    assert stopped == [0] * len(dispatchers)
+    assert left is not None
+    assert left.lease_token is None
 
     assert all(status < 500 for status in statuses), statuses
     assert statuses.count(201) > 10
@@ -207,3 +213,40 @@ def test_a_receiver_fed_by_webhooks_misses_nothing_while_a_dispatcher_is_killed(
         f"lag median {statistics.median(lags):.3f} s, p99 {percentile(lags, 0.99):.3f} s, max {max(lags):.3f} s"
     )
     print(json.dumps({"log": log.read_text()[-2000:]}))
+
+
+@pytest.mark.slow
+def test_a_server_started_with_webhooks_delivers_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKPLAN_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+    url = fresh_database_url("sqlite", tmp_path, "_served")
+    secret = new_secret()
+    replica: Replica = {}
+    receiver = PushReceiver(secret, replica)
+    with (
+        live_server(url, serve=("--webhooks",)) as base,
+        httpx.Client(base_url=base, headers=base.headers, timeout=60) as client,
+        receiving(receiver) as hook,
+    ):
+        engine = create_db_engine(url, pool_size=1)
+        with Session(write_engine(engine)) as session, session.begin():
+            head = session.exec(select(SyncState.change_seq)).one()
+            _, last_type, last_id = end_of(head)
+            session.add(
+                Webhook(
+                    url=hook,
+                    secret=seal_secret(secret),
+                    created_by="tests",
+                    position_seq=head,
+                    position_type=last_type,
+                    position_id=last_id,
+                )
+            )
+        engine.dispose()
+        objective = "de576537-25ea-5ba0-9148-3733718f059c"
+        client.patch(f"/v1/objectives/{objective}", json={"description": "served"}).raise_for_status()
+        deadline = time.monotonic() + 30
+        while not receiver.deliveries and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert [change[:2] for _, change in receiver.deliveries] == [("objective", objective)]
+    assert replica["objective", objective][1] is not None
+    assert receiver.unverified == 0
