@@ -28,6 +28,7 @@ from app.webhooks import targets
 from app.webhooks.access import load_webhook
 from app.webhooks.delivery import attempt, reader_for
 from app.webhooks.dispatch import end_of
+from app.writes.idempotency import IdempotencyDep, remember
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -202,7 +203,7 @@ def current_item(session: Session, webhook: Webhook, delivery: WebhookDelivery) 
     responses=problems(401, 403, 404, 422),
 )
 def redeliver_delivery(
-    request: Request, session: SessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> Response:
     """Attempt this delivery's change again, now, and answer the new attempt, whatever its outcome.
 
@@ -217,7 +218,7 @@ def redeliver_delivery(
     answer = Redelivery(
         **WebhookDeliveryPublic.of(made).model_dump(), changed_since=item["change_seq"] != delivery.change_seq
     )
-    return json_response(request, answer, status_code=201)
+    return remember(session, idempotency, json_response(request, answer, status_code=201))
 
 
 @router.post(
@@ -226,7 +227,9 @@ def redeliver_delivery(
     status_code=202,
     responses=problems(401, 403, 404, 422),
 )
-def replay_webhook(request: Request, session: SessionDep, webhook_id: uuid.UUID, body: ReplayRequest) -> Response:
+def replay_webhook(
+    request: Request, idempotency: IdempotencyDep, session: SessionDep, webhook_id: uuid.UUID, body: ReplayRequest
+) -> Response:
     """Deliver again every change from `from_change_seq` on.
 
     Each under its usual webhook-id, so that a receiver that kept them may skip them: the
@@ -256,4 +259,4 @@ def replay_webhook(request: Request, session: SessionDep, webhook_id: uuid.UUID,
     session.add(webhook)
     session.flush()
     accepted = ReplayAccepted(webhook_id=webhook.id, from_change_seq=body.from_change_seq, position_seq=seq)
-    return json_response(request, accepted, status_code=202)
+    return remember(session, idempotency, json_response(request, accepted, status_code=202))
