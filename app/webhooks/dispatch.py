@@ -164,21 +164,24 @@ class Dispatcher:
             col(Webhook.next_attempt_at) <= now,
             or_(col(Webhook.lease_until).is_(None), col(Webhook.lease_until) < now),
         )
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        # First a look without a write transaction (on SQLite a write would queue with the
+        # service's writers): is any subscription due, and not known to be caught up?
+        with Session(self.reads) as session, session.begin():
             head = session.exec(select(SyncState.change_seq)).one()
             candidates = session.exec(
                 select(Webhook.id, Webhook.position_seq, Webhook.position_type, Webhook.position_id)
                 .where(*due)
                 .order_by(col(Webhook.next_attempt_at))
             ).all()
-            with self._idle_lock:
-                ids = [
-                    webhook_id
-                    for webhook_id, *position in candidates
-                    if self._idle.get(webhook_id) != (head, tuple(position))
-                ]
-            if not ids:
-                return None
+        with self._idle_lock:
+            ids = [
+                webhook_id
+                for webhook_id, *position in candidates
+                if self._idle.get(webhook_id) != (head, tuple(position))
+            ]
+        if not ids:
+            return None
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
             statement = (
                 select(Webhook).where(col(Webhook.id).in_(ids[:50]), *due).order_by(col(Webhook.next_attempt_at))
             )
