@@ -36,7 +36,7 @@ def none_match(request: Request, etag: str) -> bool:
     header = request.headers.get("if-none-match")
     if header is None:
         return False
-    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in _tags(header))
+    return any(tag == "*" or tag.removeprefix("W/") == etag.removeprefix("W/") for tag in _tags(header))
 
 
 def check_if_match(request: Request, session: Session, reader: Reader, record_id: uuid.UUID | None) -> None:

@@ -1,7 +1,7 @@
 """Webhook delivery lag, and what a dispatcher costs the writes.
 
     uv run python -m bench.webhook_lag --database-url postgresql+psycopg://postgres@127.0.0.1:5432/DB \\
-        [--subscriptions 10] [--rate 100] [--seconds 20] [--writers 8] [--cost-rounds 3]
+        [--subscriptions 10] [--rate 100] [--seconds 20] [--writers 8] [--cost-rounds 3] [--concurrency N]
 
 Lag: `workplan serve` (one worker) and `workplan webhooks run` (its own process) serve the database;
 a receiver in this process answers 204 to every delivery and notes when each arrived. An admin's key
@@ -86,10 +86,9 @@ def receiving() -> Iterator[Receiver]:
 
 
 @contextmanager
-def dispatcher(env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(  # noqa: S603 (our own command)
-        [str(BIN / "workplan"), "webhooks", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def dispatcher(env: dict[str, str], concurrency: int) -> Iterator[None]:
+    command = [str(BIN / "workplan"), "webhooks", "run", "--concurrency", str(concurrency)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
         yield
     finally:
@@ -155,7 +154,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--cost-rounds", type=int, default=3)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="the dispatcher's workers (default: one per subscription)"
+    )
     args = parser.parse_args()
+    args.concurrency = args.concurrency or args.subscriptions
     env = {
         **os.environ,
         "WORKPLAN_DATABASE_URL": args.database_url,
@@ -183,7 +186,7 @@ def main() -> None:
         hooks = subscribe(api, receiver, args.subscriptions)
 
         # Lag.
-        with dispatcher(env):
+        with dispatcher(env, args.concurrency):
             sent = paced_writes(base, headers, objective_id, args.writers, args.rate, args.seconds)
             wanted = {(str(n), record_id) for n in range(args.subscriptions) for record_id in sent}
             deadline = time.monotonic() + 60
@@ -217,7 +220,7 @@ def main() -> None:
                 hooks = subscribe(api, receiver, args.subscriptions) if state == "on" else []
                 tag = f"{int(time.time())}-{state}-{number}"
                 if state == "on":
-                    with dispatcher(env):
+                    with dispatcher(env, args.concurrency):
                         figures = drive(base, headers, objective_id, 4, 8.0, tag)
                 else:
                     figures = drive(base, headers, objective_id, 4, 8.0, tag)

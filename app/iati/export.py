@@ -147,7 +147,7 @@ def _activity_problems(row: Any) -> list[ErrorItem]:
 
 
 def etag(session: Session, work_plan_id: uuid.UUID, publisher: Publisher) -> str:
-    """A strong ETag of the file, from what it is made of and without writing it: the highest
+    """A weak ETag of the file, from what it is made of and without writing it: the highest
     change_seq of all activities and of all partners, the count and the sum of the versions of the
     plan's live activities and of all partners, and the publisher's settings.
 
@@ -156,7 +156,11 @@ def etag(session: Session, work_plan_id: uuid.UUID, publisher: Publisher) -> str
     renamed. The change stamps alone would miss a write whose transaction took its stamp before
     another's and committed after it (or one in the same transaction): the versions catch those.
     Writes elsewhere can change the tag too, at the cost of a download; no change to the file
-    leaves it as it was."""
+    leaves it as it was.
+
+    Weak: the file is read a batch at a time, each in its own transaction (no snapshot held over a
+    long download), so a write during a download can make one file no single state of the plan
+    gave; a strong tag would vouch for its bytes."""
     a, p = _ACTIVITY.c, _PARTNER.c
     values = (
         *session.execute(select(func.count(), func.sum(a.version)).where(_live(work_plan_id))).one(),
@@ -164,7 +168,7 @@ def etag(session: Session, work_plan_id: uuid.UUID, publisher: Publisher) -> str
         *session.execute(select(func.max(p.change_seq), func.count(), func.sum(p.version))).one(),
     )
     basis = "|".join(map(str, (IATI_VERSION, work_plan_id, *values, *vars(publisher).values())))
-    return '"iati-' + hashlib.sha256(basis.encode()).hexdigest()[:32] + '"'
+    return 'W/"iati-' + hashlib.sha256(basis.encode()).hexdigest()[:32] + '"'
 
 
 def work_plan_code(session: Session, work_plan_id: uuid.UUID) -> str | None:
