@@ -15,7 +15,8 @@ hangs or trickles bytes cannot stretch.
 
 No library fits: safehttpx and httpx-secure guard only async clients and cannot allow a network
 that is not public, microsoft-antissrf wraps requests. What is not public is Python's own
-`ipaddress` registry data (`is_global`), plus the IPv6 forms that embed an IPv4 address.
+`ipaddress` registry data (`is_global`), plus the IPv6 forms that embed an IPv4 address, plus the
+special-purpose blocks that Pythons before 3.12.4 and 3.11.10 file as global (`_SPECIAL`).
 """
 
 import contextlib
@@ -45,6 +46,16 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Not globally reachable, but global to this Python's `ipaddress` (3.11.7 and older releases): the
+# IANA special-purpose registries' blocks marked so, and the deprecated IPv6 site-local block. The
+# other blocks those registries mark not reachable are private or reserved to every Python 3.11.
+_SPECIAL: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, str] = {
+    # IETF protocol assignments (RFC 6890): only 192.0.0.0/29 and .170/31 are private to Python. Its
+    # two globally reachable anycast addresses, 192.0.0.9 and .10 (PCP, TURN), are no webhook receiver.
+    ipaddress.ip_network("192.0.0.0/24"): "a special-purpose (IETF protocol assignments)",
+    ipaddress.ip_network("3fff::/20"): "a documentation",  # RFC 9637, beside 2001:db8::/32
+    ipaddress.ip_network("fec0::/10"): "a site-local",  # RFC 3879: deprecated, still routed inside some sites
+}
 
 
 class TargetRefused(ValueError):
@@ -94,6 +105,9 @@ def _kind(address: IPAddress) -> str | None:
         return "a multicast"
     if address in _SHARED:
         return "a shared (carrier-grade NAT)"
+    for network, kind in _SPECIAL.items():
+        if address in network:
+            return kind
     if address.is_private:
         return "a private"
     if address.is_reserved or not address.is_global:
@@ -170,9 +184,13 @@ def _parse(url: str) -> httpx.URL:
         raise TargetRefused(f"The URL is longer than {MAX_URL_LENGTH} characters.")
     try:
         parsed = httpx.URL(url)
+        # Read here: a host with a malformed IDNA label (`xn--a.com`) raises only when it is decoded.
+        host, _ = parsed.host, parsed.raw_host.decode("ascii")
     except httpx.InvalidURL as exc:
         raise TargetRefused(f"The URL cannot be read: {exc}.") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    except UnicodeError as exc:  # idna's errors
+        raise TargetRefused(f"The URL's host is not a valid internationalized domain name: {exc}.") from None
+    if parsed.scheme not in ("http", "https") or not host:
         raise TargetRefused("The URL must be absolute, http:// or https:// with a host.")
     if parsed.userinfo:
         raise TargetRefused("The URL must not carry a user name or password; authenticate with the signature.")

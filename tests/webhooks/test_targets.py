@@ -190,6 +190,41 @@ def post(client: httpx.Client, url: str, timeout: float = 5) -> Attempt:
         ),
         ("https://192.0.2.1/in", "192.0.2.1 is a private address: webhooks go only to public addresses."),
         ("https://240.0.0.1/in", "240.0.0.1 is a private address: webhooks go only to public addresses."),
+        # Global to Python 3.11.7's `ipaddress`, not globally reachable (app/webhooks/targets.py `_SPECIAL`).
+        *(
+            (
+                f"https://{host}/in",
+                f"{address} is a special-purpose (IETF protocol assignments) address: "
+                "webhooks go only to public addresses.",
+            )
+            for host, address in [
+                ("192.0.0.9", "192.0.0.9"),
+                ("192.0.0.10", "192.0.0.10"),
+                ("192.0.0.64", "192.0.0.64"),
+            ]
+        ),
+        (
+            "https://[::ffff:192.0.0.9]/in",
+            "::ffff:c000:9 reaches 192.0.0.9, a special-purpose (IETF protocol assignments) address: "
+            "webhooks go only to public addresses.",
+        ),
+        ("https://[fec0::1]/in", "fec0::1 is a site-local address: webhooks go only to public addresses."),
+        ("https://[feff::1]/in", "feff::1 is a site-local address: webhooks go only to public addresses."),
+        ("https://[3fff::1]/in", "3fff::1 is a documentation address: webhooks go only to public addresses."),
+        # Not globally reachable, and reserved to every Python 3.11.
+        ("https://[5f00::1]/in", "5f00::1 is a reserved address: webhooks go only to public addresses."),
+        ("https://[64:ff9b:1::1]/in", "64:ff9b:1::1 is a reserved address: webhooks go only to public addresses."),
+        ("https://[100:0:0:1::1]/in", "100:0:0:1::1 is a reserved address: webhooks go only to public addresses."),
+        (
+            "https://xn--a.com/in",
+            "The URL's host is not a valid internationalized domain name: "
+            "Codepoint U+0080 at position 1 of '\\x80' not allowed.",
+        ),
+        (
+            "https://xn--.com/in",
+            "The URL's host is not a valid internationalized domain name: "
+            "Malformed A-label, no Punycode eligible content found.",
+        ),
         (
             "https://localhost/in",
             "localhost resolves to 127.0.0.1, which is a loopback address: webhooks go only to public addresses.",
@@ -329,6 +364,14 @@ def test_a_name_that_does_not_resolve_is_refused(client: httpx.Client, lookups: 
     lookups[NAME] = []
     attempt = post(client, f"https://{NAME}/in")
     assert (attempt.outcome, attempt.error) == ("refused", "hooks.example.test does not resolve")
+
+
+def test_a_host_with_a_malformed_idna_label_is_refused_at_delivery(client: httpx.Client) -> None:
+    for url in ["https://xn--a.com/in", "https://xn--.com/in"]:
+        attempt = post(client, url)
+        assert attempt.outcome == "refused", url
+        assert attempt.error is not None
+        assert attempt.error.startswith("The URL's host is not a valid internationalized domain name: ")
 
 
 def test_http_to_a_public_address_is_refused_at_delivery(client: httpx.Client, lookups: dict[str, list[str]]) -> None:
