@@ -7,14 +7,22 @@ import secrets
 import tempfile
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import pycountry
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # What a browser sends in Origin: scheme, host and port, lower case, no path (not even a slash).
 _ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+# Seconds a webhook lease must outlast an attempt's timeout. The dispatcher renews its lease before
+# an attempt once `min(lease / 3, lease - timeout - 1)` seconds passed since the last renewal
+# (app/webhooks/dispatch.py), so that the attempt ends at least a second before the lease does, to
+# record it; under this margin that interval would hit its floor of 0.5 s and the attempt outlast
+# the lease. Small enough for a short lease in tests (3 s, with a 1 s timeout).
+LEASE_MARGIN = 2.0
 
 
 class Settings(BaseSettings):
@@ -173,7 +181,13 @@ class Settings(BaseSettings):
         ),
     )
     webhook_timeout: float = Field(
-        default=10, gt=0, le=60, description="Seconds one webhook delivery attempt may take, connection included."
+        default=10,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds one webhook delivery attempt may take, connection included; at least "
+            f"{LEASE_MARGIN:g} s less than `webhook_lease_seconds`."
+        ),
     )
     webhook_retry_hours: float = Field(
         default=24,
@@ -188,7 +202,9 @@ class Settings(BaseSettings):
         gt=1,
         description=(
             "How long a dispatcher holds a subscription before another may take it over: a dispatcher that "
-            "died is replaced after at most this long, and the change it was delivering is delivered again."
+            "died is replaced after at most this long, and the change it was delivering is delivered again. "
+            f"At least `webhook_timeout` + {LEASE_MARGIN:g} s, so that an attempt ends, and is recorded, "
+            "while its dispatcher still holds the lease."
         ),
     )
 
@@ -252,6 +268,18 @@ class Settings(BaseSettings):
     def check_networks(cls, networks: list[str]) -> list[str]:
         # A host address (`127.0.0.1`) is a network of one; a typo must not silently allow nothing.
         return [str(ipaddress.ip_network(network, strict=False)) for network in networks]
+
+    @model_validator(mode="after")
+    def check_lease(self) -> Self:
+        # A lease that lapses mid-attempt lets a second dispatcher take the subscription over: the
+        # same change sent twice at once, and the order lost across the takeover.
+        if self.webhook_lease_seconds < self.webhook_timeout + LEASE_MARGIN:
+            raise ValueError(
+                f"WORKPLAN_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must be at least "
+                f"WORKPLAN_WEBHOOK_TIMEOUT ({self.webhook_timeout:g}) + {LEASE_MARGIN:g} seconds: a delivery "
+                "attempt must end, and be recorded, before another dispatcher may take its subscription over"
+            )
+        return self
 
     @field_validator("iati_language")
     @classmethod

@@ -113,6 +113,7 @@ def start_dispatcher(url: str, log: Path) -> subprocess.Popen[bytes]:
         "WORKPLAN_DATABASE_URL": url,
         "WORKPLAN_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "WORKPLAN_WEBHOOK_LEASE_SECONDS": "3",
+        "WORKPLAN_WEBHOOK_TIMEOUT": "1",  # the lease must outlast an attempt by 2 s (app/config.py)
     }
     log.touch()
     with log.open("ab") as out:
