@@ -9,6 +9,7 @@ is the time of the attempt, as the specification asks. While a rotated secret's 
 previous secret signs too: `webhook-signature` carries both, space-separated.
 """
 
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Mapping
@@ -40,18 +41,33 @@ def body_of(item: Item) -> bytes:
     return to_json(item)
 
 
+CANNOT_SIGN = "the signing secret cannot be decrypted: the service's secret key changed; rotate the secret"
+
+
+class SecretUnreadable(Exception):
+    """A stored secret sealed under another service key (`WORKPLAN_SECRET_KEY` changed since)."""
+
+
 @functools.lru_cache(maxsize=512)
 def _signer(sealed: str) -> Signer:
     """By the stored (encrypted) secret: a subscription's next delivery skips the decryption."""
-    return Signer(open_secret(sealed))
+    try:
+        secret = open_secret(sealed)
+    except ValueError:
+        raise SecretUnreadable from None
+    return Signer(secret)
 
 
 def signature(webhook: Webhook, msg_id: str, at: datetime, body: bytes) -> str:
-    """`webhook-signature`: by the current secret, and by the previous one while its grace lasts."""
+    """`webhook-signature`: by the current secret, and by the previous one while its grace lasts.
+
+    SecretUnreadable if the current secret cannot be decrypted. A previous secret that cannot be is
+    left out: after the service's key changed, the secret rotated as told signs on its own."""
     signatures = [_signer(webhook.secret).sign(msg_id, at, body)]
     expires = webhook.previous_secret_expires_at
     if webhook.previous_secret and expires is not None and as_utc(expires) > at:
-        signatures.append(_signer(webhook.previous_secret).sign(msg_id, at, body))
+        with contextlib.suppress(SecretUnreadable):
+            signatures.append(_signer(webhook.previous_secret).sign(msg_id, at, body))
     return " ".join(signatures)
 
 
@@ -79,7 +95,14 @@ def send(client: httpx.Client, webhook: Webhook, item: Item, *, trigger: str, at
     at = utcnow()
     msg_id = message_id(webhook.id, item["type"], item["id"], item["change_seq"])
     body = body_of(item)
-    result = targets.deliver(client, webhook.url, body, headers_for(webhook, msg_id, at, body))
+    try:
+        headers = headers_for(webhook, msg_id, at, body)
+    except SecretUnreadable:
+        # Recorded as any attempt that went nowhere: the dispatcher backs off and, in the end,
+        # disables the subscription with this reason; a redelivery answers it.
+        result = targets.Attempt("refused", None, None, CANNOT_SIGN, 0)
+    else:
+        result = targets.deliver(client, webhook.url, body, headers)
     return WebhookDelivery(
         webhook_id=webhook.id,
         message_id=msg_id,
