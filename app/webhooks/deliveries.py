@@ -9,13 +9,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, or_, select
 from starlette.responses import Response
 
 from app.access.keys import caller
-from app.db import ReadSessionDep, SessionDep
+from app.db import ReadSessionDep, SessionDep, get_database, tag
 from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.kinds import BY_NAME
@@ -26,9 +26,9 @@ from app.reads import PrivateReaders
 from app.records import Timestamp, as_utc, utcnow
 from app.webhooks import targets
 from app.webhooks.access import load_webhook
-from app.webhooks.delivery import attempt, reader_for
+from app.webhooks.delivery import reader_for, send
 from app.webhooks.dispatch import end_of
-from app.writes.idempotency import IdempotencyDep, remember
+from app.writes.idempotency import KEY_PATTERN, Claim, IdempotencyDep, Replay, _claim, fingerprint, remember
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -196,29 +196,82 @@ def current_item(session: Session, webhook: Webhook, delivery: WebhookDelivery) 
     return item
 
 
+async def redelivery_claim(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description=(
+                "Any string of 1 to 255 visible ASCII characters, new for each new request (a UUID will do). "
+                "A retry with the same key replays the first response; 409 while the first is still running. "
+                "Kept 24 hours."
+            ),
+            json_schema_extra={"pattern": KEY_PATTERN.pattern, "minLength": 1, "maxLength": 255},
+        ),
+    ] = None,
+) -> Claim | None:
+    """The Idempotency-Key of a redelivery, checked but not yet claimed: the claim is taken where the
+    attempt is recorded, not held while the receiver answers."""
+    if idempotency_key is None:
+        return None
+    if not KEY_PATTERN.match(idempotency_key):
+        raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code="INVALID_IDEMPOTENCY_KEY")
+    body = await request.body()
+    return Claim(caller(request).key_id or "", idempotency_key, fingerprint(request.method, request.url.path, body))
+
+
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     response_model=Redelivery,
     status_code=201,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(400, 401, 403, 404, 409, 422),
 )
 def redeliver_delivery(
-    request: Request, idempotency: IdempotencyDep, session: SessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+    request: Request,
+    claim: Annotated[Claim | None, Depends(redelivery_claim)],
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
 ) -> Response:
     """Attempt this delivery's change again, now, and answer the new attempt, whatever its outcome.
 
     If the record has changed since, its current state is delivered (`changed_since`), as the feed
     would. The subscription's position and retries are left as they are."""
-    webhook = load_webhook(session, caller(request), webhook_id)
-    delivery = _delivery(session, webhook, delivery_id)
-    item = current_item(session, webhook, delivery)
+    # No transaction is open while the receiver answers (up to the webhook timeout): on SQLite it
+    # would hold every writer of the service back, on PostgreSQL a connection and a row. So: a short
+    # write that answers a retried key at once, a short read of what to send, the attempt, and a
+    # short write recording it (and claiming the key again: a retry that ran meanwhile answered first).
+    database = get_database(request)
+    principal = caller(request)
+    if claim is not None:
+        with tag(database.session(write=True), request) as session, session.begin():
+            _claim(session, claim)
+    with database.session() as session, session.begin():
+        webhook = load_webhook(session, principal, webhook_id)
+        delivery = _delivery(session, webhook, delivery_id)
+        item = current_item(session, webhook, delivery)
+        session.expunge_all()
     with targets.new_client() as client:
-        made = attempt(session, client, webhook, item, "redelivery")
-    session.flush()
+        made = send(client, webhook, item, trigger="redelivery")
     answer = Redelivery(
         **WebhookDeliveryPublic.of(made).model_dump(), changed_since=item["change_seq"] != delivery.change_seq
     )
-    return remember(session, idempotency, json_response(request, answer, status_code=201))
+    response = json_response(request, answer, status_code=201)
+    replay: Replay | None = None
+    with tag(database.session(write=True), request) as session, session.begin():
+        if session.get(Webhook, webhook.id) is None:
+            raise NotFound(f"The webhook {webhook_id} was deleted while its delivery was attempted.")
+        session.add(made)
+        try:
+            if claim is not None:
+                _claim(session, claim)
+        except Replay as first:
+            # Another request with this key recorded its attempt meanwhile: ours is recorded too, its answered.
+            replay = first
+        else:
+            remember(session, claim, response)
+    if replay is not None:
+        raise replay
+    return response
 
 
 @router.post(

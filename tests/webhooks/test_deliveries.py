@@ -1,6 +1,7 @@
 """`/v1/webhooks/{id}/deliveries`, redelivery and replay, through the HTTP API, against a real
 receiver."""
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -244,3 +245,51 @@ def test_purging_tombstones_removes_the_attempts_older_than_the_horizon(
     with Session(hooks_engine) as session:
         left = session.exec(select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == webhook.id)).all()
     assert left == [recent.id]
+
+
+def test_a_redelivery_holds_no_transaction_while_the_receiver_answers(
+    api: TestClient, act_as: As, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    act_as(ADMIN)
+    key = secret()
+    webhook = subscribe(receiver.at("/slow", key), key, types=["activity"])
+    record = create(api, "SLOW-1")
+    Dispatcher(hooks_engine).run_once()
+    [original] = api.get(f"/v1/webhooks/{webhook.id}/deliveries").json()["items"]
+    handle = receiver.handle
+
+    def slow(path: str, headers: dict[str, str], body: bytes) -> int | str:
+        answer = handle(path, headers, body)
+        time.sleep(2.5)
+        return answer
+
+    receiver.handle = slow  # type: ignore[method-assign]
+    url = f"/v1/webhooks/{webhook.id}/deliveries/{original['id']}/redeliver"
+    answers: list[Any] = []
+    redelivery = threading.Thread(target=lambda: answers.append(api.post(url, headers={"Idempotency-Key": "slow-1"})))
+    redelivery.start()
+    deadline = time.monotonic() + 10
+    while len(receiver.on("/slow")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # While the receiver takes its time, the service's other writers do not wait for it.
+    started = time.monotonic()
+    patched = api.patch(f"/v1/activities/{record['id']}", json={"title": "meanwhile"})
+    took = time.monotonic() - started
+    redelivery.join(timeout=30)
+    assert patched.status_code == 200, patched.text
+    assert took < 1.0
+
+    [answer] = answers
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["outcome"], answer.json()["trigger"]) == ("delivered", "redelivery")
+    recorded = api.get(f"/v1/webhooks/{webhook.id}/deliveries/{answer.json()['id']}")
+    assert recorded.status_code == 200
+    assert recorded.json() == {k: v for k, v in answer.json().items() if k != "changed_since"}
+    # The key was remembered with the attempt: a retry replays it, and makes no other.
+    receiver.handle = handle  # type: ignore[method-assign]
+    again = api.post(url, headers={"Idempotency-Key": "slow-1"})
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == answer.json()
+    assert len(receiver.on("/slow")) == 2
