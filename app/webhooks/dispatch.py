@@ -20,9 +20,18 @@ retried after an exponential backoff with jitter (from `retry_base` seconds, at 
 until it has failed for `webhook_retry_hours` (then it is disabled, with the last error); a 410
 disables it at once. A success resets the count.
 
-Idle polling costs one small query: a worker remembers, per subscription, the feed head and the
-position at which it last found nothing to deliver, and reads the subscription's changes again only
-once the head or the position moved.
+A change to the subscription while it is being delivered takes effect before the next attempt: a
+PATCH, a DELETE, a rotation or a replay clears its lease (app/webhooks/service.py), and the worker
+looks at the row (one read by primary key) before each attempt, and stops its turn when the lease is
+no longer its own or the row changed. At most the attempt in flight then goes out as it was.
+
+A subscription whose partner was deleted is delivered nothing more: the worker that would lease it
+disables it instead, with the reason, and a worker delivering it stops before its next attempt.
+
+Idle polling costs one small query: a worker remembers, per subscription, the feed head, the
+position and the row's `updated_at` at which it last found nothing to deliver, and reads the
+subscription's changes again only once one of them moved (a PATCH that widens `types` moves the
+last).
 """
 
 import logging
@@ -36,11 +45,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, or_, select
 
 from app.config import get_settings
 from app.db import write_engine
 from app.kinds import BY_NAME
+from app.models.partners import Partner
 from app.models.webhooks import Webhook, WebhookDelivery
 from app.models.writes import SyncState
 from app.records import as_utc, utcnow
@@ -109,7 +120,7 @@ class Dispatcher:
         self.retry_base = retry_base
         self.batch = batch
         self.stop = threading.Event()
-        self._idle: dict[uuid.UUID, tuple[int, tuple[int, str, uuid.UUID | None]]] = {}
+        self._idle: dict[uuid.UUID, tuple[int, tuple[int, str, uuid.UUID | None], datetime]] = {}
         self._idle_lock = threading.Lock()
         self._postgres = engine.dialect.name == "postgresql"
 
@@ -168,16 +179,22 @@ class Dispatcher:
         # service's writers): is any subscription due, and not known to be caught up?
         with Session(self.reads) as session, session.begin():
             head = session.exec(select(SyncState.change_seq)).one()
-            candidates = session.exec(
-                select(Webhook.id, Webhook.position_seq, Webhook.position_type, Webhook.position_id)
+            candidates = session.execute(
+                sa_select(
+                    col(Webhook.id),
+                    col(Webhook.updated_at),
+                    col(Webhook.position_seq),
+                    col(Webhook.position_type),
+                    col(Webhook.position_id),
+                )
                 .where(*due)
                 .order_by(col(Webhook.next_attempt_at))
             ).all()
         with self._idle_lock:
             ids = [
                 webhook_id
-                for webhook_id, *position in candidates
-                if self._idle.get(webhook_id) != (head, tuple(position))
+                for webhook_id, updated_at, *position in candidates
+                if self._idle.get(webhook_id) != (head, tuple(position), as_utc(updated_at))
             ]
         if not ids:
             return None
@@ -187,14 +204,48 @@ class Dispatcher:
             )
             if self._postgres:
                 statement = statement.with_for_update(skip_locked=True)
-            webhook = session.exec(statement.limit(1)).first()
-            if webhook is None:
-                return None
+            while True:
+                webhook = session.exec(statement.limit(1)).first()
+                if webhook is None:
+                    return None
+                if not self._orphaned(session, webhook, now):
+                    break
             token = uuid.uuid4()
             webhook.lease_token = token
             webhook.lease_until = now + timedelta(seconds=get_settings().webhook_lease_seconds)
             session.add(webhook)
         return webhook, token
+
+    def _orphaned(self, session: Session, webhook: Webhook, now: datetime) -> bool:
+        """Disable the subscription if its partner was deleted (it would push that partner's private
+        fields to nobody's account); True if it was."""
+        if webhook.partner_id is None:
+            return False
+        partner = session.get(Partner, webhook.partner_id)
+        if partner is not None and partner.deleted_at is None:
+            return False
+        webhook.active = False
+        webhook.disabled_at = webhook.updated_at = now
+        webhook.disabled_reason = f"Its partner was deleted; disabled at {_stamp(now)}."
+        webhook.lease_token = webhook.lease_until = None
+        session.add(webhook)
+        session.flush()
+        log.warning("disabled webhook %s: its partner %s was deleted", webhook.id, webhook.partner_id)
+        return True
+
+    def still_mine(self, webhook: Webhook, token: uuid.UUID) -> bool:
+        """Whether the worker may make another attempt: it still holds the lease, nobody changed the
+        subscription since it was leased, and its partner was not deleted. One read by primary key."""
+        with Session(self.reads) as session, session.begin():
+            row = session.exec(
+                select(Webhook.lease_token, Webhook.updated_at, Partner.deleted_at)
+                .outerjoin(Partner, col(Partner.id) == col(Webhook.partner_id))
+                .where(col(Webhook.id) == webhook.id)
+            ).first()
+        if row is None:
+            return False
+        lease_token, updated_at, partner_deleted = row
+        return lease_token == token and as_utc(updated_at) == as_utc(webhook.updated_at) and partner_deleted is None
 
     # Delivering.
 
@@ -241,6 +292,10 @@ class Dispatcher:
                     continue
                 if self.stop.is_set():
                     break
+                if not self.still_mine(webhook, token):
+                    # Changed, deleted, or taken over: what was done is recorded (fenced), nothing more is sent.
+                    self.write(webhook, token, batch, release=True)
+                    return
                 if (utcnow() - written).total_seconds() > renew_every:
                     # Renewed before the attempt: the lease outlasts an attempt that takes its whole timeout.
                     if not self.write(webhook, token, batch, release=False):
@@ -265,7 +320,11 @@ class Dispatcher:
             if done:
                 if batch.failed is None and not has_more and not self.stop.is_set():
                     with self._idle_lock:
-                        self._idle[webhook.id] = (head, (position.seq, position.type, position.id))
+                        self._idle[webhook.id] = (
+                            head,
+                            (position.seq, position.type, position.id),
+                            as_utc(webhook.updated_at),
+                        )
                 return
 
     def write(self, webhook: Webhook, token: uuid.UUID, batch: Batch, *, release: bool) -> bool:

@@ -241,6 +241,13 @@ def _audited(webhook: Webhook) -> dict[str, Any]:
     }
 
 
+def _take_lease(webhook: Webhook) -> None:
+    """A dispatcher delivering the subscription stops before its next attempt (its writes are fenced
+    by the lease token, and it checks the row before each attempt: app/webhooks/dispatch.py); the
+    next one to lease it delivers it as it is now: a new URL, filter or types, the new secret alone."""
+    webhook.lease_token = webhook.lease_until = None
+
+
 def create_webhook(session: Session, principal: Principal, data: WebhookCreate) -> tuple[Webhook, str]:
     """Make the subscription at the feed's head; returns it and its secret, never seen again."""
     webhooks_of(principal)  # 403 for the roles that manage none
@@ -301,6 +308,7 @@ def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate, url
     changed = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
     if changed:
         webhook.updated_at = utcnow()
+        _take_lease(webhook)
         session.add(webhook)
         session.flush()
         record_change(session, "update", "webhook", webhook.id, changed)
@@ -308,7 +316,8 @@ def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate, url
 
 
 def delete_webhook(session: Session, webhook: Webhook) -> None:
-    """Delete it and its delivery log (ON DELETE CASCADE); its secret goes with it."""
+    """Delete it and its delivery log (ON DELETE CASCADE); its secret goes with it. A dispatcher
+    delivering it finds the row gone before its next attempt, and sends nothing more."""
     gone = {name: [value, None] for name, value in _audited(webhook).items() if value not in (None, [], {})}
     record_change(session, "delete", "webhook", webhook.id, gone)
     session.delete(webhook)
@@ -324,6 +333,7 @@ def rotate_secret(session: Session, webhook: Webhook, grace_seconds: int) -> tup
     webhook.previous_secret_expires_at = until
     webhook.secret = seal_secret(secret)
     webhook.updated_at = utcnow()
+    _take_lease(webhook)
     session.add(webhook)
     session.flush()
     grace = format_timestamp(until) if until else None

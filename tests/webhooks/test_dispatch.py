@@ -13,11 +13,17 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
+from standardwebhooks import Webhook as Verifier
+from standardwebhooks import WebhookVerificationError
 
+from app.access.keys import Principal, current_principal
 from app.db import write_engine
+from app.main import app
+from app.models.access import Role
 from app.models.webhooks import Webhook, WebhookDelivery
 from app.records import as_utc, utcnow
 from app.sync.feed import Position
@@ -53,6 +59,40 @@ def writer(hooks_engine: Engine) -> Iterator[TestClient]:
 @pytest.fixture
 def dispatcher(hooks_engine: Engine) -> Dispatcher:
     return Dispatcher(hooks_engine, retry_base=0.1)
+
+
+ADMIN = Principal(key_id="test-admin", role=Role.ADMIN)
+
+
+@pytest.fixture
+def admin(writer: TestClient) -> TestClient:
+    """The writer, acting as an admin from now on: it manages subscriptions through the API."""
+
+    def override(request: Request) -> Principal:
+        request.state.principal = ADMIN
+        return ADMIN
+
+    app.dependency_overrides[current_principal] = override
+    return writer
+
+
+def slowed(receiver: Receiver, seconds: float) -> None:
+    """The receiver answers each delivery `seconds` after it has recorded it."""
+    handle = receiver.handle
+
+    def slow(path: str, headers: dict[str, str], body: bytes) -> int | str:
+        answer = handle(path, headers, body)
+        time.sleep(seconds)
+        return answer
+
+    receiver.handle = slow  # type: ignore[method-assign]
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def create(writer: TestClient, code: str, **fields: Any) -> dict[str, Any]:
@@ -291,7 +331,8 @@ def test_a_dispatcher_whose_lease_was_taken_over_moves_nothing(
     assert not first.write(mine, token, Batch(position=beyond), release=True)
     assert stored(hooks_engine, webhook.id).position_seq == webhook.position_seq
     assert stored(hooks_engine, webhook.id).lease_token == taken[1]
-    # Delivering, the stale dispatcher sends (at least once) but cannot move the position...
+    # Delivering, the stale dispatcher sees the lease is not its own before its attempt: it sends
+    # nothing and moves nothing...
     with targets.new_client() as client:
         first.deliver(client, mine, token)
     assert stored(hooks_engine, webhook.id).position_seq == webhook.position_seq
@@ -301,8 +342,7 @@ def test_a_dispatcher_whose_lease_was_taken_over_moves_nothing(
     assert stored(hooks_engine, webhook.id).position_seq == change["change_seq"]
     assert stored(hooks_engine, webhook.id).lease_token is None
     got = receiver.on("/fenced")
-    assert len({r.message_id for r in got}) == 1
-    assert len(got) == 2
+    assert len(got) == 1
 
 
 def test_the_backoff_grows_to_an_hour_with_jitter() -> None:
@@ -373,3 +413,122 @@ def test_the_example_receiver_verifies_deduplicates_and_keeps_the_latest_state(
         headers={"webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"},
     )
     assert forged.status_code == 401
+
+
+def test_a_subscription_made_through_the_api_hears_exactly_the_changes_made_after_it(
+    admin: TestClient, dispatcher: Dispatcher, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    before = create(admin, "API-BEFORE")
+    made = admin.post("/v1/webhooks", json={"url": receiver.base + "/api", "types": ["activity"]})
+    assert made.status_code == 201, made.text
+    # Verified with the secret the 201 showed, and nothing else.
+    receiver.secrets["/api"], receiver.scripts["/api"] = [made.json()["secret"]], [200]
+    dispatcher.run_once()
+    assert receiver.on("/api") == []
+    after = [create(admin, f"API-AFTER-{n}") for n in range(2)]
+    assert admin.patch(f"/v1/activities/{before['id']}", json={"title": "changed after"}).status_code == 200
+    dispatcher.run_once()
+
+    got = receiver.on("/api")
+    assert all(r.verified for r in got)
+    assert [(r.item["id"], r.item["data"]["title"]) for r in got] == [
+        (after[0]["id"], "API-AFTER-0"),
+        (after[1]["id"], "API-AFTER-1"),
+        (before["id"], "changed after"),
+    ]
+    shown = admin.get(f"/v1/webhooks/{made.json()['id']}").json()
+    assert shown["delivered_through"] == got[-1].item["change_seq"]
+
+
+def test_a_patch_of_the_url_takes_effect_before_the_next_attempt(
+    admin: TestClient, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/before", key), key, types=["activity"])
+    receiver.at("/after", key)
+    records = [create(admin, f"MOVE-{n}") for n in range(8)]
+    slowed(receiver, 0.2)
+    worker = threading.Thread(target=Dispatcher(hooks_engine).run_once)
+    worker.start()
+    wait_for(lambda: len(receiver.on("/before")) >= 2)
+    moved = admin.patch(f"/v1/webhooks/{webhook.id}", json={"url": receiver.base + "/after"})
+    assert moved.status_code == 200, moved.text
+    patched = time.time()
+    worker.join(timeout=30)
+
+    # At most the attempt in flight when the PATCH committed went on to the old URL.
+    assert len([r for r in receiver.on("/before") if r.at > patched]) <= 1
+    after = receiver.on("/after")
+    assert after
+    assert all(r.verified for r in after)
+    delivered = {r.item["id"] for r in receiver.on("/before") + after}
+    assert delivered == {record["id"] for record in records}
+
+
+def test_a_rotation_with_no_grace_stops_the_old_signature_before_the_next_attempt(
+    admin: TestClient, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    leaked = secret()
+    webhook = subscribe(receiver.at("/leaked", leaked), leaked, types=["activity"])
+    records = [create(admin, f"LEAK-{n}") for n in range(8)]
+    slowed(receiver, 0.2)
+    worker = threading.Thread(target=Dispatcher(hooks_engine).run_once)
+    worker.start()
+    wait_for(lambda: len(receiver.on("/leaked")) >= 2)
+    rotated = admin.post(f"/v1/webhooks/{webhook.id}/rotate-secret", json={"grace_seconds": 0})
+    assert rotated.status_code == 200, rotated.text
+    at = time.time()
+    worker.join(timeout=30)
+
+    fresh = rotated.json()["secret"]
+    later = [r for r in receiver.on("/leaked") if r.at > at]
+    signed_by_leaked = []
+    for r in later:
+        try:
+            Verifier(leaked).verify(r.body, r.headers)
+            signed_by_leaked.append(r)
+        except WebhookVerificationError:
+            Verifier(fresh).verify(r.body, r.headers)
+    assert len(signed_by_leaked) <= 1  # the attempt in flight
+    assert len(later) - len(signed_by_leaked) >= 1
+    assert {r.item["id"] for r in receiver.on("/leaked")} == {record["id"] for record in records}
+
+
+def test_an_idle_dispatcher_picks_up_a_patch_that_widens_the_types(
+    admin: TestClient, dispatcher: Dispatcher, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    key = secret()
+    webhook = subscribe(receiver.at("/widen", key), key, types=["government_report"])
+    record = create(admin, "WIDEN-1")
+    dispatcher.run_once()  # nothing for it at this head: known to be caught up
+    assert receiver.on("/widen") == []
+    widened = admin.patch(f"/v1/webhooks/{webhook.id}", json={"types": ["government_report", "activity"]})
+    assert widened.status_code == 200, widened.text
+    dispatcher.run_once()
+    assert [r.item["id"] for r in receiver.on("/widen")] == [record["id"]]
+
+
+def test_a_subscription_whose_partner_was_deleted_is_disabled_and_delivers_nothing(
+    admin: TestClient, dispatcher: Dispatcher, receiver: Receiver, subscribe: Subscribe, hooks_engine: Engine
+) -> None:
+    partner = admin.post("/v1/partners", json={"name": "Orphaned subscriber", "kind": "ngo"})
+    assert partner.status_code == 201, partner.text
+    key = secret()
+    webhook = subscribe(
+        receiver.at("/orphan", key), key, types=["activity"], partner_id=uuid.UUID(partner.json()["id"])
+    )
+    create(admin, "ORPHAN-1")
+    dispatcher.run_once()
+    assert len(receiver.on("/orphan")) == 1  # delivered while its partner exists
+    assert admin.delete(f"/v1/partners/{partner.json()['id']}").status_code == 204
+    create(admin, "ORPHAN-2")
+    dispatcher.run_once()
+
+    assert len(receiver.on("/orphan")) == 1
+    orphan = stored(hooks_engine, webhook.id)
+    assert not orphan.active
+    assert orphan.disabled_at is not None
+    assert orphan.disabled_reason is not None
+    assert "partner was deleted" in orphan.disabled_reason
+    shown = admin.get(f"/v1/webhooks/{webhook.id}").json()
+    assert (shown["active"], shown["disabled_reason"]) == (False, orphan.disabled_reason)
