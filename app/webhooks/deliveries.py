@@ -274,11 +274,17 @@ def redeliver_delivery(
     return response
 
 
+class BeyondTheFeed(ValidationFailed):
+    """A replay from a stamp the feed has not reached: how far it has is stored data, not a schema."""
+
+    code = "BEYOND_THE_FEED"
+
+
 @router.post(
     "/webhooks/{webhook_id}/replay",
     response_model=ReplayAccepted,
     status_code=202,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(400, 401, 403, 404, 409, 422),
 )
 def replay_webhook(
     request: Request, idempotency: IdempotencyDep, session: SessionDep, webhook_id: uuid.UUID, body: ReplayRequest
@@ -287,11 +293,11 @@ def replay_webhook(
 
     Each under its usual webhook-id, so that a receiver that kept them may skip them: the
     subscription's position moves back, and the dispatcher delivers from there, in order. A
-    dispatcher delivering it now stops at once. 422 beyond the feed's head."""
+    dispatcher delivering it now stops at once. 422 BEYOND_THE_FEED past the feed's head."""
     webhook = load_webhook(session, caller(request), webhook_id, for_update=True)
     head = session.exec(select(SyncState.change_seq)).one()
     if body.from_change_seq > head:
-        raise ValidationFailed(
+        raise BeyondTheFeed(
             f"The feed ends at change_seq {head}: there is nothing from {body.from_change_seq} to replay.",
             errors=[
                 ErrorItem.model_validate(

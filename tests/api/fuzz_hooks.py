@@ -39,15 +39,19 @@ BEYOND_A_SCHEMA = {
     # The IATI export of a plan whose stored activities IATI would not take as they stand (or that
     # has none). (Without an IATI organisation identifier, a setting, it is 409, which passes.)
     "IATI_NOT_PUBLISHABLE",
+    # A webhook replay from a change_seq the feed has not reached: how far it has is stored data.
+    "BEYOND_THE_FEED",
 }
 # VALIDATION_FAILED items that compare two values (`period_end` before `period_start`, or a
 # `_to` filter before its `_from`): JSON Schema has no keyword relating one field to another.
 # And a report's article named twice, with two assessments: `uniqueItems` compares whole items.
 # And a ratification deposited before its instrument was adopted (a date bound by another field).
 # And a key's `expires_at` in the past: what is past depends on the clock, not the request.
+# And a ratification's `succession_effective_on` when its `action` is not a succession (a field
+# allowed by another's value).
 BETWEEN_VALUES = re.compile(
     r"must not be (before|below) .*|\w+ article \d+ appears twice|precedes the \w+'s adoption \(.*\)"
-    r"|must be in the future"
+    r"|must be in the future|succession_effective_on is for a succession only"
 )
 
 

@@ -65,10 +65,12 @@ ADMIN = Principal(key_id="test-admin", role=Role.ADMIN)
 EDITOR = Principal(key_id="test-editor", role=Role.EDITOR)
 
 
-def assert_problem(response: Any, status: int) -> None:
+def assert_problem(response: Any, status: int, code: str | None = None) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["status"] == status
+    if code is not None:
+        assert response.json()["code"] == code, response.text
 
 
 def create(api: TestClient, code: str) -> dict[str, Any]:
@@ -196,7 +198,9 @@ def test_a_replay_delivers_again_from_a_change_seq_and_refuses_one_beyond_the_he
     assert all(r.verified for r in replayed)
 
     head = stored(hooks_engine, webhook.id).position_seq
-    assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": head + 1000}), 422)
+    assert_problem(
+        api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": head + 1000}), 422, "BEYOND_THE_FEED"
+    )
     assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={"from_change_seq": -1}), 422)
     assert_problem(api.post(f"/v1/webhooks/{webhook.id}/replay", json={}), 422)
 
