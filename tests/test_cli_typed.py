@@ -175,6 +175,8 @@ def test_every_command_the_readme_lists_works_as_typed(terminal: Terminal) -> No
     assert "dry run" in run(f"{iati} --dry-run")
     assert "│ 1       │ 0       │ 0" in run(iati)
     assert "idempotency_key" in run("workplan purge-tombstones")
+    # Without --once it delivers until stopped, as `serve` serves: --once delivers what is due (nothing).
+    assert "0 subscription turns delivered" in run("workplan webhooks run --once")
 
     assert "Synthetic demo data" in run("workplan demo")
     assert "overdue report(s)." in run("workplan reports overdue --as-of 2003-01-01")
