@@ -94,6 +94,8 @@ def test_the_readmes_python_commands_run_in_the_projects_environment() -> None:
     assert python_commands, "the README runs no example"
     for command in python_commands:
         words = command.split()
+        while re.fullmatch(r"[A-Za-z_]+=\S*", words[0]):  # `WEBHOOK_SECRET=... .venv/bin/python ...`
+            words = words[1:]
         target = [*words[1:3]] if words[1] == "-m" else [words[1]]
         result = subprocess.run(
             [str(BIN / "python"), *target, "--help"], cwd=root, capture_output=True, text=True, check=False
