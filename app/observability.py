@@ -41,8 +41,8 @@ from app.db import SessionDep
 from app.kinds import KINDS
 from app.limits import route_path
 from app.models.access import Role
-from app.models.writes import SyncState
 from app.records import as_utc, utcnow
+from app.sync.feed import head
 from app.webhooks.health import WebhookCollector
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -283,7 +283,7 @@ class FeedCollector(Collector):
 
 
 def _feed_head(session: Session) -> tuple[int, datetime | None]:
-    seq = session.exec(select(SyncState.change_seq)).one()
+    seq = head(session)
     newest: datetime | None = None
     for kind in KINDS:
         model = kind.table

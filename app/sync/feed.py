@@ -155,6 +155,18 @@ def after(model: type[RecordTable], name: str, position: Position) -> ColumnElem
     return tuple_(seq, col(model.id)) > tuple_(position.seq, position.id)
 
 
+def head(session: Session) -> int:
+    """The feed's head: the highest change_seq stamped so far (committed, as the session sees it)."""
+    return session.exec(select(SyncState.change_seq)).one()
+
+
+def end_of(seq: int) -> Position:
+    """The position just past every change stamped `seq` or lower (every type's name is above "":
+    `after`), with no tombstone skipped: where a webhook subscription starts (`end_of(head)`), and
+    where a replay from `seq + 1` goes back to."""
+    return Position(seq=seq + 1, type="", id=None, floor=0)
+
+
 def one_snapshot(session: Session) -> None:
     """Read the rest of this transaction in one snapshot: a transaction that touched two tables is
     seen whole (REPEATABLE READ on PostgreSQL; a SQLite read transaction is one snapshot anyway).

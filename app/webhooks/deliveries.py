@@ -21,13 +21,13 @@ from app.http import json_response, page_response
 from app.kinds import BY_NAME
 from app.lists import query_fingerprint, seal, unseal
 from app.models.webhooks import Webhook, WebhookDelivery
-from app.models.writes import SyncState
 from app.reads import PrivateReaders
 from app.records import Timestamp, as_utc, utcnow
+from app.sync.feed import end_of, head
 from app.webhooks import targets
 from app.webhooks.access import load_webhook
 from app.webhooks.delivery import reader_for, send
-from app.webhooks.dispatch import end_of
+from app.webhooks.service import delivered_through
 from app.writes.idempotency import KEY_PATTERN, Claim, IdempotencyDep, Replay, _claim, fingerprint, remember
 
 router = APIRouter(tags=["Webhooks"])
@@ -295,21 +295,18 @@ def replay_webhook(
     subscription's position moves back, and the dispatcher delivers from there, in order. A
     dispatcher delivering it now stops at once. 422 BEYOND_THE_FEED past the feed's head."""
     webhook = load_webhook(session, caller(request), webhook_id, for_update=True)
-    head = session.exec(select(SyncState.change_seq)).one()
-    if body.from_change_seq > head:
+    last = head(session)
+    if body.from_change_seq > last:
         raise BeyondTheFeed(
-            f"The feed ends at change_seq {head}: there is nothing from {body.from_change_seq} to replay.",
+            f"The feed ends at change_seq {last}: there is nothing from {body.from_change_seq} to replay.",
             errors=[
                 ErrorItem.model_validate(
-                    {"in": "body", "pointer": "/from_change_seq", "message": f"must be at most {head}"}
+                    {"in": "body", "pointer": "/from_change_seq", "message": f"must be at most {last}"}
                 )
             ],
         )
-    if body.from_change_seq == 0:
-        webhook.position_seq, webhook.position_type, webhook.position_id = 0, "", None
-    else:
-        webhook.position_seq, webhook.position_type, webhook.position_id = end_of(body.from_change_seq - 1)
-    seq = webhook.position_seq
+    start = end_of(body.from_change_seq - 1)
+    webhook.position_seq, webhook.position_type, webhook.position_id = start.seq, start.type, start.id
     # Whoever held the lease loses it (its position updates are fenced by the token).
     webhook.lease_token = webhook.lease_until = None
     webhook.next_attempt_at = utcnow()
@@ -317,5 +314,7 @@ def replay_webhook(
     webhook.updated_at = utcnow()
     session.add(webhook)
     session.flush()
-    accepted = ReplayAccepted(webhook_id=webhook.id, from_change_seq=body.from_change_seq, position_seq=seq)
+    accepted = ReplayAccepted(
+        webhook_id=webhook.id, from_change_seq=body.from_change_seq, position_seq=delivered_through(webhook)
+    )
     return remember(session, idempotency, json_response(request, accepted, status_code=202))

@@ -53,9 +53,8 @@ from app.db import write_engine
 from app.kinds import BY_NAME
 from app.models.partners import Partner
 from app.models.webhooks import Webhook, WebhookDelivery
-from app.models.writes import SyncState
 from app.records import as_utc, utcnow
-from app.sync.feed import Position, changes_after, one_snapshot
+from app.sync.feed import Position, changes_after, head, one_snapshot
 from app.webhooks import targets
 from app.webhooks.delivery import reader_for, send
 from app.webhooks.filters import matching
@@ -73,12 +72,6 @@ def backoff(failures: int, base: float) -> float:
     receiver that came back is not hit by every subscription in the same second)."""
     ceiling = min(MAX_BACKOFF, base * 2 ** min(failures - 1, 30))
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
-
-
-def end_of(seq: int) -> tuple[int, str, uuid.UUID]:
-    """The position after every change stamped `seq` or lower (the last type's greatest id at it):
-    where a new subscription starts (at the head), and where a replay from `seq + 1` goes back to."""
-    return seq, max(BY_NAME), uuid.UUID(int=(1 << 128) - 1)
 
 
 def position_of(webhook: Webhook) -> Position:
@@ -178,7 +171,7 @@ class Dispatcher:
         # First a look without a write transaction (on SQLite a write would queue with the
         # service's writers): is any subscription due, and not known to be caught up?
         with Session(self.reads) as session, session.begin():
-            head = session.exec(select(SyncState.change_seq)).one()
+            feed_head = head(session)
             candidates = session.execute(
                 sa_select(
                     col(Webhook.id),
@@ -194,7 +187,7 @@ class Dispatcher:
             ids = [
                 webhook_id
                 for webhook_id, updated_at, *position in candidates
-                if self._idle.get(webhook_id) != (head, tuple(position), as_utc(updated_at))
+                if self._idle.get(webhook_id) != (feed_head, tuple(position), as_utc(updated_at))
             ]
         if not ids:
             return None
@@ -256,7 +249,7 @@ class Dispatcher:
         types = sorted(webhook.types or BY_NAME)
         with Session(self.reads) as session, session.begin():
             one_snapshot(session)
-            head = session.exec(select(SyncState.change_seq)).one()
+            feed_head = head(session)
             items, _, has_more = changes_after(session, types, position, self.batch, reader_for(webhook))
             skipped: set[int] = set()
             if webhook.filter:
@@ -268,7 +261,7 @@ class Dispatcher:
                         for n, item in enumerate(items)
                         if item["type"] == name and not item["deleted"] and item["id"] not in passed
                     )
-        return items, skipped, has_more, head
+        return items, skipped, has_more, feed_head
 
     def deliver(self, client: httpx.Client, webhook: Webhook, token: uuid.UUID) -> None:
         """Deliver the leased subscription's changes in order until it is caught up, fails, loses
@@ -283,7 +276,7 @@ class Dispatcher:
         position = position_of(webhook)
         failures = webhook.failures
         while True:
-            items, skipped, has_more, head = self.read(webhook, position)
+            items, skipped, has_more, feed_head = self.read(webhook, position)
             batch = Batch()
             written = utcnow()
             for n, item in enumerate(items):
@@ -322,7 +315,7 @@ class Dispatcher:
                 if batch.failed is None and not has_more and not self.stop.is_set():
                     with self._idle_lock:
                         self._idle[webhook.id] = (
-                            head,
+                            feed_head,
                             (position.seq, position.type, position.id),
                             as_utc(webhook.updated_at),
                         )
@@ -386,4 +379,4 @@ def dispatcher_thread(engine: Engine, **options: Any) -> tuple[Dispatcher, threa
     return dispatcher, thread
 
 
-__all__: Sequence[str] = ["Dispatcher", "backoff", "dispatcher_thread", "end_of"]
+__all__: Sequence[str] = ["Dispatcher", "backoff", "dispatcher_thread"]

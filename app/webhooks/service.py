@@ -24,9 +24,8 @@ from app.errors import ErrorItem, ValidationFailed
 from app.lists import SortKey, decode_cursor, encode_cursor, keyset_condition, order_by, query_fingerprint
 from app.models.partners import Partner
 from app.models.webhooks import Webhook
-from app.models.writes import SyncState
 from app.records import LongText, Timestamp, as_utc, ensure_exist, format_timestamp, utcnow
-from app.sync.feed import SyncType
+from app.sync.feed import SyncType, end_of, head
 from app.webhooks.access import webhooks_of
 from app.webhooks.filters import check_filter
 from app.webhooks.secrets import new_secret, seal_secret
@@ -182,16 +181,21 @@ class WebhookListParams(BaseModel):
     )
 
 
+def delivered_through(webhook: Webhook) -> int:
+    """The change_seq it has had everything up to: its position is the last change handled, or
+    (N, "", None), just before anything stamped N (`end_of(N - 1)`, app/sync/feed.py)."""
+    through = webhook.position_seq if webhook.position_type else webhook.position_seq - 1
+    return max(through, 0)
+
+
 def public(webhook: Webhook) -> WebhookPublic:
     grace = webhook.previous_secret_expires_at
     if grace is not None and as_utc(grace) <= utcnow():
         grace = None
-    # The position is the last change handled, or (N, "", None): just before anything stamped N.
-    through = webhook.position_seq if webhook.position_type else webhook.position_seq - 1
     return WebhookPublic.model_validate(
         {
             **webhook.model_dump(include=set(WebhookPublic.model_fields)),
-            "delivered_through": max(through, 0),
+            "delivered_through": delivered_through(webhook),
             "previous_secret_expires_at": grace,
         }
     )
@@ -218,12 +222,6 @@ def _checked_filter(types: Sequence[str], filter: dict[str, Any]) -> dict[str, A
     if errors:
         raise _invalid(errors, "INVALID_FILTER")
     return stored
-
-
-def _head(session: Session) -> int:
-    state = session.get(SyncState, 1)
-    assert state is not None, "migration 0003 creates the sync_state row"
-    return state.change_seq
 
 
 def _audited(webhook: Webhook) -> dict[str, Any]:
@@ -266,9 +264,10 @@ def create_webhook(session: Session, principal: Principal, data: WebhookCreate) 
         partner_id=partner_id,
         created_by=principal.actor,
         secret=seal_secret(secret),
-        # Before anything stamped after the head: the changes made after it, not the history.
-        position_seq=_head(session) + 1,
     )
+    # Past every change stamped so far: it hears of the changes made after it, not the history.
+    start = end_of(head(session))
+    webhook.position_seq, webhook.position_type, webhook.position_id = start.seq, start.type, start.id
     session.add(webhook)
     session.flush()
     changes = {name: [None, value] for name, value in _audited(webhook).items() if value not in (None, [], {})}

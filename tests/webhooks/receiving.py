@@ -23,7 +23,7 @@ from app.db import create_db_engine, write_engine
 from app.models.webhooks import Webhook
 from app.models.writes import SyncState
 from app.seed.service import load_seed
-from app.webhooks.dispatch import end_of
+from app.sync.feed import end_of
 from app.webhooks.secrets import new_secret, seal_secret
 from tests.conftest import DATABASES, fresh_database_url, migrate
 
@@ -157,9 +157,9 @@ def subscribe(hooks_engine: Engine) -> Iterator[Subscribe]:
                 url=url,
                 secret=seal_secret(secret),
                 created_by="tests",
-                position_seq=head,
-                position_type=end_of(head)[1],
-                position_id=end_of(head)[2],
+                position_seq=end_of(head).seq,
+                position_type=end_of(head).type,
+                position_id=end_of(head).id,
                 **fields,
             )
             session.add(webhook)

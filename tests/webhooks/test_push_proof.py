@@ -29,7 +29,7 @@ from standardwebhooks import Webhook as Verifier
 from app.db import create_db_engine, write_engine
 from app.models.webhooks import Webhook
 from app.models.writes import SyncState
-from app.webhooks.dispatch import end_of
+from app.sync.feed import end_of
 from app.webhooks.secrets import new_secret, seal_secret
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import BIN, live_server
@@ -152,7 +152,7 @@ def test_receivers_fed_by_webhooks_miss_nothing_while_a_dispatcher_is_killed(kin
         engine = create_db_engine(url, pool_size=1)
         with Session(write_engine(engine)) as session, session.begin():
             head = session.exec(select(SyncState.change_seq)).one()
-            _, last_type, last_id = end_of(head)
+            start = end_of(head)
             for _ in range(SUBSCRIPTIONS[kind]):
                 secret = new_secret()
                 receiver = PushReceiver(secret, dict(initial))
@@ -161,9 +161,9 @@ def test_receivers_fed_by_webhooks_miss_nothing_while_a_dispatcher_is_killed(kin
                     url=hook,
                     secret=seal_secret(secret),
                     created_by="tests",
-                    position_seq=head,
-                    position_type=last_type,
-                    position_id=last_id,
+                    position_seq=start.seq,
+                    position_type=start.type,
+                    position_id=start.id,
                 )
                 session.add(webhook)
                 receivers.append(receiver)
@@ -259,15 +259,15 @@ def test_a_server_started_with_webhooks_delivers_them(tmp_path: Path, monkeypatc
         engine = create_db_engine(url, pool_size=1)
         with Session(write_engine(engine)) as session, session.begin():
             head = session.exec(select(SyncState.change_seq)).one()
-            _, last_type, last_id = end_of(head)
+            start = end_of(head)
             session.add(
                 Webhook(
                     url=hook,
                     secret=seal_secret(secret),
                     created_by="tests",
-                    position_seq=head,
-                    position_type=last_type,
-                    position_id=last_id,
+                    position_seq=start.seq,
+                    position_type=start.type,
+                    position_id=start.id,
                 )
             )
         engine.dispose()
