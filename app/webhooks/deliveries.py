@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, or_, select
 from starlette.responses import Response
@@ -28,7 +28,7 @@ from app.webhooks import targets
 from app.webhooks.access import load_webhook
 from app.webhooks.delivery import reader_for, send
 from app.webhooks.service import delivered_through
-from app.writes.idempotency import KEY_PATTERN, Claim, IdempotencyDep, Replay, _claim, fingerprint, remember
+from app.writes.idempotency import Claim, IdempotencyDep, Replay, idempotency_claim, remember, take_claim
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -196,30 +196,6 @@ def current_item(session: Session, webhook: Webhook, delivery: WebhookDelivery) 
     return item
 
 
-async def redelivery_claim(
-    request: Request,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description=(
-                "Any string of 1 to 255 visible ASCII characters, new for each new request (a UUID will do). "
-                "A retry with the same key replays the first response; 409 while the first is still running. "
-                "Kept 24 hours."
-            ),
-            json_schema_extra={"pattern": KEY_PATTERN.pattern, "minLength": 1, "maxLength": 255},
-        ),
-    ] = None,
-) -> Claim | None:
-    """The Idempotency-Key of a redelivery, checked but not yet claimed: the claim is taken where the
-    attempt is recorded, not held while the receiver answers."""
-    if idempotency_key is None:
-        return None
-    if not KEY_PATTERN.match(idempotency_key):
-        raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code="INVALID_IDEMPOTENCY_KEY")
-    body = await request.body()
-    return Claim(caller(request).key_id or "", idempotency_key, fingerprint(request.method, request.url.path, body))
-
-
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     response_model=Redelivery,
@@ -228,7 +204,7 @@ async def redelivery_claim(
 )
 def redeliver_delivery(
     request: Request,
-    claim: Annotated[Claim | None, Depends(redelivery_claim)],
+    claim: Annotated[Claim | None, Depends(idempotency_claim)],
     webhook_id: uuid.UUID,
     delivery_id: uuid.UUID,
 ) -> Response:
@@ -244,7 +220,7 @@ def redeliver_delivery(
     principal = caller(request)
     if claim is not None:
         with tag(database.session(write=True), request) as session, session.begin():
-            _claim(session, claim)
+            take_claim(session, claim)
     with database.session() as session, session.begin():
         webhook = load_webhook(session, principal, webhook_id)
         delivery = _delivery(session, webhook, delivery_id)
@@ -263,7 +239,7 @@ def redeliver_delivery(
         session.add(made)
         try:
             if claim is not None:
-                _claim(session, claim)
+                take_claim(session, claim)
         except Replay as first:
             # Another request with this key recorded its attempt meanwhile: ours is recorded too, its answered.
             replay = first

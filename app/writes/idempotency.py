@@ -76,7 +76,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _claim(session: Session, claim: Claim) -> None:
+def take_claim(session: Session, claim: Claim) -> None:
     """Hold the key for the session's transaction; or raise: 409 while another transaction holds
     it, 422 if it was used for another request, the first response if it was used for this one."""
     if session.get_bind().dialect.name == "postgresql":
@@ -120,9 +120,8 @@ def _in_use() -> Conflict:
     )
 
 
-async def idempotency(
+async def idempotency_claim(
     request: Request,
-    session: SessionDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -136,13 +135,20 @@ async def idempotency(
         ),
     ] = None,
 ) -> Claim | None:
+    """The request's Idempotency-Key as a claim, checked but not taken: a route that must not hold a
+    transaction for its whole length (a webhook redelivery waits on a receiver) takes it itself,
+    with `take_claim`, where it writes."""
     if idempotency_key is None:
         return None
     if not KEY_PATTERN.match(idempotency_key):
         raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code="INVALID_IDEMPOTENCY_KEY")
     body = await request.body()
-    claim = Claim(caller(request).key_id or "", idempotency_key, fingerprint(request.method, request.url.path, body))
-    await run_in_threadpool(_claim, session, claim)
+    return Claim(caller(request).key_id or "", idempotency_key, fingerprint(request.method, request.url.path, body))
+
+
+async def idempotency(session: SessionDep, claim: Annotated[Claim | None, Depends(idempotency_claim)]) -> Claim | None:
+    if claim is not None:
+        await run_in_threadpool(take_claim, session, claim)
     return claim
 
 

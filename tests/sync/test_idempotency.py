@@ -89,7 +89,7 @@ def test_a_key_held_by_a_running_request_is_a_conflict_until_it_ends(
     content = json.dumps(body("IDEM-5")).encode()
     # Another request's transaction holds the key, as the first request's does while it runs.
     with Session(write_engine(sync_engine)) as first:
-        idempotency._claim(first, Claim("test-editor", "busy", fingerprint("POST", "/v1/activities", content)))
+        idempotency.take_claim(first, Claim("test-editor", "busy", fingerprint("POST", "/v1/activities", content)))
         response = post(sync_client, content, "busy")
         assert response.status_code == 409
         assert response.headers["retry-after"] == "1"
