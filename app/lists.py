@@ -32,8 +32,8 @@ class Format(StrEnum):
     NDJSON = "ndjson"
 
 
-class ListParams(BaseModel):
-    """Query parameters every list takes; unknown parameters are refused."""
+class PageParams(BaseModel):
+    """What pages a list; unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +43,11 @@ class ListParams(BaseModel):
         max_length=2000,
         description="The `next_cursor` of the previous page; opaque, and valid only with the same filters and sort.",
     )
+
+
+class ListParams(PageParams):
+    """Query parameters every list of records takes."""
+
     sort: str | None = Field(
         default=None,
         max_length=200,
@@ -323,3 +328,18 @@ def where_range(statement: StatementT, column: Any, start: Any, end: Any) -> Sta
     if end is not None:
         statement = statement.where(column <= end)
     return statement
+
+
+def keyset_page(
+    session: Session, statement: SelectOfScalar[RowT], keys: Sequence[SortKey], params: PageParams
+) -> tuple[list[RowT], str | None]:
+    """One page of a list that is not a record type's (its rows objects with an attribute per key;
+    the last key unique), after `params.cursor`, and the next page's cursor (None on the last)."""
+    fingerprint = query_fingerprint(params)
+    if params.cursor is not None:
+        statement = statement.where(keyset_condition(keys, decode_cursor(params.cursor, fingerprint, keys)))
+    rows = list(session.exec(statement.order_by(*order_by(keys)).limit(params.limit + 1)))
+    if len(rows) <= params.limit:
+        return rows, None
+    last = rows[params.limit - 1]
+    return rows[: params.limit], encode_cursor(fingerprint, [getattr(last, key.name) for key in keys])

@@ -11,15 +11,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 from starlette.responses import Response
 
 from app.access.keys import caller
 from app.db import ReadSessionDep, SessionDep, get_database, tag
-from app.errors import BadRequest, ErrorItem, NotFound, ValidationFailed, problems
+from app.errors import ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.kinds import BY_NAME
-from app.lists import query_fingerprint, seal, unseal
+from app.lists import Page, PageParams, SortKey, keyset_page
 from app.models.webhooks import Webhook, WebhookDelivery
 from app.reads import PrivateReaders
 from app.records import Timestamp, as_utc, utcnow
@@ -35,12 +35,8 @@ router = APIRouter(tags=["Webhooks"])
 Outcome = Literal["delivered", "failed", "timeout", "refused", "gone"]
 
 
-class DeliveriesParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeliveriesParams(PageParams):
     outcome: Outcome | None = Field(default=None, description="Only attempts with this outcome.")
-    limit: int = Field(default=50, ge=1, le=200, description="Attempts per page, 1 to 200.")
-    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
 
 
 class WebhookDeliveryPublic(BaseModel):
@@ -84,11 +80,6 @@ class WebhookDeliveryPublic(BaseModel):
         )
 
 
-class DeliveriesPage(BaseModel):
-    items: list[WebhookDeliveryPublic] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, exclude_if=lambda v: v is None)
-
-
 class Redelivery(WebhookDeliveryPublic):
     changed_since: bool = Field(
         description="The record changed after the change redelivered: its current state was delivered instead "
@@ -108,22 +99,17 @@ class ReplayAccepted(BaseModel):
     position_seq: int = Field(description="The subscription's new position: it has had everything up to this stamp.")
 
 
-def _cursor(fingerprint: str, delivery: WebhookDelivery) -> str:
-    return seal({"q": fingerprint, "at": as_utc(delivery.at).isoformat(), "i": delivery.id.hex})
-
-
-def _after(cursor: str, fingerprint: str) -> tuple[datetime, uuid.UUID]:
-    payload = unseal(cursor)
-    if payload.get("q") != fingerprint:
-        raise BadRequest("The cursor belongs to another query.", code="CURSOR_MISMATCH")
-    try:
-        return datetime.fromisoformat(payload["at"]), uuid.UUID(payload["i"])
-    except (KeyError, TypeError, ValueError):
-        raise BadRequest("The cursor is not one this service issued.", code="INVALID_CURSOR") from None
+# Newest first.
+KEYS = (
+    SortKey("at", col(WebhookDelivery.at), True, False, datetime),
+    SortKey("id", col(WebhookDelivery.id), True, False, uuid.UUID),
+)
 
 
 @router.get(
-    "/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPage, responses=problems(400, 401, 403, 404, 422)
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=Page[WebhookDeliveryPublic],
+    responses=problems(400, 401, 403, 404, 422),
 )
 def list_deliveries(
     request: Request, session: ReadSessionDep, webhook_id: uuid.UUID, params: Annotated[DeliveriesParams, Query()]
@@ -133,24 +119,11 @@ def list_deliveries(
     Each with when, how long, the outcome, and the receiver's status and first bytes of its answer.
     Failed attempts of one change share its `message_id` (the `webhook-id` header)."""
     webhook = load_webhook(session, caller(request), webhook_id)
-    fingerprint = query_fingerprint(params)
-    at, ident = col(WebhookDelivery.at), col(WebhookDelivery.id)
-    statement = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == webhook.id)
-        .order_by(at.desc(), ident.desc())
-        .limit(params.limit + 1)
-    )
+    statement = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
     if params.outcome is not None:
         statement = statement.where(WebhookDelivery.outcome == params.outcome)
-    if params.cursor is not None:
-        after_at, after_id = _after(params.cursor, fingerprint)
-        statement = statement.where(or_(at < after_at, (at == after_at) & (ident < after_id)))
-    found = list(session.exec(statement))
-    more = len(found) > params.limit
-    found = found[: params.limit]
-    next_cursor = _cursor(fingerprint, found[-1]) if more else None
-    page = DeliveriesPage(items=[WebhookDeliveryPublic.of(d) for d in found], next_cursor=next_cursor)
+    found, next_cursor = keyset_page(session, statement, KEYS, params)
+    page = Page[WebhookDeliveryPublic](items=[WebhookDeliveryPublic.of(d) for d in found], next_cursor=next_cursor)
     return page_response(request, page.model_dump(mode="json"), next_cursor)
 
 

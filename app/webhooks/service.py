@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from app.access.audit import record_change
 from app.access.keys import Principal, owner_for
 from app.errors import ErrorItem, ValidationFailed
-from app.lists import SortKey, decode_cursor, encode_cursor, keyset_condition, order_by, query_fingerprint
+from app.lists import PageParams, SortKey, keyset_page
 from app.models.partners import Partner
 from app.models.webhooks import Webhook
 from app.records import LongText, Timestamp, as_utc, ensure_exist, format_timestamp, utcnow
@@ -166,15 +166,7 @@ class WebhookSecret(BaseModel):
     )
 
 
-class WebhookListParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(default=50, ge=1, le=200, description="Items per page, 1 to 200.")
-    cursor: str | None = Field(
-        default=None,
-        max_length=2000,
-        description="The `next_cursor` of the previous page; valid with the same filters.",
-    )
+class WebhookListParams(PageParams):
     active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
     type: list[SyncType] = Field(
         default=[], description="Only those that hear of one of these types (those for every type included)."
@@ -368,11 +360,4 @@ def list_webhooks(
                 *(text.contains(f'"{name}"', autoescape=True) for name in params.type),
             )
         )
-    fingerprint = query_fingerprint(params)
-    if params.cursor is not None:
-        statement = statement.where(keyset_condition(KEYS, decode_cursor(params.cursor, fingerprint, KEYS)))
-    rows = list(session.exec(statement.order_by(*order_by(KEYS)).limit(params.limit + 1)))
-    if len(rows) <= params.limit:
-        return rows, None
-    last = rows[params.limit - 1]
-    return rows[: params.limit], encode_cursor(fingerprint, [last.created_at, last.id])
+    return keyset_page(session, statement, KEYS, params)
