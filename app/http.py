@@ -43,15 +43,21 @@ def check_if_match(request: Request, session: Session, reader: Reader, record_id
     """Raise 412 unless If-Match (when sent) names the record's current representation, as `reader`
     shows it to the caller (the GET's bytes, so the GET's ETag); weak tags never match. The record
     is read only when If-Match is sent; `record_id` None: there is no record (only a create)."""
+    current = None if record_id is None else lambda: to_json(reader.get(session, record_id))
+    if_match(request, current, "record")
+
+
+def if_match(request: Request, current: Callable[[], bytes] | None, what: str) -> None:
+    """Raise 412 unless If-Match (when sent) names `current()`'s bytes (the GET's, so its ETag), or
+    is `*` while there is a `current` at all; weak tags never match. `current` is called only
+    when If-Match is sent."""
     header = request.headers.get("if-match")
     if header is None:
         return
     tags = _tags(header)
-    if record_id is not None and "*" in tags:
+    if current is not None and ("*" in tags or etag_of(current()) in tags):
         return
-    if record_id is not None and etag_of(to_json(reader.get(session, record_id))) in tags:
-        return
-    raise PreconditionFailed("If-Match does not match the current version of the record; fetch it again.")
+    raise PreconditionFailed(f"If-Match does not match the current version of the {what}; fetch it again.")
 
 
 def json_response(

@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from app.access.keys import caller
 from app.db import ReadSessionDep, SessionDep
-from app.errors import NOT_MODIFIED, BadRequest, PreconditionFailed, problems
-from app.http import etag_of, json_response, page_response, require_json
+from app.errors import NOT_MODIFIED, BadRequest, problems
+from app.http import if_match, json_response, page_response, require_json
 from app.lists import Page
 from app.models.webhooks import Webhook
 from app.webhooks import service
@@ -65,14 +65,7 @@ def _answer(request: Request, webhook: Webhook, status_code: int = 200) -> Respo
 
 
 def _check_if_match(request: Request, webhook: Webhook) -> None:
-    """412 unless If-Match (when sent) names the subscription's current ETag, as its GET sends it."""
-    header = request.headers.get("if-match")
-    if header is None:
-        return
-    tags = [tag.strip() for tag in header.split(",") if tag.strip()]
-    if "*" in tags or etag_of(service.public(webhook).model_dump_json().encode()) in tags:
-        return
-    raise PreconditionFailed("If-Match does not match the current version of the subscription; fetch it again.")
+    if_match(request, lambda: service.public(webhook).model_dump_json().encode(), "subscription")
 
 
 def _secret_answer(request: Request, model: WebhookCreated | WebhookSecret, **headers: str) -> Response:
