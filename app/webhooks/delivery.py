@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 from standardwebhooks import Webhook as Signer
 
 from app.models.webhooks import Webhook, WebhookDelivery
@@ -35,10 +34,6 @@ Item = Mapping[str, Any]
 def message_id(webhook_id: uuid.UUID, type_name: str, record_id: str | uuid.UUID, change_seq: int) -> str:
     """The `webhook-id` of one change to one record, for one subscription: stable across retries."""
     return "msg_" + uuid.uuid5(NAMESPACE, f"{webhook_id}/{type_name}/{record_id}/{change_seq}").hex
-
-
-def body_of(item: Item) -> bytes:
-    return to_json(item)
 
 
 CANNOT_SIGN = "the signing secret cannot be decrypted: the service's secret key changed; rotate the secret"
@@ -94,7 +89,7 @@ def send(client: httpx.Client, webhook: Webhook, item: Item, *, trigger: str, at
     """One attempt, signed at the time it is made; the row recording it, not yet added."""
     at = utcnow()
     msg_id = message_id(webhook.id, item["type"], item["id"], item["change_seq"])
-    body = body_of(item)
+    body = to_json(item)
     try:
         headers = headers_for(webhook, msg_id, at, body)
     except SecretUnreadable:
@@ -119,12 +114,3 @@ def send(client: httpx.Client, webhook: Webhook, item: Item, *, trigger: str, at
         response_excerpt=result.excerpt[:1000] if result.excerpt is not None else None,
         error=result.error[:500] if result.error is not None else None,
     )
-
-
-def attempt(
-    session: Session, client: httpx.Client, webhook: Webhook, item: Item, trigger: str, *, attempt: int = 1
-) -> WebhookDelivery:
-    """Sign and send `item` now, and record the attempt in `session`."""
-    delivery = send(client, webhook, item, trigger=trigger, attempt=attempt)
-    session.add(delivery)
-    return delivery

@@ -53,7 +53,7 @@ from app.db import write_engine
 from app.kinds import BY_NAME
 from app.models.partners import Partner
 from app.models.webhooks import Webhook, WebhookDelivery
-from app.records import as_utc, utcnow
+from app.records import as_utc, format_timestamp, utcnow
 from app.sync.feed import Position, changes_after, head, one_snapshot
 from app.webhooks import targets
 from app.webhooks.delivery import reader_for, send
@@ -219,7 +219,7 @@ class Dispatcher:
             return False
         webhook.active = False
         webhook.disabled_at = webhook.updated_at = now
-        webhook.disabled_reason = f"Its partner was deleted; disabled at {_stamp(now)}."
+        webhook.disabled_reason = f"Its partner was deleted; disabled at {format_timestamp(now)}."
         webhook.lease_token = webhook.lease_until = None
         session.add(webhook)
         session.flush()
@@ -343,11 +343,11 @@ class Dispatcher:
             values.update(next_attempt_at=now + timedelta(seconds=backoff(failures, self.retry_base)))
             reason = None
             if failed.outcome == "gone":
-                reason = f"The receiver answered 410 Gone at {_stamp(now)}."
+                reason = f"The receiver answered 410 Gone at {format_timestamp(now)}."
             elif now - since >= timedelta(hours=settings.webhook_retry_hours):
                 reason = (
                     f"Deliveries failed for {settings.webhook_retry_hours:g} hours, {failures} attempts in a row; "
-                    f"the last at {_stamp(now)}: {failed.error or failed.outcome}"
+                    f"the last at {format_timestamp(now)}: {failed.error or failed.outcome}"
                 )[:500]
             if reason is not None:
                 values.update(active=False, disabled_at=now, disabled_reason=reason, updated_at=now)
@@ -365,10 +365,6 @@ class Dispatcher:
             webhook.failures = values["failures"]
             webhook.failing_since = values["failing_since"]
         return held
-
-
-def _stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dispatcher_thread(engine: Engine, **options: Any) -> tuple[Dispatcher, threading.Thread]:
