@@ -13,12 +13,17 @@ the changes made after it and none before. The signing secrets are stored encryp
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 from app.records import utcnow
+
+# What came of one attempt: delivered (2xx), failed (another status, or no connection), timeout,
+# refused (an address deliveries may not go to, or a secret that cannot sign), gone (410).
+Outcome = Literal["delivered", "failed", "timeout", "refused", "gone"]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 
 class Webhook(SQLModel, table=True):
@@ -86,4 +91,4 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
 
 
-__all__ = ["Webhook", "WebhookDelivery"]
+__all__ = ["OUTCOMES", "Outcome", "Webhook", "WebhookDelivery"]

@@ -20,7 +20,7 @@ from app.errors import ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.kinds import BY_NAME
 from app.lists import Page, PageParams, SortKey, keyset_page
-from app.models.webhooks import Webhook, WebhookDelivery
+from app.models.webhooks import Outcome, Webhook, WebhookDelivery
 from app.reads import PrivateReaders
 from app.records import Timestamp, as_utc, utcnow
 from app.sync.feed import end_of, head
@@ -31,8 +31,6 @@ from app.webhooks.service import delivered_through
 from app.writes.idempotency import Claim, IdempotencyDep, Replay, idempotency_claim, remember, take_claim
 
 router = APIRouter(tags=["Webhooks"])
-
-Outcome = Literal["delivered", "failed", "timeout", "refused", "gone"]
 
 
 class DeliveriesParams(PageParams):

@@ -36,6 +36,7 @@ import httpcore
 import httpx
 
 from app.config import get_settings
+from app.models.webhooks import Outcome
 
 MAX_URL_LENGTH = 2000
 EXCERPT_BYTES = 1000
@@ -64,7 +65,7 @@ class TargetRefused(ValueError):
 
 @dataclass(frozen=True)
 class Attempt:
-    outcome: str  # delivered | gone | failed | timeout | refused
+    outcome: Outcome
     status: int | None
     excerpt: str | None
     error: str | None
@@ -354,7 +355,7 @@ def new_client() -> httpx.Client:
     )
 
 
-def _result(outcome: str, started: float, *, status: int | None = None, excerpt: bytes | None = None,
+def _result(outcome: Outcome, started: float, *, status: int | None = None, excerpt: bytes | None = None,
             error: str | None = None) -> Attempt:  # fmt: skip
     if excerpt is not None:
         # PostgreSQL's text cannot hold NUL.
