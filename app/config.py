@@ -238,12 +238,12 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "webhook_allowed_networks", mode="before")
     @classmethod
-    def split_origins(cls, value: Any) -> Any:
+    def split_list(cls, value: Any) -> Any:
         """The environment gives one comma-separated string."""
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("cors_origins")
@@ -255,13 +255,6 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], with no path nor trailing slash")
         return origins
-
-    @field_validator("webhook_allowed_networks", mode="before")
-    @classmethod
-    def split_networks(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [network.strip() for network in value.split(",") if network.strip()]
-        return value
 
     @field_validator("webhook_allowed_networks")
     @classmethod
