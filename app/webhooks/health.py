@@ -23,16 +23,24 @@ RECENT = timedelta(minutes=1)
 
 def backlog(session: Session, webhook: Webhook) -> tuple[int, datetime | None]:
     """The changes after the subscription's position (of its types; each type's counted up to
-    BACKLOG_CAP), and when the oldest of them was made (its record's `updated_at`); None when none."""
+    BACKLOG_CAP), and when the oldest of them was made (the earliest `updated_at`); None when none.
+    One query per type."""
     position = position_of(webhook)
     waiting, oldest = 0, None
     for name in sorted(webhook.types or BY_NAME):
         model = BY_NAME[name].table
-        pending = select(model.change_seq, model.updated_at).where(after(model, name, position))
-        waiting += session.exec(select(func.count()).select_from(pending.limit(BACKLOG_CAP).subquery())).one()
-        first = session.exec(pending.order_by(col(model.change_seq), col(model.id)).limit(1)).first()
-        if first is not None and first[1] is not None and (oldest is None or as_utc(first[1]) < oldest):
-            oldest = as_utc(first[1])
+        # The first BACKLOG_CAP changes in feed order (the (change_seq, id) index), counted and dated at once.
+        pending = (
+            select(model.updated_at)
+            .where(after(model, name, position))
+            .order_by(col(model.change_seq), col(model.id))
+            .limit(BACKLOG_CAP)
+            .subquery()
+        )
+        count, first = session.exec(select(func.count(), func.min(pending.c.updated_at))).one()
+        waiting += count
+        if first is not None and (oldest is None or as_utc(first) < oldest):
+            oldest = as_utc(first)
     return waiting, oldest
 
 
