@@ -19,8 +19,9 @@ What each field becomes:
   reporting-org's `ref-` prefix (the export writes `<ORG_ID>-<code>`), else the whole identifier.
   One that is no code (40 letters, digits and `._-` at most), or one that another activity of the
   plan holds, is a problem: a code is never made up.
-- title, description: the narrative in English (its xml:lang, else the activity's, else `en`), else
-  the first. The description is the general one (type 1, or no type). A missing title is a problem.
+- title, description: the narrative in the plan's language (WORKPLAN_IATI_LANGUAGE, `en` unless
+  set; a narrative's is its xml:lang, else the activity's, else that), else the first. The
+  description is the general one (type 1, or no type). A missing title is a problem.
 - status: activity-status through STATUS_FROM_IATI; missing (IATI requires it) or unknown: a problem.
 - planned/actual start/end: activity-date types 1 to 4 (DATE_FIELDS); the date part of iso-date.
 - countries: recipient-country codes (ISO alpha-2) as alpha-3; an unknown code is a problem.
@@ -54,6 +55,7 @@ import pycountry
 from lxml import etree
 from sqlmodel import Session, col, select
 
+from app.config import get_settings
 from app.iati.codes import DATE_FIELDS, ROLE_FROM_IATI, STATUS_FROM_IATI, UNSPECIFIED_REGION
 from app.models.activities import Activity, ActivityGovernmentReport, ActivityParticipant
 from app.models.objectives import Objective
@@ -65,7 +67,6 @@ from app.transfer.report import ImportProblem, ImportReport
 from app.transfer.specs import BY_RESOURCE
 from app.vocabularies import ActivityLevel, ActivityType, ParticipantRole
 
-PREFERRED_LANGUAGE = "en"  # the plan's language: the narrative taken when a text comes in several
 DEFAULT_TYPE = ActivityType.PARTNERSHIP
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ACTIVITIES = BY_RESOURCE["activities"]
@@ -285,13 +286,13 @@ def _narratives(element: etree._Element, default_lang: str) -> list[str]:
         for child in element
         if child.tag == "narrative" and (text := "".join(child.itertext()).strip())
     ]
-    preferred = [text for lang, text in texts if lang == PREFERRED_LANGUAGE]
-    return preferred + [text for lang, text in texts if lang != PREFERRED_LANGUAGE]
+    plans = get_settings().iati_language  # what the plan is written in, as its export says
+    return [text for lang, text in texts if lang == plans] + [text for lang, text in texts if lang != plans]
 
 
 def _activity(element: etree._Element, file_lang: str | None) -> _Activity:
     activity = _Activity(element.sourceline or 0)
-    lang = (element.get(XML_LANG) or file_lang or PREFERRED_LANGUAGE).lower()
+    lang = (element.get(XML_LANG) or file_lang or get_settings().iati_language).lower()
     data, lines = activity.data, activity.lines
     for child in element:
         tag, line = child.tag, child.sourceline or activity.line
