@@ -23,19 +23,7 @@ from app.records import utcnow
 from app.sync.feed import purge_tombstones
 from app.webhooks.dispatch import Dispatcher
 from tests.conftest import client_on
-from tests.webhooks.receiving import (
-    OBJECTIVE_5,
-    Receiver,
-    Subscribe,
-    hooks_engine,
-    loopback_targets,
-    receiver,
-    secret,
-    stored,
-    subscribe,
-)
-
-__all__ = ["hooks_engine", "loopback_targets", "receiver", "subscribe"]
+from tests.webhooks.receiving import OBJECTIVE_5, Receiver, Subscribe, secret, stored
 
 pytestmark = pytest.mark.usefixtures("loopback_targets")
 

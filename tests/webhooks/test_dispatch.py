@@ -33,19 +33,7 @@ from app.webhooks.dispatch import Batch, Dispatcher, backoff
 from app.webhooks.secrets import seal_secret
 from tests.conftest import client_on
 from tests.live import free_port
-from tests.webhooks.receiving import (
-    OBJECTIVE_5,
-    Receiver,
-    Subscribe,
-    hooks_engine,
-    loopback_targets,
-    receiver,
-    secret,
-    stored,
-    subscribe,
-)
-
-__all__ = ["hooks_engine", "loopback_targets", "receiver", "subscribe"]
+from tests.webhooks.receiving import OBJECTIVE_5, Receiver, Subscribe, secret, stored
 
 pytestmark = pytest.mark.usefixtures("loopback_targets")
 EXAMPLE = Path(__file__).parents[2] / "examples" / "webhook_receiver.py"

@@ -26,18 +26,7 @@ from app.webhooks.dispatch import Dispatcher
 from app.webhooks.secrets import new_secret, seal_secret
 from tests.conftest import client_on
 from tests.problems import assert_problem, body_error, problem
-from tests.webhooks.receiving import (
-    OBJECTIVE_5,
-    Receiver,
-    Subscribe,
-    hooks_engine,
-    loopback_targets,
-    receiver,
-    stored,
-    subscribe,
-)
-
-__all__ = ["hooks_engine", "loopback_targets", "receiver", "subscribe"]
+from tests.webhooks.receiving import OBJECTIVE_5, Receiver, Subscribe, stored
 
 IDNA = (
     "The URL's host is not a valid internationalized domain name: "
