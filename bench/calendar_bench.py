@@ -18,7 +18,6 @@ yet reported have no record), so the ratio is, if anything, harsher than "the sa
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ import app.models  # noqa: F401  (registers every table on the metadata)
 from app.calendar.demo import demo_countries, generate
 from app.db import create_db_engine
 from bench.generate import migrate, recreate
-from bench.run import server
+from bench.run import server, service_env
 
 AS_OF = date(2025, 9, 2)
 STATES = 196
@@ -107,13 +106,7 @@ def main() -> None:
     counts = fill(engine)
     engine.dispose()
     print(f"filled in {time.perf_counter() - started:.1f} s: {counts}")
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = service_env(args.database_url)
     workplan = str(Path(sys.executable).parent / "workplan")
     subprocess.run([workplan, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
     calendar_times, list_times = [], []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import EXPORT, LIST, ROOT, export, load_ids, server, wrk
+from bench.run import EXPORT, LIST, ROOT, export, load_ids, server, service_env, wrk
 
 SCENARIOS = ("list", "get", "export")
 
@@ -33,13 +33,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = service_env(args.database_url)
     checkouts = {"other": args.against.resolve(), "this": ROOT}
     results: dict[tuple[str, str], list[float]] = {(side, kind): [] for side in checkouts for kind in SCENARIOS}
     with ExitStack() as stack:

@@ -13,7 +13,6 @@ activity schema (pyIATI's, a dev dependency).
 
 import argparse
 import importlib.util
-import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 import httpx
 from lxml import etree
 
-from bench.run import server, status_mb
+from bench.run import server, service_env, status_mb
 
 ORG_ID = "XM-DAC-00000"
 
@@ -77,14 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work-plan", default="BENCH", help="the code of the plan (bench.generate's: BENCH)")
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_IATI_ORG_ID": ORG_ID,
-    }
+    env = service_env(args.database_url, WORKPLAN_IATI_ORG_ID=ORG_ID)
     workplan = str(Path(sys.executable).parent / "workplan")
     results: dict[str, list[Download]] = {"ndjson": [], "iati": []}
     with (

@@ -36,7 +36,7 @@ from sqlalchemy import func, make_url, select
 
 from app.db import create_db_engine
 from app.models.ratifications import Ratification
-from bench.run import server
+from bench.run import server, service_env
 
 
 def timed(client: httpx.Client, url: str) -> tuple[float, int]:
@@ -57,13 +57,7 @@ def main() -> None:
     url = make_url(args.database_url)
     if url.get_backend_name() == "sqlite":
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = service_env(args.database_url)
     workplan = str(Path(sys.executable).parent / "workplan")
     # The data `make run` shows: the 2003 plan and the shipped ratifications, loaded by their own rules.
     for command in (["db", "upgrade"], ["seed"]):

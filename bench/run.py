@@ -51,6 +51,31 @@ end
 """
 
 
+def service_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment a bench serves `database_url` with: a fixed signing key, no rate limits (a
+    load from one address and one key is what they are there to stop), and `settings` on top."""
+    return {
+        **os.environ,
+        "WORKPLAN_DATABASE_URL": database_url,
+        "WORKPLAN_SECRET_KEY": "bench",
+        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
+        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
+        **settings,
+    }
+
+
+def make_key(workplan: str, env: dict[str, str], name: str, role: str) -> dict[str, str]:
+    """A new API key made with `workplan keys create`, as the Authorization header that sends it."""
+    made = subprocess.run(  # noqa: S603 (our own command)
+        [workplan, "keys", "create", "--name", name, "--role", role, "--quiet"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return {"Authorization": f"Bearer {made.stdout.strip()}"}
+
+
 @dataclass
 class Load:
     rps: float

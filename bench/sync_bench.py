@@ -19,7 +19,6 @@ Writes add rows to the database (codes BENCH-W-...); regenerate it for a clean r
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import server
+from bench.run import make_key, server, service_env
 
 EXPORT = "/v1/activities?format=ndjson"
 
@@ -99,25 +98,11 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--write-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        # A load from one address and one key is what the rate limits are there to stop.
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = service_env(args.database_url)
     bin_dir = Path(sys.executable).parent
     workplan = str(bin_dir / "workplan")
     subprocess.run([workplan, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
-    made = subprocess.run(  # noqa: S603
-        [workplan, "keys", "create", "--name", "bench", "--role", "editor", "--quiet"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    headers = make_key(workplan, env, "bench", "editor")
     command = [workplan, "serve", "--workers", "1"]
     with server(command, env, "/readyz") as (base, _pid):
         export_s, exported = timed_export(base)

@@ -20,7 +20,6 @@ The database must exist; it is migrated, seeded and grows by the activities crea
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.run import server
+from bench.run import make_key, server, service_env
 from bench.write_bench import drive
 
 BIN = Path(sys.executable).parent
@@ -159,25 +158,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.concurrency = args.concurrency or args.subscriptions
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
+    env = service_env(args.database_url, WORKPLAN_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
     workplan = str(BIN / "workplan")
     for command in (["db", "upgrade"], ["seed"]):
         subprocess.run([workplan, *command], env=env, check=True, capture_output=True)  # noqa: S603
-    made = subprocess.run(  # noqa: S603
-        [workplan, "keys", "create", "--name", "bench-push", "--role", "admin", "--quiet"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    headers = make_key(workplan, env, "bench-push", "admin")
     result: dict[str, Any] = {"database": args.database_url.split(":")[0], **vars(args)}
     del result["database_url"]
     with receiving() as receiver, server([workplan, "serve", "--workers", "1"], env, "/readyz") as (base, _pid):

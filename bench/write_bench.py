@@ -19,7 +19,6 @@ BENCH-WB-...). Both checkouts must share the schema (the same migrations).
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.run import server
+from bench.run import make_key, server, service_env
 
 SCENARIOS = ("POST", "PATCH")
 
@@ -94,28 +93,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "WORKPLAN_DATABASE_URL": args.database_url,
-        "WORKPLAN_SECRET_KEY": "bench",
-        # A load from one address and one key is what the rate limits are there to stop.
-        "WORKPLAN_RATE_LIMIT_PER_MINUTE": "0",
-        "WORKPLAN_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = service_env(args.database_url)
     servers = {"this": Path(sys.executable).parent / "workplan"}
     if args.against:
         servers["against"] = Path(args.against).absolute()
     workplan = str(servers["this"])
     for command in (["db", "upgrade"], ["seed"]):
         subprocess.run([workplan, *command], env=env, check=True, capture_output=True)  # noqa: S603
-    made = subprocess.run(  # noqa: S603
-        [workplan, "keys", "create", "--name", "bench-writes", "--role", "editor", "--quiet"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    headers = make_key(workplan, env, "bench-writes", "editor")
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
     for number in range(args.rounds):
         for name, executable in servers.items():
