@@ -23,6 +23,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -86,13 +87,25 @@ def receiving() -> Iterator[Receiver]:
 
 @contextmanager
 def dispatcher(env: dict[str, str], concurrency: int) -> Iterator[None]:
+    """`workplan webhooks run`, once it has started delivering: its start-up (seconds of imports) is
+    not lag."""
     command = [str(BIN / "workplan"), "webhooks", "run", "--concurrency", str(concurrency)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: S603
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                log.seek(0)
+                said = log.read().decode(errors="replace")
+                if "Delivering webhooks" in said:
+                    break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"workplan webhooks run did not start:\n{said}")
+                time.sleep(0.1)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 def paced_writes(
