@@ -203,6 +203,18 @@ def changes_after(
     found.sort()
     has_more = len(found) > limit
     found = found[:limit]
+    items = _items(session, found, readers)
+    if found:
+        seq, name, record_id, _ = found[-1]
+        position = Position(seq=seq, type=name, id=record_id, floor=position.floor)
+    return items, position, has_more
+
+
+def _items(
+    session: Session, found: Sequence[tuple[int, str, uuid.UUID, bool]], readers: Callable[[PrivateReaders], Reader]
+) -> list[dict[str, Any]]:
+    """Feed items of (change_seq, type, id, deleted) changes: the live records read by type, a
+    query or two each, whatever their number."""
     records: dict[tuple[str, str], Any] = {}
     for name in {name for _, name, _, deleted in found if not deleted}:
         reader = BY_NAME[name].readers
@@ -211,7 +223,7 @@ def changes_after(
         ids = [record_id for _, n, record_id, deleted in found if n == name and not deleted]
         for item in reader.by_ids(session, ids):
             records[name, item["id"]] = item
-    items = [
+    return [
         {
             "type": name,
             "id": str(record_id),
@@ -221,10 +233,19 @@ def changes_after(
         }
         for seq, name, record_id, deleted in found
     ]
-    if found:
-        seq, name, record_id, _ = found[-1]
-        position = Position(seq=seq, type=name, id=record_id, floor=position.floor)
-    return items, position, has_more
+
+
+def record_item(
+    session: Session, type_name: str, record_id: uuid.UUID, readers: Callable[[PrivateReaders], Reader]
+) -> dict[str, Any] | None:
+    """The feed item of one record as it is now (a tombstone if it was deleted); None if it is gone
+    altogether (its tombstone purged)."""
+    model = BY_NAME[type_name].table
+    row = session.exec(select(model.change_seq, col(model.deleted_at).is_(None)).where(model.id == record_id)).first()
+    if row is None:
+        return None
+    seq, alive = row
+    return _items(session, [(seq or 0, type_name, record_id, not alive)], readers)[0]
 
 
 def read_changes(

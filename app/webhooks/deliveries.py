@@ -18,12 +18,10 @@ from app.access.keys import caller
 from app.db import ReadSessionDep, SessionDep, get_database, tag
 from app.errors import ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
-from app.kinds import BY_NAME
 from app.lists import Page, PageParams, SortKey, keyset_page
 from app.models.webhooks import Outcome, Webhook, WebhookDelivery
-from app.reads import PrivateReaders
 from app.records import Timestamp, as_utc, utcnow
-from app.sync.feed import end_of, head
+from app.sync.feed import end_of, head, record_item
 from app.webhooks import targets
 from app.webhooks.access import load_webhook
 from app.webhooks.delivery import reader_for, send
@@ -146,25 +144,16 @@ def get_delivery(request: Request, session: ReadSessionDep, webhook_id: uuid.UUI
 def current_item(session: Session, webhook: Webhook, delivery: WebhookDelivery) -> dict[str, Any]:
     """The feed item of the delivery's record as it is now, as the subscription reads it: its
     current state, a tombstone if it was deleted, or the delivery's own tombstone if it was purged."""
-    kind = BY_NAME[delivery.change_type]
-    row = session.get(kind.table, delivery.record_id)
-    item: dict[str, Any] = {
+    item = record_item(session, delivery.change_type, delivery.record_id, reader_for(webhook))
+    if item is not None:
+        return item
+    return {
         "type": delivery.change_type,
         "id": str(delivery.record_id),
         "change_seq": delivery.change_seq,
         "deleted": True,
         "data": None,
     }
-    if row is None:
-        return item
-    item["change_seq"] = row.change_seq or 0
-    if row.deleted_at is None:
-        reader = kind.readers
-        if isinstance(reader, PrivateReaders):
-            reader = reader_for(webhook)(reader)
-        item["deleted"] = False
-        item["data"] = reader.by_ids(session, [delivery.record_id])[0]
-    return item
 
 
 @router.post(
