@@ -13,17 +13,32 @@ the changes made after it and none before. The signing secrets are stored encryp
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, get_args
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 from app.records import utcnow
 
-# What came of one attempt: delivered (2xx), failed (another status, or no connection), timeout,
-# refused (an address deliveries may not go to, or a secret that cannot sign), gone (410).
-Outcome = Literal["delivered", "failed", "timeout", "refused", "gone"]
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
+
+class DeliveryOutcome(StrEnum):
+    """What came of one attempt: delivered (2xx), failed (another status, or no connection),
+    timeout, refused (an address deliveries may not go to, or a secret that cannot sign), gone (410)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    GONE = "gone"
+
+
+class DeliveryTrigger(StrEnum):
+    """What made an attempt: the dispatcher's first, its retry after a failure, or a redelivery asked for."""
+
+    DISPATCH = "dispatch"
+    RETRY = "retry"
+    REDELIVERY = "redelivery"
 
 
 class Webhook(SQLModel, table=True):
@@ -91,4 +106,4 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
 
 
-__all__ = ["OUTCOMES", "Outcome", "Webhook", "WebhookDelivery"]
+__all__ = ["DeliveryOutcome", "DeliveryTrigger", "Webhook", "WebhookDelivery"]

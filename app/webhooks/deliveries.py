@@ -7,7 +7,7 @@ subscription's, a partner's key its own; another's answers 404).
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,7 @@ from app.db import ReadSessionDep, SessionDep, get_database, tag
 from app.errors import ErrorItem, NotFound, ValidationFailed, problems
 from app.http import json_response, page_response
 from app.lists import Page, PageParams, SortKey, keyset_page
-from app.models.webhooks import Outcome, Webhook, WebhookDelivery
+from app.models.webhooks import DeliveryOutcome, DeliveryTrigger, Webhook, WebhookDelivery
 from app.records import Timestamp, as_utc, utcnow
 from app.sync.feed import end_of, head, record_item
 from app.webhooks import targets
@@ -32,7 +32,7 @@ router = APIRouter(tags=["Webhooks"])
 
 
 class DeliveriesParams(PageParams):
-    outcome: Outcome | None = Field(default=None, description="Only attempts with this outcome.")
+    outcome: DeliveryOutcome | None = Field(default=None, description="Only attempts with this outcome.")
 
 
 class WebhookDeliveryPublic(BaseModel):
@@ -44,11 +44,11 @@ class WebhookDeliveryPublic(BaseModel):
     record_id: uuid.UUID
     change_seq: int
     deleted: bool = Field(description="A tombstone was delivered.")
-    trigger: Literal["dispatch", "retry", "redelivery"]
+    trigger: DeliveryTrigger
     attempt: int = Field(description="1 for the first attempt at this change, then one more per retry.")
     at: Timestamp
     duration_ms: int
-    outcome: Outcome = Field(
+    outcome: DeliveryOutcome = Field(
         description="delivered (2xx), failed (another status, or no connection), timeout, refused (the address "
         "is not one deliveries may go to), gone (410: the subscription was disabled)."
     )
@@ -187,7 +187,7 @@ def redeliver_delivery(
         item = current_item(session, webhook, delivery)
         session.expunge_all()
     with targets.new_client() as client:
-        made = send(client, webhook, item, trigger="redelivery")
+        made = send(client, webhook, item, trigger=DeliveryTrigger.REDELIVERY)
     answer = Redelivery(
         **WebhookDeliveryPublic.of(made).model_dump(), changed_since=item["change_seq"] != delivery.change_seq
     )

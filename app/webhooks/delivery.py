@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook as Signer
 
-from app.models.webhooks import Webhook, WebhookDelivery
+from app.models.webhooks import DeliveryOutcome, Webhook, WebhookDelivery
 from app.reads import PrivateReaders, Reader, to_json
 from app.records import as_utc, utcnow
 from app.webhooks import targets
@@ -95,7 +95,7 @@ def send(client: httpx.Client, webhook: Webhook, item: Item, *, trigger: str, at
     except SecretUnreadable:
         # Recorded as any attempt that went nowhere: the dispatcher backs off and, in the end,
         # disables the subscription with this reason; a redelivery answers it.
-        result = targets.Attempt("refused", None, None, CANNOT_SIGN, 0)
+        result = targets.Attempt(DeliveryOutcome.REFUSED, None, None, CANNOT_SIGN, 0)
     else:
         result = targets.deliver(client, webhook.url, body, headers)
     return WebhookDelivery(

@@ -57,7 +57,7 @@ from app.config import get_settings
 from app.db import write_engine
 from app.kinds import BY_NAME
 from app.models.partners import Partner
-from app.models.webhooks import Webhook, WebhookDelivery
+from app.models.webhooks import DeliveryOutcome, DeliveryTrigger, Webhook, WebhookDelivery
 from app.records import as_utc, format_timestamp, utcnow
 from app.sync.feed import Position, changes_after, head, one_snapshot
 from app.webhooks import targets
@@ -304,10 +304,10 @@ class Dispatcher:
                     if not self.write(webhook, token, batch, release=False):
                         return
                     batch, written = Batch(), utcnow()
-                trigger = "retry" if failures else "dispatch"
+                trigger = DeliveryTrigger.RETRY if failures else DeliveryTrigger.DISPATCH
                 delivery = send(client, webhook, item, trigger=trigger, attempt=failures + 1)
                 batch.deliveries.append(delivery)
-                if delivery.outcome != "delivered":
+                if delivery.outcome != DeliveryOutcome.DELIVERED:
                     batch.failed = delivery
                     break
                 failures = 0
@@ -346,12 +346,16 @@ class Dispatcher:
                 values.update(failures=0, failing_since=None)
             values.update(next_attempt_at=now)
         else:
-            failures = webhook.failures + 1 if failed.trigger == "retry" else 1
-            since = as_utc(webhook.failing_since) if webhook.failing_since and failed.trigger == "retry" else now
+            failures = webhook.failures + 1 if failed.trigger == DeliveryTrigger.RETRY else 1
+            since = (
+                as_utc(webhook.failing_since)
+                if webhook.failing_since and failed.trigger == DeliveryTrigger.RETRY
+                else now
+            )
             values.update(failures=failures, failing_since=since)
             values.update(next_attempt_at=now + timedelta(seconds=backoff(failures, self.retry_base)))
             reason = None
-            if failed.outcome == "gone":
+            if failed.outcome == DeliveryOutcome.GONE:
                 reason = f"The receiver answered 410 Gone at {format_timestamp(now)}."
             elif now - since >= timedelta(hours=settings.webhook_retry_hours):
                 reason = (

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from app.kinds import BY_NAME
-from app.models.webhooks import OUTCOMES, Webhook, WebhookDelivery
+from app.models.webhooks import DeliveryOutcome, Webhook, WebhookDelivery
 from app.records import as_utc, utcnow
 from app.sync.feed import after
 from app.webhooks.dispatch import position_of
@@ -77,7 +77,7 @@ class WebhookCollector(Collector):
                 .group_by(col(WebhookDelivery.outcome))
             ).all()
             webhooks = self.session.exec(select(Webhook).where(col(Webhook.active))).all()
-            for outcome in OUTCOMES:
+            for outcome in DeliveryOutcome:
                 outcomes.add_metric([outcome], dict(counted).get(outcome, 0))
             for webhook in webhooks:
                 label = [str(webhook.id)]

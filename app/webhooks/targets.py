@@ -36,7 +36,7 @@ import httpcore
 import httpx
 
 from app.config import get_settings
-from app.models.webhooks import Outcome
+from app.models.webhooks import DeliveryOutcome
 
 MAX_URL_LENGTH = 2000
 EXCERPT_BYTES = 1000
@@ -65,7 +65,7 @@ class TargetRefused(ValueError):
 
 @dataclass(frozen=True)
 class Attempt:
-    outcome: Outcome
+    outcome: str  # a DeliveryOutcome
     status: int | None
     excerpt: str | None
     error: str | None
@@ -355,7 +355,7 @@ def new_client() -> httpx.Client:
     )
 
 
-def _result(outcome: Outcome, started: float, *, status: int | None = None, excerpt: bytes | None = None,
+def _result(outcome: DeliveryOutcome, started: float, *, status: int | None = None, excerpt: bytes | None = None,
             error: str | None = None) -> Attempt:  # fmt: skip
     if excerpt is not None:
         # PostgreSQL's text cannot hold NUL.
@@ -382,20 +382,20 @@ def deliver(
     try:
         parsed = _parse(url)
     except TargetRefused as exc:
-        return _result("refused", started, error=str(exc))
+        return _result(DeliveryOutcome.REFUSED, started, error=str(exc))
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         addresses, resolved = _addresses(host, port, limit)
     except _ResolveTimeout:
-        return _result("timeout", started, error=f"{host} did not resolve within {limit:g} s")
+        return _result(DeliveryOutcome.TIMEOUT, started, error=f"{host} did not resolve within {limit:g} s")
     except _Unresolvable:
-        return _result("refused", started, error=f"{host} does not resolve")
+        return _result(DeliveryOutcome.REFUSED, started, error=f"{host} does not resolve")
     reason = _refuse_addresses(host, addresses, resolved)
     if reason is None and _plain_http(parsed, addresses):
         reason = PLAIN_HTTP
     if reason is not None:
-        return _result("refused", started, error=reason)
+        return _result(DeliveryOutcome.REFUSED, started, error=reason)
 
     pin = _Pin(host=host, addresses=addresses, deadline=deadline)
     token = _pin.set(pin)
@@ -435,25 +435,35 @@ def _post(
                     break
             # A body cut short by the deadline's shutdown may look like one that ended.
             if pin.expired and len(excerpt) < EXCERPT_BYTES:
-                return _result("timeout", started, status=status, excerpt=bytes(excerpt), error=too_slow)
+                return _result(DeliveryOutcome.TIMEOUT, started, status=status, excerpt=bytes(excerpt), error=too_slow)
             return _answered(response, bytes(excerpt), started)
     except (httpx.HTTPError, OSError) as exc:
         got = None if status is None else bytes(excerpt)
         if pin.expired or isinstance(exc, httpx.TimeoutException):
-            return _result("timeout", started, status=status, excerpt=got, error=too_slow)
-        return _result("failed", started, status=status, excerpt=got, error=_readable(exc))
+            return _result(DeliveryOutcome.TIMEOUT, started, status=status, excerpt=got, error=too_slow)
+        return _result(DeliveryOutcome.FAILED, started, status=status, excerpt=got, error=_readable(exc))
 
 
 def _answered(response: httpx.Response, excerpt: bytes, started: float) -> Attempt:
     status = response.status_code
     if 200 <= status < 300:
-        return _result("delivered", started, status=status, excerpt=excerpt)
+        return _result(DeliveryOutcome.DELIVERED, started, status=status, excerpt=excerpt)
     if status == 410:
-        return _result("gone", started, status=status, excerpt=excerpt, error="the receiver answered 410 Gone")
+        return _result(
+            DeliveryOutcome.GONE, started, status=status, excerpt=excerpt, error="the receiver answered 410 Gone"
+        )
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
-        return _result("failed", started, status=status, excerpt=excerpt, error=f"redirect to {location} not followed")
-    return _result("failed", started, status=status, excerpt=excerpt, error=f"the receiver answered {status}")
+        return _result(
+            DeliveryOutcome.FAILED,
+            started,
+            status=status,
+            excerpt=excerpt,
+            error=f"redirect to {location} not followed",
+        )
+    return _result(
+        DeliveryOutcome.FAILED, started, status=status, excerpt=excerpt, error=f"the receiver answered {status}"
+    )
 
 
 def _readable(exc: Exception) -> str:
