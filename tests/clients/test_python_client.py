@@ -1,5 +1,6 @@
 """A Python client generated from /openapi.json by openapi-python-client: it generates without a
-warning, passes mypy --strict, and carries a partner's round trip against a live server.
+warning, passes mypy --strict, and carries a partner's round trip against a live server, and its
+push subscription and IATI file.
 
 The client is generated as the package `workplan_client` (imported inside the tests, once it
 exists; mypy sees it as untyped here, and strictly in its own test)."""
@@ -7,6 +8,8 @@ exists; mypy sees it as untyped here, and strictly in its own test)."""
 import json
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from app.db import create_db_engine, write_engine
 from app.models.access import Role
 from tests.conftest import DATABASES, fresh_database_url
 from tests.live import BIN, live_server
+from tests.webhooks.receiving import serve_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +218,195 @@ def check_the_change_feed(client: Any, activity_id: uuid.UUID) -> None:
     assert all(isinstance(item.data, PartnerWithContacts | PartnerPublic) for item in partners)
     [ours] = [item for item in activities if item.id == activity_id]
     assert (ours.deleted, ours.data.status, ours.data.version) == (False, ActivityStatus.COMPLETED, 2)
+
+
+PLAN_2003 = uuid.UUID("c49feba7-c386-510d-ab94-6b54f43d719d")
+
+
+def arrived(receiver: Any, path: str, count: int) -> list[Any]:
+    """The deliveries on `path` once there are `count` of them (the server's dispatcher pushes them)."""
+    deadline = time.monotonic() + 30
+    while len(receiver.on(path)) < count:
+        assert time.monotonic() < deadline, f"{len(receiver.on(path))} of {count} deliveries arrived"
+        time.sleep(0.1)
+    got: list[Any] = receiver.on(path)
+    return got
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_push_and_iati_through_the_generated_client(
+    kind: str, python_client: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every webhook and delivery operation, and the IATI file, as a partner's system calls them
+    through the generated client, against `workplan serve --webhooks` (what `make run` serves)."""
+    from workplan_client import AuthenticatedClient
+
+    monkeypatch.setenv("WORKPLAN_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("WORKPLAN_IATI_ORG_ID", "XM-DAC-00000")
+    receiver, server = serve_receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = fresh_database_url(kind, tmp_path, "_python_push")
+    try:
+        with (
+            live_server(url, serve=("--webhooks",)) as base,
+            AuthenticatedClient(base_url=base, token=partner_key(url, FOCAL_POINT)) as client,
+        ):
+            webhook_id, etag = check_subscribing(client, receiver)
+            activity_id = check_deliveries(client, receiver, webhook_id)
+            check_rotation_replay_and_deletion(client, receiver, webhook_id, etag)
+            check_the_iati_file(client, activity_id)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def check_subscribing(client: Any, receiver: Any) -> tuple[uuid.UUID, str]:
+    from workplan_client.api.webhooks import create_webhook, get_webhook, list_webhooks, update_webhook
+    from workplan_client.models import (
+        PageWebhookPublic,
+        Problem,
+        SyncType,
+        WebhookCreate,
+        WebhookCreated,
+        WebhookPublic,
+        WebhookUpdate,
+    )
+
+    made = create_webhook.sync_detailed(
+        client=client, body=WebhookCreate(url=f"{receiver.base}/gc", types=[SyncType.ACTIVITY])
+    )
+    assert made.status_code == 201, made.content
+    assert isinstance(made.parsed, WebhookCreated)
+    assert made.parsed.secret.startswith("whsec_")
+    assert made.parsed.partner_id == FOCAL_POINT
+    receiver.at("/gc", made.parsed.secret)
+    webhook_id = made.parsed.id
+
+    listed = list_webhooks.sync_detailed(client=client, type_=[SyncType.ACTIVITY])
+    assert isinstance(listed.parsed, PageWebhookPublic), listed.content
+    assert [webhook.id for webhook in listed.parsed.items] == [webhook_id]
+    read = get_webhook.sync_detailed(webhook_id, client=client)
+    assert isinstance(read.parsed, WebhookPublic), read.content
+    assert "secret" not in read.parsed.to_dict()
+    etag = read.headers["etag"]
+    assert get_webhook.sync_detailed(webhook_id, client=client, if_none_match=etag).status_code == 304
+
+    changed = update_webhook.sync_detailed(
+        webhook_id, client=client, body=WebhookUpdate(description="ECPAT's mirror"), if_match=etag
+    )
+    assert isinstance(changed.parsed, WebhookPublic), changed.content
+    assert changed.parsed.description == "ECPAT's mirror"
+    stale = update_webhook.sync_detailed(webhook_id, client=client, body=WebhookUpdate(active=False), if_match=etag)
+    assert stale.status_code == 412
+    assert isinstance(stale.parsed, Problem)
+    return webhook_id, changed.headers["etag"]
+
+
+def check_deliveries(client: Any, receiver: Any, webhook_id: uuid.UUID) -> uuid.UUID:
+    from workplan_client.api.activities import create_activity
+    from workplan_client.api.webhooks import get_delivery, list_deliveries, redeliver_delivery
+    from workplan_client.models import (
+        ActivityCreate,
+        ActivityType,
+        DeliveryOutcome,
+        DeliveryTrigger,
+        PageWebhookDeliveryPublic,
+        Redelivery,
+        WebhookDeliveryPublic,
+    )
+
+    body = ActivityCreate(objective_id=OBJECTIVE_5, code="PUSHED-1", title="Pushed", type_=ActivityType.MEETING)
+    created = create_activity.sync_detailed(client=client, body=body)
+    assert created.status_code == 201, created.content
+    [pushed] = arrived(receiver, "/gc", 1)
+    assert pushed.verified
+    assert (pushed.item["type"], pushed.item["id"]) == ("activity", str(created.parsed.id))
+
+    page = list_deliveries.sync_detailed(webhook_id, client=client, outcome=DeliveryOutcome.DELIVERED)
+    assert isinstance(page.parsed, PageWebhookDeliveryPublic), page.content
+    [attempt] = page.parsed.items
+    assert (attempt.message_id, attempt.trigger, attempt.response_status) == (
+        pushed.message_id,
+        DeliveryTrigger.DISPATCH,
+        200,
+    )
+    one = get_delivery.sync_detailed(webhook_id, attempt.id, client=client)
+    assert isinstance(one.parsed, WebhookDeliveryPublic), one.content
+    assert one.parsed.to_dict() == attempt.to_dict()
+
+    again = redeliver_delivery.sync_detailed(webhook_id, attempt.id, client=client, idempotency_key="again-1")
+    assert again.status_code == 201, again.content
+    assert isinstance(again.parsed, Redelivery)
+    assert (again.parsed.message_id, again.parsed.outcome, again.parsed.changed_since) == (
+        pushed.message_id,
+        DeliveryOutcome.DELIVERED,
+        False,
+    )
+    redelivered = arrived(receiver, "/gc", 2)[1]
+    assert (redelivered.verified, redelivered.message_id) == (True, pushed.message_id)
+    activity_id: uuid.UUID = created.parsed.id
+    return activity_id
+
+
+def check_rotation_replay_and_deletion(client: Any, receiver: Any, webhook_id: uuid.UUID, etag: str) -> None:
+    from workplan_client.api.webhooks import delete_webhook, get_webhook, replay_webhook, rotate_webhook_secret
+    from workplan_client.models import Problem, ReplayAccepted, ReplayRequest, SecretRotation, WebhookSecret
+
+    # The ETag covers `delivered_through`, which the deliveries since the PATCH moved: read it again.
+    moved = rotate_webhook_secret.sync_detailed(webhook_id, client=client, if_match=etag)
+    assert (moved.status_code, isinstance(moved.parsed, Problem)) == (412, True)
+    etag = get_webhook.sync_detailed(webhook_id, client=client).headers["etag"]
+    rotated = rotate_webhook_secret.sync_detailed(
+        webhook_id, client=client, body=SecretRotation(grace_seconds=3600), if_match=etag
+    )
+    assert isinstance(rotated.parsed, WebhookSecret), rotated.content
+    assert rotated.parsed.previous_secret_expires_at is not None
+    receiver.at("/gc", rotated.parsed.secret)  # each delivery must now verify with both secrets
+
+    first = receiver.on("/gc")[0]
+    replayed = replay_webhook.sync_detailed(
+        webhook_id, client=client, body=ReplayRequest(from_change_seq=first.item["change_seq"])
+    )
+    assert replayed.status_code == 202, replayed.content
+    assert isinstance(replayed.parsed, ReplayAccepted)
+    assert replayed.parsed.position_seq == first.item["change_seq"] - 1
+    again = arrived(receiver, "/gc", 3)[2]
+    assert (again.verified, again.message_id) == (True, first.message_id)
+    assert len(again.headers["webhook-signature"].split()) == 2
+
+    current = get_webhook.sync_detailed(webhook_id, client=client).headers["etag"]
+    assert delete_webhook.sync_detailed(webhook_id, client=client, if_match=current).status_code == 204
+    assert get_webhook.sync_detailed(webhook_id, client=client).status_code == 404
+
+
+def check_the_iati_file(client: Any, activity_id: uuid.UUID) -> None:
+    """Refused while the partner's activity lacks what IATI requires, naming it; then the file."""
+    import datetime
+
+    from workplan_client.api.activities import update_activity
+    from workplan_client.api.iati import export_iati_activities
+    from workplan_client.models import ActivityPublic, ActivityUpdate, Problem
+
+    refused = export_iati_activities.sync_detailed(PLAN_2003, client=client)
+    assert isinstance(refused.parsed, Problem), refused.content
+    assert (refused.status_code, refused.parsed.code) == (422, "IATI_NOT_PUBLISHABLE")
+    assert [error.pointer for error in refused.parsed.errors] == [
+        f"/activities/{activity_id}/planned_start",
+        f"/activities/{activity_id}/description",
+    ]
+    fixed = update_activity.sync_detailed(
+        activity_id,
+        client=client,
+        body=ActivityUpdate(description="A meeting of the caucus.", planned_start=datetime.date(2003, 6, 1)),
+    )
+    assert isinstance(fixed.parsed, ActivityPublic), fixed.content
+
+    exported = export_iati_activities.sync_detailed(PLAN_2003, client=client)
+    assert exported.status_code == 200, exported.content
+    assert exported.headers["content-type"] == "application/xml"
+    assert exported.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<iati-activities version="2.03">')
+    assert exported.content.count(b"<iati-activity ") == 15  # the seed's 14, and the partner's pushed one
+    assert b"<iati-identifier>XM-DAC-00000-PUSHED-1</iati-identifier>" in exported.content
+    tag = exported.headers["etag"]
+    assert export_iati_activities.sync_detailed(PLAN_2003, client=client, if_none_match=tag).status_code == 304
